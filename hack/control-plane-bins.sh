@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Builds the local control plane's binaries (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kwok) from the Go module proxy and caches them in the user cache dir, keyed by
+# version, so fresh clones on the same machine start in seconds. Prints the cache folder last.
+#
+#   hack/control-plane-bins.sh            build what is missing, print the folder
+#   hack/control-plane-bins.sh --envtest  only etcd and kube-apiserver (what envtest needs)
+set -euo pipefail
+
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+CACHE_ROOT=${HOURGLASS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hourglass-gitops}
+BIN_DIR="$CACHE_ROOT/bin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
+
+want=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+if [[ "${1:-}" == "--envtest" ]]; then want=(etcd kube-apiserver); fi
+
+log() { echo "control-plane-bins: $*" >&2; }
+
+missing=()
+for b in "${want[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
+
+mkdir -p "$BIN_DIR" "$CACHE_ROOT/src"
+export GOFLAGS="-mod=mod -buildvcs=false"
+export GOTOOLCHAIN=local
+
+# Building into a temporary name and renaming makes a killed build leave no half binary behind.
+build() { # build <wrapper dir> <package> <output name> [ldflags]
+  local dir=$1 pkg=$2 out=$3 ldflags=${4:-}
+  local start=$SECONDS
+  log "building $out ($pkg) ..."
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$BIN_DIR/.$out.tmp" "$pkg")
+  mv "$BIN_DIR/.$out.tmp" "$BIN_DIR/$out"
+  log "built $out in $((SECONDS - start))s"
+}
+
+has() { local x; for x in "${missing[@]}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
+
+if has etcd; then
+  d="$CACHE_ROOT/src/etcd-$ETCD_VERSION"; mkdir -p "$d"
+  if [[ ! -f "$d/go.sum" ]]; then
+    cat >"$d/go.mod" <<MOD
+module local/etcd-build
+
+go 1.26
+MOD
+    echo 'package tools' >"$d/tools.go"
+    (cd "$d" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 || go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+  fi
+  build "$d" go.etcd.io/etcd/server/v3 etcd
+fi
+
+if has kube-apiserver || has kube-controller-manager || has kube-scheduler; then
+  d="$CACHE_ROOT/src/kubernetes-$KUBE_VERSION"; mkdir -p "$d"
+  if [[ ! -f "$d/go.sum" ]]; then
+    log "resolving k8s.io/kubernetes@$KUBE_VERSION and its staging modules ..."
+    gomod=$(cd "$d" && GOFLAGS= go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+    staging_tag="v0.${KUBE_VERSION#v1.}"
+    {
+      echo "module local/kubernetes-build"
+      echo
+      echo "go 1.26"
+      echo
+      echo "require k8s.io/kubernetes $KUBE_VERSION"
+      echo
+      echo "replace ("
+      grep -E '^[[:space:]]*k8s.io/[^ ]+ => \./staging/' "$gomod" | awk -v tag="$staging_tag" '{print "\t" $1 " => " $1 " " tag}'
+      echo ")"
+    } >"$d/go.mod"
+    echo 'package tools' >"$d/tools.go"
+    (cd "$d" && go mod download k8s.io/kubernetes && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION")
+  fi
+  minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  ver="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    has "$b" && build "$d" "k8s.io/kubernetes/cmd/$b" "$b" "$ver"
+  done
+fi
+
+if has kwok; then
+  d="$CACHE_ROOT/src/kwok-$KWOK_VERSION"; mkdir -p "$d"
+  if [[ ! -f "$d/go.sum" ]]; then
+    cat >"$d/go.mod" <<MOD
+module local/kwok-build
+
+go 1.26
+MOD
+    echo 'package tools' >"$d/tools.go"
+    (cd "$d" && go get "sigs.k8s.io/kwok@$KWOK_VERSION")
+  fi
+  build "$d" sigs.k8s.io/kwok/cmd/kwok kwok
+  # KWOK ships its stages as YAML in its module source, not in the binary.
+  src=$(cd "$d" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  mkdir -p "$BIN_DIR/kwok-stages"
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    if [[ -f "$src/kustomize/stage/$f" ]]; then cp "$src/kustomize/stage/$f" "$BIN_DIR/kwok-stages/$(echo "$f" | tr / _)"; fi
+  done
+  chmod u+w "$BIN_DIR/kwok-stages"/* 2>/dev/null || true
+fi
+
+echo "$BIN_DIR"
