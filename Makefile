@@ -26,6 +26,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: ## Generate the Performer CRD, the function config schema and the controller RBAC.
 	$(CONTROLLER_GEN) crd paths=./api/v1alpha1/... output:crd:artifacts:config=base/crd
+	$(CONTROLLER_GEN) crd paths=./api/fn/... output:crd:artifacts:config=functions/schema
 	$(CONTROLLER_GEN) rbac:roleName=hourglass-controller paths=./controller/... output:rbac:artifacts:config=base/rbac
 
 .PHONY: generate
@@ -34,8 +35,8 @@ generate: manifests ## Generate deepcopy code, CRD and RBAC.
 
 .PHONY: verify-generate
 verify-generate: generate ## Fail when generated files are stale.
-	@git diff --exit-code -- api base/crd base/rbac || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- api base/crd base/rbac)" || { git status --porcelain -- api base/crd base/rbac; echo "untracked generated files: run 'make generate' and commit" >&2; exit 1; }
+	@git diff --exit-code -- api base/crd base/rbac functions/schema || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api base/crd base/rbac functions/schema)" || { git status --porcelain -- api base/crd base/rbac functions/schema; echo "untracked generated files: run 'make generate' and commit" >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run gofmt.
@@ -45,9 +46,105 @@ fmt: ## Run gofmt.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: lint
+lint: vet ## Fail when gofmt would change a file, or go vet finds a problem.
+	@bad=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run 'make fmt')" >&2; exit 1; fi
+
+.PHONY: test
+test: test-go test-e2e ## Run every test: unit, envtest integration and end-to-end.
+
+.PHONY: test-go
+test-go: ## Run the unit and envtest integration tests (etcd and kube-apiserver are built once, then cached).
+	@assets=$$(hack/control-plane-bins.sh --envtest); \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" go test ./...
+
 ##@ Build
 
 .PHONY: build
 build: ## Build the controller and the function into bin/.
 	CGO_ENABLED=0 go build -trimpath -o bin/hourglass-controller ./controller
 	CGO_ENABLED=0 go build -trimpath -o bin/avs-executor-fn ./functions
+
+.PHONY: build-fn
+build-fn: ## Build the KRM function into bin/avs-executor-fn, where the examples' exec paths point.
+	CGO_ENABLED=0 go build -trimpath -o bin/avs-executor-fn ./functions
+
+FN_EXAMPLES ?= basic gpu tee-sgx tee-sev-snp bottlerocket multi-avs custom-profile
+
+.PHONY: render
+render: build-fn ## Render the function examples with the kustomize CLI into _output/<example>.yaml.
+	@mkdir -p _output
+	@for e in $(FN_EXAMPLES); do \
+	  start=$$(date +%s%N); \
+	  $(KUSTOMIZE) build --enable-alpha-plugins --enable-exec examples/$$e > _output/$$e.yaml; \
+	  echo "_output/$$e.yaml  $$(grep -c '^kind:' _output/$$e.yaml) objects  $$(( ($$(date +%s%N) - start) / 1000000 )) ms"; \
+	done
+
+.PHONY: run
+run: ## Run the controller against the cluster of the current kubeconfig (ARGS adds flags).
+	go run ./controller --metrics-bind-address=:8080 --health-probe-bind-address=:8081 $(ARGS)
+
+.PHONY: docker-build
+docker-build: ## Build the controller (IMG) and function (FN_IMG) images; skipped without a container engine.
+	@if ! $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
+	  echo "docker-build: skipped: no container engine ('$(CONTAINER_TOOL) info' failed; CONTAINER_TOOL=podman selects podman)"; \
+	  exit 0; \
+	fi; \
+	set -x; \
+	$(CONTAINER_TOOL) build -t $(IMG) -f Dockerfile .; \
+	$(CONTAINER_TOOL) build -t $(FN_IMG) -f krm-fn.Dockerfile .
+
+.PHONY: docker-push
+docker-push: ## Push the controller (IMG) and function (FN_IMG) images.
+	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-push: no container engine ('$(CONTAINER_TOOL) info' failed)" >&2; exit 1; }
+	$(CONTAINER_TOOL) push $(IMG)
+	$(CONTAINER_TOOL) push $(FN_IMG)
+
+##@ Deployment
+
+OVERLAY ?= base
+KUBECTL ?= kubectl
+
+.PHONY: install
+install: ## Install the Performer CRD into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -f base/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the Performer CRD, and with it every Performer.
+	$(KUBECTL) delete --ignore-not-found -f base/crd
+
+.PHONY: deploy
+deploy: ## Install the controller: base/, or OVERLAY=overlays/<name>, with the image IMG.
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %s\n' \
+	  "$$(realpath --relative-to="$$tmp" "$(OVERLAY)")" >"$$tmp/kustomization.yaml"; \
+	(cd "$$tmp" && $(KUSTOMIZE) edit set image ghcr.io/hourglass-gitops/performer-controller=$(IMG)); \
+	$(KUSTOMIZE) build "$$tmp" | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy installed (OVERLAY as for deploy), the CRD and its Performers included.
+	$(KUSTOMIZE) build $(OVERLAY) | $(KUBECTL) delete --ignore-not-found -f -
+
+##@ Local cluster and demo
+
+.PHONY: cluster-up
+cluster-up: ## Start a local control plane with KWOK nodes (no Docker); binaries are built once and cached.
+	hack/local-cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane.
+	hack/local-cluster.sh down
+
+.PHONY: demo
+demo: ## Local cluster, controller and the examples applied the way Flux applies them; shows where performers run.
+	go run ./hack/demo
+
+.PHONY: demo-down
+demo-down: ## Stop the demo: its controller and its cluster.
+	hack/local-cluster.sh down
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end test on a local cluster of its own (a few minutes once binaries are cached).
+	HOURGLASS_E2E=1 go test ./test/e2e/ -count=1 -v -timeout 20m

@@ -295,6 +295,7 @@ type PerformerStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.grpcEndpoint`,priority=0
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 53",message="metadata.name must be at most 53 characters: the performer's Service is named performer-<name> and must fit a 63-character DNS label"
 
 // Performer is an AVS performer: a gRPC server that an Hourglass executor sends tasks to.
 type Performer struct {

@@ -1,0 +1,130 @@
+// Command hourglass-controller runs the Performer controller: it turns every Performer into a
+// Deployment and a Service and reports their rollout in the Performer status.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
+)
+
+func main() {
+	var (
+		metricsAddr      string
+		probeAddr        string
+		leaderElect      bool
+		leaderElectionID string
+		leaderElectionNS string
+		watchNamespaces  string
+		zapOpts          = zap.Options{}
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `Address the Prometheus metrics endpoint (plain HTTP) binds to; "0" disables it.`)
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "performer-controller.hourglass.eigenlayer.io", "Name of the Lease used for leader election.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the namespace the controller runs in.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty means all namespaces.")
+	zapOpts.BindFlags(flag.CommandLine)
+	// --kubeconfig is registered by controller-runtime's config package.
+	flag.Parse()
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	namespaces := splitNamespaces(watchNamespaces)
+	log.Info("starting hourglass-controller",
+		"version", version(),
+		"metricsBindAddress", metricsAddr,
+		"healthProbeBindAddress", probeAddr,
+		"leaderElect", leaderElect,
+		"leaderElectionID", leaderElectionID,
+		"leaderElectionNamespace", leaderElectionNS,
+		"watchNamespaces", watchNamespacesForLog(namespaces),
+		"fieldManager", performer.FieldManager,
+	)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		fail(log, err, "registering the Kubernetes types")
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		fail(log, err, "registering the Performer API")
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		fail(log, err, "loading the kubeconfig")
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              leaderElectionID,
+		LeaderElectionNamespace:       leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         performer.CacheOptions(namespaces),
+	})
+	if err != nil {
+		fail(log, err, "creating the manager")
+	}
+
+	r := &performer.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(performer.FieldManager)}
+	if err := r.SetupWithManager(mgr, controller.Options{}); err != nil {
+		fail(log, err, "setting up the performer controller")
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		fail(log, err, "adding the health check")
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		fail(log, err, "adding the readiness check")
+	}
+
+	log.Info("starting the manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		fail(log, err, "running the manager")
+	}
+}
+
+func splitNamespaces(s string) []string {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+func watchNamespacesForLog(ns []string) string {
+	if len(ns) == 0 {
+		return "all"
+	}
+	return strings.Join(ns, ",")
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
+}
+
+func fail(log interface{ Error(error, string, ...any) }, err error, what string) {
+	log.Error(err, what)
+	fmt.Fprintf(os.Stderr, "hourglass-controller: %s: %v\n", what, err)
+	os.Exit(1)
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
+)
+
+// The binary as others deploy it: its flags, health and metrics endpoints, leader election, the
+// namespaces it watches, and a clean shutdown.
+func TestBinary(t *testing.T) {
+	env := envtest.Start(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hourglass-controller")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	watched, other := env.Namespace(t), env.Namespace(t)
+	metrics, probes := freePort(t), freePort(t)
+
+	var logs bytes.Buffer
+	cmd := exec.Command(bin,
+		"--kubeconfig="+kubeconfig,
+		"--metrics-bind-address="+metrics,
+		"--health-probe-bind-address="+probes,
+		"--leader-elect",
+		"--leader-election-namespace="+watched,
+		"--watch-namespaces= "+watched+" ,",
+		"--zap-log-level=debug",
+	)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("controller output:\n%s", logs.String())
+		}
+	})
+
+	ctx := context.Background()
+	until(t, "/readyz to answer 200", func() bool { return httpStatus("http://"+probes+"/readyz") == 200 })
+	if code := httpStatus("http://" + probes + "/healthz"); code != 200 {
+		t.Errorf("/healthz answered %d", code)
+	}
+	until(t, "the leader election Lease", func() bool {
+		var l coordinationv1.Lease
+		return env.Client.Get(ctx, types.NamespacedName{Namespace: watched, Name: "performer-controller.hourglass.eigenlayer.io"}, &l) == nil
+	})
+
+	newPerformer := func(ns string) *v1alpha1.Performer {
+		return &v1alpha1.Performer{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: ns},
+			Spec:       v1alpha1.PerformerSpec{AVSAddress: "0x1234567890abcdef1234567890abcdef12345678", Image: "example.com/perf:v1"},
+		}
+	}
+	// The unwatched one first: once the watched one is reconciled, the other would have been too.
+	for _, ns := range []string{other, watched} {
+		if err := env.Client.Create(ctx, newPerformer(ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until(t, "the Deployment in the watched namespace", func() bool {
+		return env.Client.Get(ctx, types.NamespacedName{Namespace: watched, Name: "performer-p"}, &appsv1.Deployment{}) == nil
+	})
+	time.Sleep(time.Second)
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: other, Name: "performer-p"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the controller acted outside --watch-namespaces (Get: %v)", err)
+	}
+
+	body := httpBody(t, "http://"+metrics+"/metrics")
+	for _, m := range []string{`controller_runtime_reconcile_total{controller="performer",result="success"}`, "workqueue_depth"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("/metrics has no %s", m)
+		}
+	}
+	if !strings.Contains(logs.String(), "starting hourglass-controller") {
+		t.Error("the startup is not logged")
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+}
+
+func TestSplitNamespaces(t *testing.T) {
+	for in, want := range map[string]string{"": "", "a": "a", " a , b,,": "a|b"} {
+		if got := strings.Join(splitNamespaces(in), "|"); got != want {
+			t.Errorf("splitNamespaces(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func httpStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

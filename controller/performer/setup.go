@@ -1,0 +1,95 @@
+package performer
+
+import (
+	"context"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
+)
+
+// SetupWithManager registers the reconciler. It reconciles a Performer when its spec changes, a
+// reconcile is requested through the reconcile.fluxcd.io/requestedAt annotation, or its deletion
+// starts, and whenever its Deployment, Service or pods change. There is no periodic resync: every
+// change that matters arrives as a watch event.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("performer").
+		For(&v1alpha1.Performer{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, reconcileRequested(), deletionStarted()))).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPerformer)).
+		WithOptions(opts).
+		Complete(r)
+}
+
+// CacheOptions restricts the caches of pods, Deployments and Services to performer workloads, so
+// the controller does not hold every pod of the cluster in memory. namespaces limits all watches;
+// none means all namespaces.
+func CacheOptions(namespaces []string) cache.Options {
+	performers := labels.SelectorFromSet(labels.Set{workload.AppLabel: workload.AppName})
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}:        {Label: performers},
+		&appsv1.Deployment{}: {Label: performers},
+		&corev1.Service{}:    {Label: performers},
+	}}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+// podToPerformer maps a performer pod to its Performer by the performer label.
+func podToPerformer(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[workload.PerformerLabel]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// reconcileRequested passes updates that change the reconcile.fluxcd.io/requestedAt annotation,
+// which `flux reconcile`-style tooling sets to ask for a reconcile without a spec change.
+func reconcileRequested() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			before, _ := meta.ReconcileAnnotationValue(e.ObjectOld.GetAnnotations())
+			after, _ := meta.ReconcileAnnotationValue(e.ObjectNew.GetAnnotations())
+			return before != after
+		},
+	}
+}
+
+// deletionStarted passes the update that sets the deletion timestamp (foreground deletion), so
+// the phase becomes Terminating.
+func deletionStarted() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+		},
+	}
+}

@@ -1,0 +1,372 @@
+// Package workload builds the Deployment and Service that run a Performer, as server-side apply
+// configurations. It is pure: the same Performer always gives the same objects, which is what lets
+// the controller compare them with what it owns in the cluster and write nothing when they agree.
+package workload
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
+)
+
+// Labels and names shared by everything that finds performer workloads.
+const (
+	// AppLabel and AppName mark every performer pod, Deployment and Service
+	// (`kubectl get pods -l app=hourglass-performer`).
+	AppLabel = "app"
+	AppName  = "hourglass-performer"
+	// PerformerLabel carries the Performer's name; the controller maps pods back to it.
+	PerformerLabel = "hourglass.eigenlayer.io/performer"
+	// AVSLabel carries the AVS address the performer serves.
+	AVSLabel = "hourglass.eigenlayer.io/avs"
+
+	// ContainerName is the name of the performer container.
+	ContainerName = "performer"
+	// PortName names the gRPC port on the container and the Service.
+	PortName = "grpc"
+
+	// ManagedBy is the app.kubernetes.io/managed-by value of performer workloads.
+	ManagedBy = "hourglass-controller"
+
+	namePrefix = "performer-"
+	// maxNameLength keeps performer-<name> a valid Service name (a DNS-1035 label of at most 63
+	// characters) and <name> a valid label value.
+	maxNameLength = validation.DNS1035LabelMaxLength - len(namePrefix)
+)
+
+// Name is the name of a Performer's Deployment and Service.
+func Name(p *v1alpha1.Performer) string { return namePrefix + p.Name }
+
+// GRPCPort is the port the performer serves gRPC on.
+func GRPCPort(p *v1alpha1.Performer) int32 {
+	if p.Spec.Config.GRPCPort == 0 {
+		return v1alpha1.DefaultGRPCPort
+	}
+	return p.Spec.Config.GRPCPort
+}
+
+// Endpoint is the in-cluster address of the performer's gRPC server.
+func Endpoint(p *v1alpha1.Performer) string {
+	return fmt.Sprintf("%s.%s.svc.cluster.local:%d", Name(p), p.Namespace, GRPCPort(p))
+}
+
+// Image is the image reference the performer runs: spec.image, tagged with spec.version when the
+// image names neither a tag nor a digest.
+func Image(p *v1alpha1.Performer) string {
+	img := p.Spec.Image
+	if p.Spec.Version == "" || hasTagOrDigest(img) {
+		return img
+	}
+	return img + ":" + p.Spec.Version
+}
+
+func hasTagOrDigest(image string) bool {
+	if strings.Contains(image, "@") {
+		return true
+	}
+	// A colon before the last slash belongs to a registry host:port, not to a tag.
+	last := image[strings.LastIndex(image, "/")+1:]
+	return strings.Contains(last, ":")
+}
+
+// SelectorLabels select a Performer's pods. They never change over the Performer's life, since a
+// Deployment's selector is immutable.
+func SelectorLabels(p *v1alpha1.Performer) map[string]string {
+	return map[string]string{
+		AppLabel:       AppName,
+		PerformerLabel: p.Name,
+	}
+}
+
+// Labels of a Performer's Deployment, Service and pods: the selector labels, the AVS address and
+// the Kubernetes recommended labels.
+func Labels(p *v1alpha1.Performer) map[string]string {
+	l := SelectorLabels(p)
+	l[AVSLabel] = p.Spec.AVSAddress
+	l["app.kubernetes.io/name"] = AppName
+	l["app.kubernetes.io/instance"] = p.Name
+	l["app.kubernetes.io/component"] = "performer"
+	l["app.kubernetes.io/part-of"] = "hourglass"
+	l["app.kubernetes.io/managed-by"] = ManagedBy
+	// A version that is no valid label value (for example one with a '+') is left out rather
+	// than failing the whole performer.
+	if v := p.Spec.Version; v != "" && len(validation.IsValidLabelValue(v)) == 0 {
+		l["app.kubernetes.io/version"] = v
+	}
+	return l
+}
+
+// Strategy is the Deployment strategy of a Performer: spec.upgradeStrategy, or Recreate for
+// hardware-bound performers (a scarce GPU or TEE node must not be needed twice) and a rolling
+// update that surges one pod and never goes below one available otherwise.
+func Strategy(p *v1alpha1.Performer) appsv1.DeploymentStrategyType {
+	if s := p.Spec.UpgradeStrategy; s != nil && s.Type != "" {
+		return appsv1.DeploymentStrategyType(s.Type)
+	}
+	if hardware.HardwareBound(p.Spec.HardwareRequirements) {
+		return appsv1.RecreateDeploymentStrategyType
+	}
+	return appsv1.RollingUpdateDeploymentStrategyType
+}
+
+// Validate reports what the CRD schema cannot check but the workload needs: a name that fits the
+// Service name, hardware combinations, and environment variables given twice.
+func Validate(p *v1alpha1.Performer) []error {
+	var errs []error
+	if len(p.Name) > maxNameLength || len(validation.IsDNS1035Label(p.Name)) > 0 {
+		errs = append(errs, &hardware.FieldError{Field: "metadata.name", Detail: fmt.Sprintf(
+			"%q cannot name Service %q: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter) of at most %d characters",
+			p.Name, Name(p), maxNameLength)})
+	}
+	errs = append(errs, hardware.Validate("spec", p.Spec.HardwareRequirements, p.Spec.Scheduling)...)
+	for i, e := range p.Spec.Config.EnvironmentFrom {
+		if _, dup := p.Spec.Config.Environment[e.Name]; dup {
+			errs = append(errs, &hardware.FieldError{
+				Field:  fmt.Sprintf("spec.config.environmentFrom[%d].name", i),
+				Detail: fmt.Sprintf("%q is also set in spec.config.environment", e.Name),
+			})
+		}
+	}
+	return errs
+}
+
+// OwnerReference makes the Performer the controller of what it owns, so that deleting it
+// garbage-collects its Deployment and Service.
+func OwnerReference(p *v1alpha1.Performer) *metav1ac.OwnerReferenceApplyConfiguration {
+	return metav1ac.OwnerReference().
+		WithAPIVersion(v1alpha1.GroupVersion.String()).
+		WithKind(v1alpha1.PerformerKind).
+		WithName(p.Name).
+		WithUID(p.UID).
+		WithController(true).
+		WithBlockOwnerDeletion(true)
+}
+
+// Deployment builds the Deployment of a Performer. The Performer must have passed Validate.
+func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, error) {
+	spec := &p.Spec
+	port := GRPCPort(p)
+	resolved := hardware.Resolve(spec.HardwareRequirements, spec.Scheduling, spec.Resources)
+
+	c := corev1ac.Container().
+		WithName(ContainerName).
+		WithImage(Image(p)).
+		WithPorts(corev1ac.ContainerPort().WithName(PortName).WithContainerPort(port).WithProtocol(corev1.ProtocolTCP))
+	if spec.ImagePullPolicy != "" {
+		c.WithImagePullPolicy(spec.ImagePullPolicy)
+	}
+	if len(spec.Config.Command) > 0 {
+		c.WithCommand(spec.Config.Command...)
+	}
+	if len(spec.Config.Args) > 0 {
+		c.WithArgs(spec.Config.Args...)
+	}
+	env, err := envVars(&spec.Config)
+	if err != nil {
+		return nil, err
+	}
+	c.WithEnv(env...)
+	if len(resolved.Resources.Requests) > 0 || len(resolved.Resources.Limits) > 0 || len(resolved.Resources.Claims) > 0 {
+		r, err := convert[corev1ac.ResourceRequirementsApplyConfiguration](roundedResources(resolved.Resources))
+		if err != nil {
+			return nil, fmt.Errorf("spec.resources: %w", err)
+		}
+		c.WithResources(r)
+	}
+
+	liveness, readiness := defaultProbes(port)
+	if spec.Probes != nil && spec.Probes.Liveness != nil {
+		if liveness, err = convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Liveness); err != nil {
+			return nil, fmt.Errorf("spec.probes.liveness: %w", err)
+		}
+	}
+	if spec.Probes != nil && spec.Probes.Readiness != nil {
+		if readiness, err = convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Readiness); err != nil {
+			return nil, fmt.Errorf("spec.probes.readiness: %w", err)
+		}
+	}
+	c.WithLivenessProbe(liveness).WithReadinessProbe(readiness)
+
+	sc := corev1ac.SecurityContext().
+		WithAllowPrivilegeEscalation(false).
+		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL"))
+	if spec.SecurityContext != nil {
+		if sc, err = convert[corev1ac.SecurityContextApplyConfiguration](spec.SecurityContext); err != nil {
+			return nil, fmt.Errorf("spec.securityContext: %w", err)
+		}
+	}
+	c.WithSecurityContext(sc)
+
+	psc := corev1ac.PodSecurityContext().
+		WithRunAsNonRoot(true).
+		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
+	if spec.PodSecurityContext != nil {
+		if psc, err = convert[corev1ac.PodSecurityContextApplyConfiguration](spec.PodSecurityContext); err != nil {
+			return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
+		}
+	}
+
+	pod := corev1ac.PodSpec().WithContainers(c).WithSecurityContext(psc)
+	if sa := spec.Config.ServiceAccountName; sa != "" {
+		pod.WithServiceAccountName(sa)
+	}
+	for _, s := range spec.ImagePullSecrets {
+		if s.Name != "" {
+			pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(s.Name))
+		}
+	}
+	sched := resolved.Scheduling
+	if len(sched.NodeSelector) > 0 {
+		pod.WithNodeSelector(sched.NodeSelector)
+	}
+	for i := range sched.Tolerations {
+		t, err := convert[corev1ac.TolerationApplyConfiguration](sched.Tolerations[i])
+		if err != nil {
+			return nil, fmt.Errorf("spec.scheduling.tolerations[%d]: %w", i, err)
+		}
+		pod.WithTolerations(t)
+	}
+	if sched.Affinity != nil {
+		a, err := convert[corev1ac.AffinityApplyConfiguration](sched.Affinity)
+		if err != nil {
+			return nil, fmt.Errorf("spec.scheduling.affinity: %w", err)
+		}
+		pod.WithAffinity(a)
+	}
+	if sched.RuntimeClass != nil && *sched.RuntimeClass != "" {
+		pod.WithRuntimeClassName(*sched.RuntimeClass)
+	}
+	if sched.PriorityClassName != "" {
+		pod.WithPriorityClassName(sched.PriorityClassName)
+	}
+
+	template := corev1ac.PodTemplateSpec().
+		WithLabels(Labels(p)).
+		WithSpec(pod)
+	if len(spec.PodAnnotations) > 0 {
+		template.WithAnnotations(spec.PodAnnotations)
+	}
+
+	strategy := appsv1ac.DeploymentStrategy().WithType(Strategy(p))
+	if Strategy(p) == appsv1.RollingUpdateDeploymentStrategyType {
+		strategy.WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
+			WithMaxSurge(intstr.FromInt32(1)).
+			WithMaxUnavailable(intstr.FromInt32(0)))
+	}
+
+	return appsv1ac.Deployment(Name(p), p.Namespace).
+		WithLabels(Labels(p)).
+		WithOwnerReferences(OwnerReference(p)).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(1).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(p))).
+			WithStrategy(strategy).
+			WithTemplate(template)), nil
+}
+
+// Service builds the ClusterIP Service that gives a Performer its stable gRPC endpoint.
+func Service(p *v1alpha1.Performer) *corev1ac.ServiceApplyConfiguration {
+	return corev1ac.Service(Name(p), p.Namespace).
+		WithLabels(Labels(p)).
+		WithOwnerReferences(OwnerReference(p)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithType(corev1.ServiceTypeClusterIP).
+			WithSelector(SelectorLabels(p)).
+			WithPorts(corev1ac.ServicePort().
+				WithName(PortName).
+				WithProtocol(corev1.ProtocolTCP).
+				WithPort(GRPCPort(p)).
+				WithTargetPort(intstr.FromString(PortName))))
+}
+
+// defaultProbes use the gRPC health checking protocol, which Hourglass performers serve.
+func defaultProbes(port int32) (liveness, readiness *corev1ac.ProbeApplyConfiguration) {
+	liveness = corev1ac.Probe().
+		WithGRPC(corev1ac.GRPCAction().WithPort(port)).
+		WithInitialDelaySeconds(10).
+		WithPeriodSeconds(10).
+		WithFailureThreshold(3)
+	readiness = corev1ac.Probe().
+		WithGRPC(corev1ac.GRPCAction().WithPort(port)).
+		WithPeriodSeconds(5).
+		WithFailureThreshold(3)
+	return liveness, readiness
+}
+
+// envVars lists the plain environment variables sorted by name, then the ones whose value comes
+// from elsewhere sorted by name, so that map iteration order never changes the pod template.
+func envVars(cfg *v1alpha1.PerformerConfig) ([]*corev1ac.EnvVarApplyConfiguration, error) {
+	names := make([]string, 0, len(cfg.Environment))
+	for n := range cfg.Environment {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*corev1ac.EnvVarApplyConfiguration, 0, len(names)+len(cfg.EnvironmentFrom))
+	for _, n := range names {
+		out = append(out, corev1ac.EnvVar().WithName(n).WithValue(cfg.Environment[n]))
+	}
+	from := append([]v1alpha1.EnvVarFrom(nil), cfg.EnvironmentFrom...)
+	sort.SliceStable(from, func(i, j int) bool { return from[i].Name < from[j].Name })
+	for _, e := range from {
+		src, err := convert[corev1ac.EnvVarSourceApplyConfiguration](withEnvSourceDefaults(e.ValueFrom))
+		if err != nil {
+			return nil, fmt.Errorf("spec.config.environmentFrom %q: %w", e.Name, err)
+		}
+		out = append(out, corev1ac.EnvVar().WithName(e.Name).WithValueFrom(src))
+	}
+	return out, nil
+}
+
+// The API server defaults some fields inside structs that server-side apply treats as one value
+// (atomic), and rounds quantities to milli units. The controller sets the same values itself, so
+// that the fields it owns read back exactly as it applied them and an unchanged Performer compares
+// equal to its Deployment.
+
+func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
+	src = *src.DeepCopy()
+	if src.FieldRef != nil && src.FieldRef.APIVersion == "" {
+		src.FieldRef.APIVersion = "v1"
+	}
+	if src.FileKeyRef != nil && src.FileKeyRef.Optional == nil {
+		optional := false
+		src.FileKeyRef.Optional = &optional
+	}
+	return src
+}
+
+func roundedResources(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	r = *r.DeepCopy()
+	for _, list := range []corev1.ResourceList{r.Requests, r.Limits} {
+		for name, q := range list {
+			q.RoundUp(-3)
+			list[name] = q
+		}
+	}
+	return r
+}
+
+// convert turns a core API value into its apply configuration. Both share one JSON form, and the
+// typed values carry no fields that omitempty would keep as zero values.
+func convert[T any](in any) (*T, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	out := new(T)
+	if err := json.Unmarshal(b, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,555 @@
+package avsexecutor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
+)
+
+// Labels and annotations the function sets.
+const (
+	// DeclarationAnnotation names the declaration (namespace/name) an object was rendered from.
+	// The function replaces objects carrying it when it runs on its own output.
+	DeclarationAnnotation = "fn.hourglass.eigenlayer.io/declaration"
+	// ProfilesAnnotation lists the profiles a Performer was resolved with.
+	ProfilesAnnotation = "fn.hourglass.eigenlayer.io/profiles"
+	// ConfigHashAnnotation on the executor pod template rolls the executor when its
+	// configuration (or inline keys) change.
+	ConfigHashAnnotation = "fn.hourglass.eigenlayer.io/config-hash"
+	// ExecutorLabel on a Performer names the executor that sends it tasks.
+	ExecutorLabel = "hourglass.eigenlayer.io/executor"
+
+	syncWaveAnnotation    = "argocd.argoproj.io/sync-wave"
+	syncOptionsAnnotation = "argocd.argoproj.io/sync-options"
+
+	// performerPodAppLabel and performerPodLabel are what the Performer controller puts on
+	// performer pods; the NetworkPolicy selects them.
+	performerPodAppLabel = "hourglass-performer"
+	performerPodLabel    = "hourglass.eigenlayer.io/performer"
+)
+
+// Argo CD sync waves: the namespace first, then everything the executor needs, then the
+// Performers (their CRD comes from the controller install), then the executor itself, which
+// expects its performers' Services to exist.
+const (
+	waveNamespace = "-1"
+	waveSupport   = "0"
+	wavePerformer = "1"
+	waveExecutor  = "2"
+)
+
+// render builds every object of a validated declaration, in the order they are best applied.
+func render(m *model) ([]*yaml.RNode, error) {
+	r := &renderer{m: m}
+	cfg, err := executorConfigFile(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg) > maxConfigSize {
+		return nil, &configTooBigError{size: len(cfg), avss: len(m.avss)}
+	}
+	hash := sha256.New()
+	hash.Write([]byte(cfg))
+
+	if m.decl.Spec.CreateNamespace {
+		r.add(&corev1.Namespace{
+			TypeMeta: meta("v1", "Namespace"),
+			ObjectMeta: metav1.ObjectMeta{Name: m.namespace, Labels: merge(r.labels("executor"), map[string]string{
+				"pod-security.kubernetes.io/enforce": "restricted",
+				"pod-security.kubernetes.io/warn":    "restricted",
+			})},
+		}, waveNamespace)
+	}
+	r.add(&corev1.ServiceAccount{TypeMeta: meta("v1", "ServiceAccount"), ObjectMeta: r.objectMeta(m.name, "executor")}, waveSupport)
+	if in := m.keys.inline; in != nil {
+		data := map[string][]byte{DefaultECDSAKey: []byte(in.ECDSAPrivateKey)}
+		if in.BLSKeystore != "" {
+			data[m.keys.blsKeystore] = []byte(in.BLSKeystore)
+			data[m.keys.blsPassword] = []byte(in.BLSPassword)
+		}
+		for _, k := range sortedKeys(data) {
+			hash.Write([]byte(k))
+			hash.Write(data[k])
+		}
+		r.add(&corev1.Secret{
+			TypeMeta: meta("v1", "Secret"), ObjectMeta: r.objectMeta(m.keys.secretName, "executor"),
+			Type: corev1.SecretTypeOpaque, Data: data,
+		}, waveSupport)
+	}
+	configMap := m.name + "-config"
+	r.add(&corev1.ConfigMap{
+		TypeMeta: meta("v1", "ConfigMap"), ObjectMeta: r.objectMeta(configMap, "executor"),
+		Data: map[string]string{configFile: cfg},
+	}, waveSupport)
+	r.rbac(configMap)
+	r.services()
+
+	for _, a := range m.avss {
+		r.performer(a)
+	}
+	if np := m.decl.Spec.NetworkPolicy; np != nil && np.Enabled {
+		r.networkPolicy()
+	}
+	if pdb := m.decl.Spec.Executor.PodDisruptionBudget; pdb != nil {
+		r.add(&policyv1.PodDisruptionBudget{
+			TypeMeta:   meta("policy/v1", "PodDisruptionBudget"),
+			ObjectMeta: r.objectMeta(m.name, "executor"),
+			Spec: policyv1.PodDisruptionBudgetSpec{
+				MinAvailable: pdb.MinAvailable, MaxUnavailable: pdb.MaxUnavailable,
+				Selector: &metav1.LabelSelector{MatchLabels: r.selector()},
+			},
+		}, waveSupport)
+	}
+	r.statefulSet(configMap, hex.EncodeToString(hash.Sum(nil)))
+	return r.objs, r.err
+}
+
+// maxConfigSize keeps the executor ConfigMap under the API server's 1 MiB object limit, with
+// room for its metadata.
+const maxConfigSize = 1000 * 1024
+
+type configTooBigError struct{ size, avss int }
+
+func (e *configTooBigError) Error() string {
+	return fmt.Sprintf("the executor configuration for %d AVSs is %d bytes, more than a ConfigMap holds (%d); split the AVSs over several executors",
+		e.avss, e.size, maxConfigSize)
+}
+
+type renderer struct {
+	m    *model
+	objs []*yaml.RNode
+	err  error
+}
+
+func meta(apiVersion, kind string) metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: apiVersion, Kind: kind}
+}
+
+// labels are the recommended labels; app.kubernetes.io/instance is the executor, which all
+// objects of a declaration belong to.
+func (r *renderer) labels(component string) map[string]string {
+	name := "hourglass-executor"
+	if component == "performer" {
+		name = "hourglass-performer"
+	}
+	return map[string]string{
+		"app.kubernetes.io/name":      name,
+		"app.kubernetes.io/instance":  r.m.name,
+		"app.kubernetes.io/component": component,
+		"app.kubernetes.io/part-of":   "hourglass",
+	}
+}
+
+// selector selects the executor pods. It never changes: a StatefulSet's selector is immutable.
+func (r *renderer) selector() map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":     "hourglass-executor",
+		"app.kubernetes.io/instance": r.m.name,
+	}
+}
+
+func (r *renderer) objectMeta(name, component string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: r.m.namespace, Labels: r.labels(component)}
+}
+
+// add converts obj to YAML and sets the annotations every rendered object carries.
+func (r *renderer) add(obj runtime.Object, wave string) {
+	if r.err != nil {
+		return
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		r.err = err
+		return
+	}
+	delete(u, "status")
+	clean(u)
+	md := u["metadata"].(map[string]any)
+	ann, _ := md["annotations"].(map[string]any)
+	if ann == nil {
+		ann = map[string]any{}
+	}
+	ann[DeclarationAnnotation] = r.m.id
+	ann[syncWaveAnnotation] = wave
+	kind := u["kind"].(string)
+	name := md["name"].(string)
+	// kpt writes new objects to this file, relative to the package: one folder per executor,
+	// one file per object.
+	ann[kioutil.PathAnnotation] = fmt.Sprintf("%s/%s_%s.yaml", r.m.name, strings.ToLower(kind), strings.ReplaceAll(name, ":", "_"))
+	md["annotations"] = ann
+	n, err := yaml.FromMap(u)
+	if err != nil {
+		r.err = err
+		return
+	}
+	tidy(n.YNode())
+	r.objs = append(r.objs, n)
+}
+
+// tidy puts apiVersion, kind and metadata first, as people write them, and quotes hex strings
+// such as Ethereum addresses, which YAML 1.1 readers would otherwise take for numbers.
+func tidy(n *yaml.Node) {
+	quoteHex(n)
+	var head, rest []*yaml.Node
+	for _, k := range []string{"apiVersion", "kind", "metadata"} {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				head = append(head, n.Content[i], n.Content[i+1])
+			}
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "apiVersion", "kind", "metadata":
+		default:
+			rest = append(rest, n.Content[i], n.Content[i+1])
+		}
+	}
+	n.Content = append(head, rest...)
+}
+
+func quoteHex(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == yaml.NodeTagString && strings.HasPrefix(n.Value, "0x") {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		quoteHex(c)
+	}
+}
+
+// clean drops the empty creationTimestamp and empty objects that typed Kubernetes structs
+// carry into their unstructured form.
+func clean(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			clean(x)
+			switch y := x.(type) {
+			case nil:
+				delete(t, k)
+			case map[string]any:
+				if len(y) == 0 && k != "emptyDir" {
+					delete(t, k)
+				}
+			}
+		}
+	case []any:
+		for _, x := range t {
+			clean(x)
+		}
+	}
+}
+
+func (r *renderer) rbac(configMap string) {
+	m := r.m
+	r.add(&rbacv1.Role{
+		TypeMeta: meta("rbac.authorization.k8s.io/v1", "Role"), ObjectMeta: r.objectMeta(m.name, "executor"),
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"performers"},
+				Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"performers/status"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{configMap}, Verbs: []string{"get"}},
+		},
+	}, waveSupport)
+	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: m.name, Namespace: m.namespace}}
+	r.add(&rbacv1.RoleBinding{
+		TypeMeta: meta("rbac.authorization.k8s.io/v1", "RoleBinding"), ObjectMeta: r.objectMeta(m.name, "executor"),
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: m.name}, Subjects: subjects,
+	}, waveSupport)
+	// The executor reads its own Namespace object when it starts (a connection check); a
+	// namespace is cluster-scoped, so only a ClusterRole can allow that one read.
+	cr := "hourglass-executor:" + m.namespace + ":" + m.name
+	crMeta := metav1.ObjectMeta{Name: cr, Labels: r.labels("executor")}
+	r.add(&rbacv1.ClusterRole{
+		TypeMeta: meta("rbac.authorization.k8s.io/v1", "ClusterRole"), ObjectMeta: crMeta,
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{m.namespace}, Verbs: []string{"get"}}},
+	}, waveSupport)
+	r.add(&rbacv1.ClusterRoleBinding{
+		TypeMeta: meta("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"), ObjectMeta: crMeta,
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr}, Subjects: subjects,
+	}, waveSupport)
+}
+
+func (r *renderer) ports() []corev1.ServicePort {
+	m := r.m
+	ports := []corev1.ServicePort{{Name: "grpc", Port: m.grpcPort, TargetPort: intstr.FromString("grpc"), Protocol: corev1.ProtocolTCP}}
+	if m.mgmtPort != 0 {
+		ports = append(ports, corev1.ServicePort{Name: "management", Port: m.mgmtPort, TargetPort: intstr.FromString("management"), Protocol: corev1.ProtocolTCP})
+	}
+	if m.metrics != 0 {
+		ports = append(ports, corev1.ServicePort{Name: "metrics", Port: m.metrics, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP})
+	}
+	return ports
+}
+
+func (r *renderer) services() {
+	m := r.m
+	r.add(&corev1.Service{
+		TypeMeta: meta("v1", "Service"), ObjectMeta: r.objectMeta(m.name, "executor"),
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: r.selector(), Ports: r.ports()},
+	}, waveSupport)
+	// The headless Service gives each replica a stable DNS name; it lists replicas before they
+	// are ready so that peers can find each other while starting.
+	r.add(&corev1.Service{
+		TypeMeta: meta("v1", "Service"), ObjectMeta: r.objectMeta(m.name+"-headless", "executor"),
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, PublishNotReadyAddresses: true, Selector: r.selector(), Ports: r.ports()},
+	}, waveSupport)
+}
+
+func (r *renderer) performer(a avsModel) {
+	m := r.m
+	perf := a.spec.Performer
+	spec := v1alpha1.PerformerSpec{
+		AVSAddress:      a.spec.Address,
+		Image:           perf.Image,
+		ImagePullPolicy: perf.ImagePullPolicy,
+		Version:         perf.Version,
+		Config: v1alpha1.PerformerConfig{
+			GRPCPort: a.grpcPort, Args: perf.Args, Command: perf.Command, ServiceAccountName: perf.ServiceAccountName,
+		},
+		HardwareRequirements: a.settings.HardwareRequirements,
+		ImagePullSecrets:     perf.ImagePullSecrets,
+	}
+	for _, e := range perf.Env {
+		if e.ValueFrom == nil {
+			if spec.Config.Environment == nil {
+				spec.Config.Environment = map[string]string{}
+			}
+			spec.Config.Environment[e.Name] = e.Value
+			continue
+		}
+		spec.Config.EnvironmentFrom = append(spec.Config.EnvironmentFrom, v1alpha1.EnvVarFrom{Name: e.Name, ValueFrom: *e.ValueFrom.DeepCopy()})
+	}
+	// Written out in full, so Git shows exactly where the performer runs; the controller applies
+	// the same mapping again and finds nothing to add.
+	resolved := hardware.Resolve(a.settings.HardwareRequirements, a.settings.Scheduling, a.settings.Resources)
+	if !reflect.DeepEqual(resolved.Scheduling, v1alpha1.Scheduling{}) {
+		spec.Scheduling = &resolved.Scheduling
+	}
+	if len(resolved.Resources.Requests) > 0 || len(resolved.Resources.Limits) > 0 || len(resolved.Resources.Claims) > 0 {
+		spec.Resources = &resolved.Resources
+	}
+	om := metav1.ObjectMeta{Name: a.spec.Name, Namespace: m.namespace,
+		Labels: merge(r.labels("performer"), map[string]string{ExecutorLabel: m.name})}
+	// The Performer CRD comes with the controller install, usually another Argo CD application:
+	// without this option Argo CD would refuse the whole sync while the CRD is missing.
+	om.Annotations = map[string]string{syncOptionsAnnotation: "SkipDryRunOnMissingResource=true"}
+	if len(a.profiles) > 0 {
+		om.Annotations[ProfilesAnnotation] = strings.Join(a.profiles, ",")
+	}
+	r.add(&v1alpha1.Performer{TypeMeta: meta(v1alpha1.GroupVersion.String(), v1alpha1.PerformerKind), ObjectMeta: om, Spec: spec}, wavePerformer)
+}
+
+func (r *renderer) networkPolicy() {
+	m := r.m
+	var names []string
+	ports := map[int32]bool{}
+	for _, a := range m.avss {
+		names = append(names, a.spec.Name)
+		ports[a.grpcPort] = true
+	}
+	sort.Strings(names)
+	var npPorts []networkingv1.NetworkPolicyPort
+	for _, p := range sortedPorts(ports) {
+		port, proto := intstr.FromInt32(p), corev1.ProtocolTCP
+		npPorts = append(npPorts, networkingv1.NetworkPolicyPort{Protocol: &proto, Port: &port})
+	}
+	r.add(&networkingv1.NetworkPolicy{
+		TypeMeta: meta("networking.k8s.io/v1", "NetworkPolicy"), ObjectMeta: r.objectMeta(m.name+"-performers", "performer"),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{
+				MatchLabels:      map[string]string{"app": performerPodAppLabel},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: performerPodLabel, Operator: metav1.LabelSelectorOpIn, Values: names}},
+			},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: r.selector()}}},
+				Ports: npPorts,
+			}},
+		},
+	}, waveSupport)
+}
+
+func (r *renderer) statefulSet(configMap, hash string) {
+	m := r.m
+	e := m.decl.Spec.Executor
+	podLabels := merge(r.labels("executor"), map[string]string{"app": m.name})
+	replicas := m.replicas
+	falseV, trueV := false, true
+	user := int64(65532)
+
+	container := corev1.Container{
+		Name:            "executor",
+		Image:           m.image,
+		ImagePullPolicy: e.Image.PullPolicy,
+		Command:         []string{"executor", "run", "--config", configDir + "/" + configFile},
+		Ports:           []corev1.ContainerPort{{Name: "grpc", ContainerPort: m.grpcPort, Protocol: corev1.ProtocolTCP}},
+		Env:             r.keyEnv(),
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "config", MountPath: configDir, ReadOnly: true},
+			{Name: "tmp", MountPath: "/tmp"},
+		},
+		// The executor's gRPC server takes connections once it has started; a TCP check needs
+		// nothing from the image.
+		StartupProbe:   tcpProbe(5, 60),
+		ReadinessProbe: tcpProbe(10, 3),
+		LivenessProbe:  tcpProbe(20, 3),
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: &falseV,
+			ReadOnlyRootFilesystem:   &trueV,
+			RunAsNonRoot:             &trueV,
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+	if e.Resources != nil {
+		container.Resources = *e.Resources.DeepCopy()
+	}
+	if m.mgmtPort != 0 {
+		container.Ports = append(container.Ports, corev1.ContainerPort{Name: "management", ContainerPort: m.mgmtPort, Protocol: corev1.ProtocolTCP})
+	}
+	if m.metrics != 0 {
+		container.Ports = append(container.Ports, corev1.ContainerPort{Name: "metrics", ContainerPort: m.metrics, Protocol: corev1.ProtocolTCP})
+	}
+	volumes := []corev1.Volume{
+		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: configMap},
+		}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	if m.keys.blsKeystore != "" {
+		mode := int32(0o440)
+		volumes = append(volumes, corev1.Volume{Name: "operator-keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: m.keys.secretName, DefaultMode: &mode,
+			Items: []corev1.KeyToPath{{Key: m.keys.blsKeystore, Path: blsKeystoreFile}},
+		}}})
+		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "operator-keys", MountPath: keysDir, ReadOnly: true})
+	}
+
+	pod := corev1.PodSpec{
+		ServiceAccountName: m.name,
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot: &trueV, RunAsUser: &user, RunAsGroup: &user, FSGroup: &user,
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers:       []corev1.Container{container},
+		Volumes:          volumes,
+		ImagePullSecrets: e.ImagePullSecrets,
+	}
+	if s := e.Scheduling; s != nil {
+		pod.NodeSelector = s.NodeSelector
+		pod.Tolerations = s.Tolerations
+		pod.Affinity = s.Affinity.DeepCopy()
+		pod.RuntimeClassName = s.RuntimeClass
+		pod.PriorityClassName = s.PriorityClassName
+	}
+	if replicas > 1 && (pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil) {
+		if pod.Affinity == nil {
+			pod.Affinity = &corev1.Affinity{}
+		}
+		// Preferred, not required: a small cluster still runs every replica.
+		pod.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{
+			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+				Weight: 100,
+				PodAffinityTerm: corev1.PodAffinityTerm{
+					LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
+					TopologyKey:   corev1.LabelHostname,
+				},
+			}},
+		}
+	}
+
+	sts := &appsv1.StatefulSet{
+		TypeMeta:   meta("apps/v1", "StatefulSet"),
+		ObjectMeta: metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, Labels: podLabels},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    &replicas,
+			ServiceName: m.name + "-headless",
+			Selector:    &metav1.LabelSelector{MatchLabels: r.selector()},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{ConfigHashAnnotation: hash}},
+				Spec:       pod,
+			},
+		},
+	}
+	if v := m.volume; v != nil {
+		sts.Spec.Template.Spec.Containers[0].VolumeMounts = append(sts.Spec.Template.Spec.Containers[0].VolumeMounts,
+			corev1.VolumeMount{Name: "data", MountPath: dataDir})
+		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{
+			TypeMeta:   meta("v1", "PersistentVolumeClaim"),
+			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: r.selector()},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName: v.storageClass,
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: v.size}},
+			},
+		}}
+	}
+	r.add(sts, waveExecutor)
+}
+
+// keyEnv fills the configuration's empty key values from the operator key Secret.
+func (r *renderer) keyEnv() []corev1.EnvVar {
+	k := r.m.keys
+	ref := func(name, key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: k.secretName}, Key: key,
+		}}}
+	}
+	env := []corev1.EnvVar{ref(envECDSAPrivateKey, k.ecdsaKey)}
+	for _, t := range k.signing {
+		switch t {
+		case fnv1alpha1.SigningKeyECDSA:
+			env = append(env, ref(envSigningECDSAKey, k.ecdsaKey))
+		case fnv1alpha1.SigningKeyBLS:
+			env = append(env, ref(envSigningBLSPassword, k.blsPassword))
+		}
+	}
+	sort.Slice(env, func(i, j int) bool { return env[i].Name < env[j].Name })
+	return env
+}
+
+func tcpProbe(period, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("grpc")}},
+		PeriodSeconds:    period,
+		FailureThreshold: failures,
+	}
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func sortedPorts(m map[int32]bool) []int32 {
+	out := make([]int32, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

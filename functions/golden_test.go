@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework/frameworktestutil"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/avsexecutor"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*/expected.yaml from the actual output (errors.txt files are written by hand)")
+
+// standalone runs the processor the way the golden files are written: config.yaml as the
+// function config and input*.yaml as the items. The released binary disables this mode.
+func standalone() *cobra.Command {
+	return command.Build(avsexecutor.Processor{}, command.StandaloneEnabled, false)
+}
+
+// TestGolden renders every testdata/<case>: config.yaml (an AVSExecutor) with input*.yaml, and
+// compares with expected.yaml, or with errors.txt (one regular expression per line) for
+// declarations that must be refused.
+func TestGolden(t *testing.T) {
+	if *update {
+		updateGolden(t)
+	}
+	c := frameworktestutil.CommandResultsChecker{Command: standalone}
+	c.Assert(t)
+}
+
+// updateGolden rewrites expected.yaml of the cases that render. frameworktestutil's own update
+// mode would also overwrite the hand-written regular expressions of errors.txt.
+func updateGolden(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "*", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range dirs {
+		dir := filepath.Dir(cfg)
+		if _, err := os.Stat(filepath.Join(dir, "errors.txt")); err == nil {
+			continue
+		}
+		args := []string{cfg}
+		inputs, _ := filepath.Glob(filepath.Join(dir, "input*.yaml"))
+		args = append(args, inputs...)
+		var out, stderr bytes.Buffer
+		cmd := standalone()
+		cmd.SetArgs(args)
+		cmd.SetOut(&out)
+		cmd.SetErr(&stderr)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%s: %v\n%s", dir, err, stderr.String())
+		}
+		if err := os.WriteFile(filepath.Join(dir, "expected.yaml"), out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestInlineAndResourceProfilesAgree checks that a custom profile gives the same objects whether
+// it is defined inline (what a kustomize generator can see) or as a PerformerProfile resource
+// (kpt packages, kustomize transformers).
+func TestInlineAndResourceProfilesAgree(t *testing.T) {
+	read := func(c string) map[string]map[string]any {
+		b, err := os.ReadFile(filepath.Join("testdata", c, "expected.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return applied(t, b)
+	}
+	inline, resource := read("profile-custom-inline"), read("profile-custom-resource")
+	delete(resource, "v1/ConfigMap/custom-avs/unrelated") // the pass-through object of that case
+	if diff := cmp.Diff(inline, resource); diff != "" {
+		t.Errorf("(-inline +resource):\n%s", diff)
+	}
+}

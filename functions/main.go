@@ -1,0 +1,54 @@
+// Command avs-executor-fn is a KRM function that turns an AVSExecutor declaration into an Hourglass
+// executor (StatefulSet, Services, RBAC, configuration) and one Performer per AVS. It reads a
+// ResourceList on stdin and writes one on stdout; see functions/README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/avsexecutor"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
+)
+
+const usage = `avs-executor-fn renders an AVSExecutor declaration (fn.hourglass.eigenlayer.io/v1alpha1) into
+the executor StatefulSet, its Services, ServiceAccount, RBAC and configuration, and one Performer per
+AVS. It is a KRM function: it reads a ResourceList on stdin and writes one on stdout, and takes no
+arguments.
+
+Run it with:
+  kustomize build --enable-alpha-plugins --enable-exec DIR   (the declaration under generators: or transformers:)
+  kpt fn render --allow-exec DIR                              (the declaration as configPath of a Kptfile mutator)
+  kpt fn eval --exec avs-executor-fn --fn-config executor.yaml DIR
+
+Profiles: built in (%s),
+inline under spec.customProfiles, or PerformerProfile resources in the input (kpt packages,
+kustomize transformers).
+
+Every problem is reported as a result with its field path; the function then exits 1 and adds no
+objects. The fields of the declaration are documented in functions/README.md and, as an OpenAPI
+schema, in functions/schema/.
+`
+
+func main() {
+	cmd := command.Build(avsexecutor.Processor{}, command.StandaloneDisabled, false)
+	cmd.Use = "avs-executor-fn"
+	cmd.Short = "Render an AVSExecutor declaration into an Hourglass executor and its Performers"
+	cmd.Long = fmt.Sprintf(usage, strings.Join(profiles.Names(profiles.BuiltIn(nil)), ", "))
+	// Exec functions get no arguments; anything else is a mistake worth stopping at.
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			err := fmt.Errorf("avs-executor-fn takes no arguments (got %q); it reads a ResourceList on stdin, see --help", args)
+			fmt.Fprintln(c.ErrOrStderr(), err)
+			return err
+		}
+		return nil
+	}
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}

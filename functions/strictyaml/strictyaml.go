@@ -1,0 +1,327 @@
+// Package strictyaml decodes a YAML object into a Go API type the way the API server would, but
+// reports every unknown field and every value of the wrong type at once, each with its field path.
+// encoding/json stops at the first problem and names no path, which is not enough for a function
+// whose users fix all their typos in one go.
+package strictyaml
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// FieldError is a problem with one field.
+type FieldError struct {
+	// Path of the field, for example spec.avs.supportedAvs[0].address.
+	Path string
+	// Message says what is wrong.
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Message }
+
+// Decode decodes obj into out, a pointer to a struct with json tags. Fields with problems are left
+// out of the decoded value, so that the caller can still validate everything else; the problems
+// are returned. metadata is decoded leniently: tools add their own annotations there.
+func Decode(obj *yaml.RNode, out any) []FieldError {
+	d := &decoder{}
+	n := obj.Copy().YNode()
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if d.walk(n, reflect.TypeOf(out).Elem(), "") {
+		data, err := yaml.NewRNode(n).MarshalJSON()
+		if err == nil {
+			err = json.Unmarshal(data, out)
+		}
+		if err != nil {
+			d.add("", "cannot decode: "+err.Error())
+		}
+	}
+	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Path < d.errs[j].Path })
+	return d.errs
+}
+
+// Join appends a field name or index to a path.
+func Join(path, field string) string {
+	switch {
+	case strings.HasPrefix(field, "["):
+		return path + field
+	case path == "":
+		return field
+	default:
+		return path + "." + field
+	}
+}
+
+// Key renders a map key as a path element: .key for plain keys, ["key"] for keys with dots or
+// slashes, such as node label names.
+func Key(path, key string) string {
+	if plainKey.MatchString(key) {
+		return Join(path, key)
+	}
+	return path + "[" + strconv.Quote(key) + "]"
+}
+
+var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+type decoder struct{ errs []FieldError }
+
+func (d *decoder) add(path, msg string) {
+	d.errs = append(d.errs, FieldError{Path: path, Message: msg})
+}
+
+var (
+	quantityType    = reflect.TypeOf(resource.Quantity{})
+	intOrStringType = reflect.TypeOf(intstr.IntOrString{})
+	durationType    = reflect.TypeOf(metav1.Duration{})
+	objectMetaType  = reflect.TypeOf(metav1.ObjectMeta{})
+)
+
+// walk checks n against t and reports whether n can be decoded; nodes that cannot are removed by
+// the caller.
+func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == yaml.NodeTagNull {
+		return true
+	}
+	switch t {
+	case objectMetaType:
+		return d.expect(n, yaml.MappingNode, path, "an object")
+	case quantityType:
+		if !d.scalar(n, path, "a quantity such as 500m or 1Gi", yaml.NodeTagString, yaml.NodeTagInt, yaml.NodeTagFloat) {
+			return false
+		}
+		if _, err := resource.ParseQuantity(n.Value); err != nil {
+			d.add(path, fmt.Sprintf("invalid quantity %q: use a number with an optional suffix such as 500m, 2 or 4Gi", n.Value))
+			return false
+		}
+		return true
+	case intOrStringType:
+		return d.scalar(n, path, "an integer or a percentage", yaml.NodeTagInt, yaml.NodeTagString)
+	case durationType:
+		if !d.scalar(n, path, "a duration such as 30s", yaml.NodeTagString) {
+			return false
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			d.add(path, fmt.Sprintf("invalid duration %q: use a duration such as 30s or 1m", n.Value))
+			return false
+		}
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if !d.expect(n, yaml.MappingNode, path, "an object") {
+			return false
+		}
+		fields := fieldsOf(t)
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := Join(path, k.Value)
+			f, ok := fields[k.Value]
+			if !ok {
+				d.add(p, unknownField(k.Value, fields))
+				continue
+			}
+			if d.walk(v, f, p) {
+				kept = append(kept, k, v)
+			}
+		}
+		n.Content = kept
+		return true
+	case reflect.Map:
+		if !d.expect(n, yaml.MappingNode, path, "an object") {
+			return false
+		}
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if d.walk(v, t.Elem(), Key(path, k.Value)) {
+				kept = append(kept, k, v)
+			}
+		}
+		n.Content = kept
+		return true
+	case reflect.Slice:
+		if !d.expect(n, yaml.SequenceNode, path, "a list") {
+			return false
+		}
+		for i, v := range n.Content {
+			// A bad item becomes null rather than going away, so the items after it keep the
+			// indexes that the caller's messages name.
+			if !d.walk(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i)) {
+				n.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"}
+			}
+		}
+		return true
+	case reflect.String:
+		return d.scalar(n, path, "a string (quote values such as \"1.0\" or \"true\")", yaml.NodeTagString)
+	case reflect.Bool:
+		return d.scalar(n, path, "true or false", yaml.NodeTagBool)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if !d.scalar(n, path, "an integer", yaml.NodeTagInt) {
+			return false
+		}
+		v, err := strconv.ParseInt(n.Value, 0, 64)
+		bits := t.Bits()
+		if err != nil || v < -(1<<(bits-1)) || (bits < 64 && v > 1<<(bits-1)-1) {
+			d.add(path, fmt.Sprintf("%s is out of range for a %d-bit integer", n.Value, bits))
+			return false
+		}
+		return true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if !d.scalar(n, path, "an integer", yaml.NodeTagInt) {
+			return false
+		}
+		v, err := strconv.ParseUint(n.Value, 0, 64)
+		if err != nil || (t.Bits() < 64 && v > math.MaxUint64>>(64-t.Bits())) {
+			d.add(path, fmt.Sprintf("%s is out of range for an unsigned %d-bit integer", n.Value, t.Bits()))
+			return false
+		}
+		return true
+	case reflect.Float32, reflect.Float64:
+		return d.scalar(n, path, "a number", yaml.NodeTagInt, yaml.NodeTagFloat)
+	case reflect.Interface:
+		return true
+	}
+	d.add(path, "cannot be decoded into "+t.String())
+	return false
+}
+
+func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path, what string) bool {
+	if n.Kind != kind {
+		d.add(path, fmt.Sprintf("must be %s, not %s", what, describe(n)))
+		return false
+	}
+	return true
+}
+
+func (d *decoder) scalar(n *yaml.Node, path, what string, tags ...string) bool {
+	if n.Kind == yaml.ScalarNode {
+		for _, t := range tags {
+			if n.ShortTag() == t {
+				return true
+			}
+		}
+	}
+	d.add(path, fmt.Sprintf("must be %s, not %s", what, describe(n)))
+	return false
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "an object"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case yaml.NodeTagString:
+		return fmt.Sprintf("the string %q", n.Value)
+	case yaml.NodeTagBool:
+		return "the boolean " + n.Value
+	case yaml.NodeTagInt, yaml.NodeTagFloat:
+		return "the number " + n.Value
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// renames are fields of the Helm values layout that the declaration spells differently.
+var renames = map[string]string{"replicaCount": "replicas"}
+
+func unknownField(name string, fields map[string]reflect.Type) string {
+	msg := fmt.Sprintf("unknown field %q", name)
+	if r, ok := renames[name]; ok {
+		if _, known := fields[r]; known {
+			return msg + fmt.Sprintf(" (it is called %q here)", r)
+		}
+	}
+	best, bestDist := "", 3
+	for f := range fields {
+		if dist := distance(strings.ToLower(name), strings.ToLower(f)); dist < bestDist || (dist == bestDist && f < best) {
+			best, bestDist = f, dist
+		}
+	}
+	if best != "" {
+		return msg + fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return msg
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+// fieldsOf maps the JSON names of t's fields, including inlined embedded structs, to their types.
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if sf.Anonymous && (name == "" || strings.Contains(opts, "inline")) {
+			et := sf.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				for k, v := range fieldsOf(et) {
+					fields[k] = v
+				}
+				continue
+			}
+		}
+		if !sf.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		fields[name] = sf.Type
+	}
+	fieldCache.Store(t, fields)
+	return fields
+}

@@ -1,0 +1,718 @@
+// Package e2e proves the whole flow on a local control plane (hack/local-cluster.sh) of its own:
+// base/ installed the way Flux installs it, the controller running with the RBAC base/ grants, every
+// example rendered by the KRM function with the kustomize CLI and applied the Flux way, and then
+// what users and GitOps tools rely on: readiness, placement on the right nodes, the walkthrough's
+// kubectl commands, a server-side diff that stays empty, and garbage collection.
+//
+// It runs only with HOURGLASS_E2E=1 (make test-e2e), so `go test ./...` stays fast.
+// HOURGLASS_E2E_CLUSTER_DIR sets the cluster's state folder (default .local/e2e-cluster); the
+// cluster is stopped at the end, pass or fail, and its logs stay there.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
+)
+
+// The clients log through controller-runtime; errors reach the test as returned errors.
+func init() { ctrllog.SetLogger(logr.Discard()) }
+
+// The walkthrough's names (getting started guide).
+const (
+	walkNamespace = "my-avs-project"
+	walkPerformer = "my-avs"
+	walkExecutor  = "my-avs-executor"
+)
+
+// logWriter sends the scripts' progress output to the test log, line by line.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.t.Log(line)
+	}
+	return len(p), nil
+}
+
+type env struct {
+	t        *testing.T
+	root     string
+	c        *localcluster.Cluster
+	cl       client.Client
+	examples []localcluster.Example
+}
+
+func TestEndToEnd(t *testing.T) {
+	if os.Getenv("HOURGLASS_E2E") != "1" {
+		t.Skip("end-to-end test: run it with `make test-e2e` (HOURGLASS_E2E=1)")
+	}
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Fatal("kubectl is not on PATH: the end-to-end test runs the walkthrough's kubectl commands (install kubectl, e.g. /usr/bin/kubectl)")
+	}
+	root, err := localcluster.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("HOURGLASS_E2E_CLUSTER_DIR")
+	if dir == "" {
+		dir = filepath.Join(root, ".local", "e2e-cluster")
+	}
+	out := logWriter{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	phase := func(name string, f func() error) {
+		t.Helper()
+		t0 := time.Now()
+		t.Logf("==> %s", name)
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Logf("    %s: %.1fs (total %.1fs)", name, time.Since(t0).Seconds(), time.Since(start).Seconds())
+	}
+
+	// Stop the cluster whatever happens; its logs stay in dir.
+	t.Cleanup(func() {
+		if err := localcluster.Down(root, dir, out); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+	})
+	e := &env{t: t, root: root}
+	phase("cluster up", func() (err error) {
+		// A fresh cluster every time: stop whatever an interrupted run left in dir.
+		if err := localcluster.Down(root, dir, out); err != nil {
+			return err
+		}
+		e.c, err = localcluster.Up(ctx, root, dir, out)
+		return err
+	})
+	t.Cleanup(e.c.StopController) // runs before the cluster goes down
+	phase("install base/ the Flux way", func() error { return e.c.InstallController(ctx) })
+	phase("controller as the hourglass-operator ServiceAccount", func() error { return e.c.StartController(ctx) })
+	phase("build the KRM function", func() error { return localcluster.BuildFunction(ctx, root, out) })
+	phase("render the examples", func() (err error) {
+		e.examples, err = localcluster.RenderExamples(ctx, root, filepath.Join(dir, "rendered"))
+		return err
+	})
+	phase("apply the examples the Flux way and wait (kstatus)", func() error { return e.c.ApplyExamples(ctx, e.examples, out) })
+	if e.cl, err = client.New(e.c.Config, client.Options{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Read-only checks first, then GitOps fidelity, then the walkthrough's changes, then deletion.
+	steps := []struct {
+		name string
+		f    func(t *testing.T, ctx context.Context)
+	}{
+		{"argo cd plugin renders what kustomize renders", e.argocdPlugin},
+		{"every example is ready", e.examplesReady},
+		{"performers land on the right nodes", e.placement},
+		{"gitops fidelity", e.fidelity},
+		{"walkthrough", e.walkthrough},
+		{"deleting a declaration's output", e.prune},
+	}
+	for _, s := range steps {
+		t0 := time.Now()
+		t.Run(s.name, func(t *testing.T) { s.f(t, ctx) })
+		t.Logf("    %s: %.1fs (total %.1fs)", s.name, time.Since(t0).Seconds(), time.Since(start).Seconds())
+	}
+}
+
+// --- helpers ---------------------------------------------------------------------------------
+
+func (e *env) kubectl(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	out, err := e.c.Kubectl(ctx, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// performers returns the rendered Performers of every example.
+func (e *env) performers() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, ex := range e.examples {
+		for _, o := range ex.Objects {
+			if o.GetKind() == "Performer" {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+func (e *env) getPerformer(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+	p := &unstructured.Unstructured{}
+	p.SetAPIVersion("hourglass.eigenlayer.io/v1alpha1")
+	p.SetKind("Performer")
+	err := e.cl.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, p)
+	return p, err
+}
+
+// readyAtGeneration reports whether a Performer is Ready=True for its current generation.
+func readyAtGeneration(p *unstructured.Unstructured) (bool, string) {
+	observed, _, _ := unstructured.NestedInt64(p.Object, "status", "observedGeneration")
+	if observed != p.GetGeneration() {
+		return false, fmt.Sprintf("observedGeneration %d, generation %d", observed, p.GetGeneration())
+	}
+	conds, _, _ := unstructured.NestedSlice(p.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Ready" {
+			return m["status"] == "True", fmt.Sprintf("Ready=%v %v: %v", m["status"], m["reason"], m["message"])
+		}
+	}
+	return false, "no Ready condition"
+}
+
+// performerPod returns the one live pod of a Performer.
+func (e *env) performerPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := e.cl.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels{"hourglass.eigenlayer.io/performer": name}); err != nil {
+		return nil, err
+	}
+	var live []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			live = append(live, p)
+		}
+	}
+	if len(live) != 1 {
+		return nil, fmt.Errorf("performer %s/%s has %d live pods, want 1", namespace, name, len(live))
+	}
+	return &live[0], nil
+}
+
+func poll(ctx context.Context, timeout time.Duration, cond func(ctx context.Context) (bool, error)) error {
+	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, cond)
+}
+
+// --- checks ----------------------------------------------------------------------------------
+
+// examplesReady: every Performer is Ready for its generation, every executor StatefulSet has all
+// replicas ready (the kstatus wait already passed; this states it in the product's own terms).
+func (e *env) examplesReady(t *testing.T, ctx context.Context) {
+	if len(e.performers()) == 0 {
+		t.Fatal("the examples render no Performer")
+	}
+	for _, want := range e.performers() {
+		p, err := e.getPerformer(ctx, want.GetNamespace(), want.GetName())
+		if err != nil {
+			t.Errorf("performer %s/%s: %v", want.GetNamespace(), want.GetName(), err)
+			continue
+		}
+		if ok, why := readyAtGeneration(p); !ok {
+			t.Errorf("performer %s/%s is not ready: %s", p.GetNamespace(), p.GetName(), why)
+		}
+	}
+	for _, ex := range e.examples {
+		for _, o := range ex.Objects {
+			if o.GetKind() != "StatefulSet" {
+				continue
+			}
+			var sts appsv1.StatefulSet
+			if err := e.cl.Get(ctx, client.ObjectKeyFromObject(o), &sts); err != nil {
+				t.Errorf("%s: %v", ex.Name, err)
+				continue
+			}
+			want := int32(1)
+			if sts.Spec.Replicas != nil {
+				want = *sts.Spec.Replicas
+			}
+			if sts.Status.ReadyReplicas != want {
+				t.Errorf("%s: executor %s/%s has %d of %d replicas ready", ex.Name, sts.Namespace, sts.Name, sts.Status.ReadyReplicas, want)
+			}
+		}
+	}
+}
+
+// node classes of the local cluster, by the labels the real components set.
+func nodeClass(n *corev1.Node) string {
+	switch {
+	case n.Labels["nvidia.com/gpu.present"] == "true":
+		return "gpu"
+	case n.Labels["intel.feature.node.kubernetes.io/sgx"] == "true":
+		return "sgx"
+	case n.Labels["feature.node.kubernetes.io/cpu-security.sev.snp.enabled"] == "true":
+		return "sev-snp"
+	case n.Labels["feature.node.kubernetes.io/cpu-security.tdx.enabled"] == "true":
+		return "tdx"
+	case n.Labels["node.kubernetes.io/os"] == "bottlerocket":
+		return "bottlerocket"
+	}
+	return "general"
+}
+
+// wantClass is the node class a rendered Performer must land on; "" means an ordinary performer,
+// which must stay off the GPU, SGX and Bottlerocket pools.
+func wantClass(p *unstructured.Unstructured) string {
+	gpus, _, _ := unstructured.NestedInt64(p.Object, "spec", "hardwareRequirements", "gpuCount")
+	tee, _, _ := unstructured.NestedString(p.Object, "spec", "hardwareRequirements", "teeType")
+	sel, _, _ := unstructured.NestedStringMap(p.Object, "spec", "scheduling", "nodeSelector")
+	switch {
+	case tee != "":
+		return tee
+	case gpus > 0:
+		return "gpu"
+	case sel["node.kubernetes.io/os"] == "bottlerocket":
+		return "bottlerocket"
+	}
+	return ""
+}
+
+func (e *env) placement(t *testing.T, ctx context.Context) {
+	seen := map[string]int{}
+	for _, want := range e.performers() {
+		ns, name := want.GetNamespace(), want.GetName()
+		pod, err := e.performerPod(ctx, ns, name)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		var node corev1.Node
+		if err := e.cl.Get(ctx, types.NamespacedName{Name: pod.Spec.NodeName}, &node); err != nil {
+			t.Errorf("performer %s/%s: pod %s on node %q: %v", ns, name, pod.Name, pod.Spec.NodeName, err)
+			continue
+		}
+		got, class := nodeClass(&node), wantClass(want)
+		seen[class]++
+		switch class {
+		case "":
+			if got == "gpu" || got == "sgx" || got == "bottlerocket" {
+				t.Errorf("ordinary performer %s/%s runs on the %s node %s", ns, name, got, node.Name)
+			}
+		default:
+			if got != class {
+				t.Errorf("%s performer %s/%s runs on %s (a %s node)", class, ns, name, node.Name, got)
+			}
+		}
+		t.Logf("%-16s %-18s needs %-13q -> %s (%s)", ns, name, class, node.Name, got)
+	}
+	// The examples must cover every kind of node, or this check proves little.
+	for _, class := range []string{"", "gpu", "sgx", "bottlerocket"} {
+		if seen[class] == 0 {
+			t.Errorf("no example performer needs %q nodes", class)
+		}
+	}
+	if seen["sev-snp"]+seen["tdx"] == 0 {
+		t.Error("no example performer needs SEV-SNP or TDX nodes")
+	}
+}
+
+// fidelity: after convergence, Git (the rendered manifests) and the cluster agree: a server-side
+// diff is empty and applying again changes nothing. The controller never fights Git.
+//
+// The diff takes fields over from other managers (--force-conflicts): without it the API server
+// refuses the dry run with a conflict on a StatefulSet's spec.volumeClaimTemplates whenever the
+// rendered claim template omits what the server defaults (volumeMode, status.phase), because that
+// list is atomic and the defaulted values count as a change of the applier's field. A field the
+// controller had changed would still show up, as Git's value coming back.
+func (e *env) fidelity(t *testing.T, ctx context.Context) {
+	for _, ex := range e.examples {
+		cmd := exec.CommandContext(ctx, "kubectl", "--kubeconfig", e.c.Kubeconfig, "diff", "--server-side", "--force-conflicts", "-f", ex.File)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &exit) && exit.ExitCode() == 1:
+			t.Errorf("%s: kubectl diff --server-side -f %s shows differences:\n%s", ex.Name, ex.File, stdout.String())
+		default:
+			t.Errorf("%s: kubectl diff --server-side: %v\n%s", ex.Name, err, stderr.String())
+		}
+
+		a, err := e.c.Applier(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := a.Apply(ctx, ex.Objects, time.Minute)
+		if err != nil {
+			t.Errorf("%s: applying again: %v", ex.Name, err)
+			continue
+		}
+		for _, entry := range cs.Entries {
+			if entry.Action != ssa.UnchangedAction {
+				t.Errorf("%s: applying again: %s", ex.Name, entry)
+			}
+		}
+	}
+}
+
+// walkthrough runs the getting started guide's commands where they concern the product, as written.
+func (e *env) walkthrough(t *testing.T, ctx context.Context) {
+	if _, err := e.getPerformer(ctx, walkNamespace, walkPerformer); err != nil {
+		t.Fatalf("no example declares the walkthrough's performer %s/%s: %v", walkNamespace, walkPerformer, err)
+	}
+
+	t.Run("operator installed", func(t *testing.T) {
+		out := e.kubectl(t, ctx, "get", "crd", "performers.hourglass.eigenlayer.io")
+		if !strings.Contains(out, "performers.hourglass.eigenlayer.io") {
+			t.Errorf("kubectl get crd:\n%s", out)
+		}
+		// The Deployment the seed's `kubectl logs -n hourglass-system -l app=hourglass-operator`
+		// finds on a real cluster (here scaled to zero: KWOK pods run nothing).
+		out = e.kubectl(t, ctx, "get", "deployments", "-n", "hourglass-system", "-l", "app=hourglass-operator")
+		if !strings.Contains(out, "hourglass-operator") {
+			t.Errorf("kubectl get deployments -n hourglass-system -l app=hourglass-operator:\n%s", out)
+		}
+	})
+
+	t.Run("get and describe performers", func(t *testing.T) {
+		out := e.kubectl(t, ctx, "get", "performers", "-n", walkNamespace)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		header := strings.Fields(lines[0])
+		if diff := cmp.Diff([]string{"NAME", "AVS", "IMAGE", "VERSION", "PHASE", "READY", "ENDPOINT", "AGE"}, header); diff != "" {
+			t.Errorf("kubectl get performers columns (-want +got):\n%s", diff)
+		}
+		var row []string
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == walkPerformer {
+				row = f
+			}
+		}
+		want := []string{walkPerformer, "Running", "True", walkPerformer + ".", ":9090"}
+		if len(row) != len(header) || row[4] != "Running" || row[5] != "True" ||
+			row[6] != "performer-"+walkPerformer+"."+walkNamespace+".svc.cluster.local:9090" {
+			t.Errorf("kubectl get performers: want a row like %v, got:\n%s", want, out)
+		}
+
+		out = e.kubectl(t, ctx, "describe", "performer", "-n", walkNamespace)
+		for _, re := range []string{
+			`(?m)^Name:\s+` + walkPerformer + `$`,
+			`(?m)^Kind:\s+Performer$`,
+			`(?m)^\s+Grpc Endpoint:\s+performer-` + walkPerformer + `\.` + walkNamespace + `\.svc\.cluster\.local:9090$`,
+			`(?m)^\s+Type:\s+Ready$`,
+		} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("kubectl describe performer does not match %s:\n%s", re, out)
+			}
+		}
+
+		out = e.kubectl(t, ctx, "get", "pods", "-n", walkNamespace, "-l", "app=hourglass-performer")
+		if !strings.Contains(out, "performer-"+walkPerformer+"-") || !strings.Contains(out, "Running") {
+			t.Errorf("kubectl get pods -l app=hourglass-performer:\n%s", out)
+		}
+	})
+
+	t.Run("executor RBAC", func(t *testing.T) {
+		var sts appsv1.StatefulSet
+		if err := e.cl.Get(ctx, types.NamespacedName{Namespace: walkNamespace, Name: walkExecutor}, &sts); err != nil {
+			t.Fatal(err)
+		}
+		sa := "system:serviceaccount:" + walkNamespace + ":" + sts.Spec.Template.Spec.ServiceAccountName
+		other := "hourglass-system"
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"create", "performers", "-n", walkNamespace}, "yes"},
+			{[]string{"patch", "performers", "-n", walkNamespace}, "yes"},
+			{[]string{"delete", "performers", "-n", walkNamespace}, "yes"},
+			{[]string{"get", "configmaps/" + walkExecutor + "-config", "-n", walkNamespace}, "yes"},
+			{[]string{"create", "performers", "-n", other}, "no"},
+			{[]string{"list", "performers", "--all-namespaces"}, "no"},
+			{[]string{"get", "secrets", "-n", walkNamespace}, "no"},
+			{[]string{"get", "configmaps", "-n", walkNamespace}, "no"},
+			{[]string{"create", "deployments", "-n", walkNamespace}, "no"},
+		} {
+			args := append([]string{"--kubeconfig", e.c.Kubeconfig, "auth", "can-i", "--as=" + sa}, c.args...)
+			out, _ := exec.CommandContext(ctx, "kubectl", args...).Output() // exit 1 means "no"
+			if got := strings.TrimSpace(string(out)); got != c.want {
+				t.Errorf("kubectl auth can-i --as=%s %s = %q, want %q", sa, strings.Join(c.args, " "), got, c.want)
+			}
+		}
+	})
+
+	t.Run("upgrade with kubectl patch rolls the performer", func(t *testing.T) {
+		before, err := e.performerPod(ctx, walkNamespace, walkPerformer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.kubectl(t, ctx, "patch", "performer", walkPerformer, "-n", walkNamespace, "--type=merge",
+			"-p", `{"spec":{"image":"my-org/my-avs-performer:v1.1.0","version":"v1.1.0"}}`)
+		const image = "my-org/my-avs-performer:v1.1.0"
+		var why string
+		err = poll(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+			p, err := e.getPerformer(ctx, walkNamespace, walkPerformer)
+			if err != nil {
+				return false, err
+			}
+			ok, w := readyAtGeneration(p)
+			why = w
+			if !ok {
+				return false, nil
+			}
+			pod, err := e.performerPod(ctx, walkNamespace, walkPerformer)
+			if err != nil {
+				why = err.Error()
+				return false, nil
+			}
+			why = fmt.Sprintf("pod %s runs %s", pod.Name, pod.Spec.Containers[0].Image)
+			return pod.Name != before.Name && pod.Spec.Containers[0].Image == image && podReady(pod), nil
+		})
+		if err != nil {
+			t.Fatalf("the performer did not roll out %s and become ready again: %s", image, why)
+		}
+		p, _ := e.getPerformer(ctx, walkNamespace, walkPerformer)
+		if lu, _, _ := unstructured.NestedString(p.Object, "status", "lastUpgrade"); lu == "" {
+			t.Error("status.lastUpgrade is not set after the upgrade")
+		}
+		var dep appsv1.Deployment
+		if err := e.cl.Get(ctx, types.NamespacedName{Namespace: walkNamespace, Name: "performer-" + walkPerformer}, &dep); err != nil {
+			t.Fatal(err)
+		}
+		if dep.Status.UpdatedReplicas != 1 || dep.Status.ReadyReplicas != 1 || dep.Status.Replicas != 1 {
+			t.Errorf("rollout not complete: %+v", dep.Status)
+		}
+		out := e.kubectl(t, ctx, "get", "pods", "-n", walkNamespace, "-l", "hourglass.eigenlayer.io/performer="+walkPerformer)
+		t.Logf("kubectl get pods -n %s -l hourglass.eigenlayer.io/performer=%s:\n%s", walkNamespace, walkPerformer, out)
+	})
+
+	t.Run("scale the executor", func(t *testing.T) {
+		e.kubectl(t, ctx, "scale", "statefulset", walkExecutor, "-n", walkNamespace, "--replicas=3")
+		var sts appsv1.StatefulSet
+		err := poll(ctx, 90*time.Second, func(ctx context.Context) (bool, error) {
+			if err := e.cl.Get(ctx, types.NamespacedName{Namespace: walkNamespace, Name: walkExecutor}, &sts); err != nil {
+				return false, err
+			}
+			return sts.Status.ReadyReplicas == 3 && sts.Status.ObservedGeneration == sts.Generation, nil
+		})
+		if err != nil {
+			t.Fatalf("executor %s has %d of 3 replicas ready: %v", walkExecutor, sts.Status.ReadyReplicas, err)
+		}
+		out := e.kubectl(t, ctx, "get", "pods", "-n", walkNamespace, "-l", "app="+walkExecutor, "-o", "wide")
+		if n := strings.Count(out, "Running"); n != 3 {
+			t.Errorf("kubectl get pods -l app=%s shows %d running pods, want 3:\n%s", walkExecutor, n, out)
+		}
+	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// prune deletes one example's objects the way Flux prunes what left Git (Namespaces excepted, so
+// that what removes the workloads is owner-reference garbage collection, not namespace deletion),
+// then checks that its Performers, their Deployments, Services and pods are gone. On a fresh
+// cluster this can take up to half a minute: kube-controller-manager's garbage collector picks up
+// new resource types (the Performer CRD) on its 30-second discovery resync.
+func (e *env) prune(t *testing.T, ctx context.Context) {
+	var ex localcluster.Example
+	for _, x := range e.examples {
+		n := 0
+		for _, o := range x.Objects {
+			if o.GetKind() == "Performer" {
+				n++
+			}
+		}
+		if n > 0 && (ex.Name == "" || n > countKind(ex.Objects, "Performer")) {
+			ex = x
+		}
+	}
+	var objs []*unstructured.Unstructured
+	for _, o := range ex.Objects {
+		if o.GetKind() != "Namespace" {
+			objs = append(objs, o)
+		}
+	}
+	// Before: each Performer owns its Deployment and Service (the garbage collector follows
+	// owner references, so this is what makes them go).
+	for _, o := range ex.Objects {
+		if o.GetKind() != "Performer" {
+			continue
+		}
+		p, err := e.getPerformer(ctx, o.GetNamespace(), o.GetName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
+			key := types.NamespacedName{Namespace: o.GetNamespace(), Name: "performer-" + o.GetName()}
+			if err := e.cl.Get(ctx, key, obj); err != nil {
+				t.Fatalf("%s: before deleting: %T %s: %v", ex.Name, obj, key, err)
+			}
+			owned := false
+			for _, ref := range obj.GetOwnerReferences() {
+				owned = owned || (ref.UID == p.GetUID() && ref.Controller != nil && *ref.Controller)
+			}
+			if !owned {
+				t.Errorf("%s: %T %s is not controlled by performer %s: %v", ex.Name, obj, key, o.GetName(), obj.GetOwnerReferences())
+			}
+		}
+	}
+	a, err := e.c.Applier(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := a.Prune(ctx, objs, time.Minute)
+	if err != nil {
+		t.Fatalf("%s: %v", ex.Name, err)
+	}
+	for _, o := range ex.Objects {
+		if o.GetKind() != "Performer" {
+			continue
+		}
+		ns, name := o.GetNamespace(), "performer-"+o.GetName()
+		err := poll(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+			for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
+				if err := e.cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); !apierrors.IsNotFound(err) {
+					return false, nil
+				}
+			}
+			var pods corev1.PodList
+			if err := e.cl.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"hourglass.eigenlayer.io/performer": o.GetName()}); err != nil {
+				return false, err
+			}
+			return len(pods.Items) == 0, nil
+		})
+		if err != nil {
+			t.Errorf("%s: the Deployment, Service or pods %s/%s are still there after their Performer was deleted", ex.Name, ns, name)
+		}
+		if _, err := e.getPerformer(ctx, ns, o.GetName()); !apierrors.IsNotFound(err) {
+			t.Errorf("%s: performer %s/%s still exists (%v)", ex.Name, ns, o.GetName(), err)
+		}
+	}
+	for _, entry := range cs.Entries {
+		if entry.Action != ssa.DeletedAction {
+			t.Errorf("%s: pruning: %s", ex.Name, entry)
+		}
+	}
+	t.Logf("pruned example %s: %d objects, %d performers", ex.Name, len(objs), countKind(ex.Objects, "Performer"))
+}
+
+func countKind(objs []*unstructured.Unstructured, kind string) int {
+	n := 0
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// argocdPlugin runs the Config Management Plugin of examples/argocd the way Argo CD's cmp-server
+// does (discover, init, generate in a copy of the repository without bin/, the tools on PATH as in
+// the sidecar image) and checks that it renders each example exactly as kustomize did.
+func (e *env) argocdPlugin(t *testing.T, ctx context.Context) {
+	raw, err := os.ReadFile(filepath.Join(e.root, "examples", "argocd", "cmp-plugin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.UnmarshalStrict(raw, &cm); err != nil {
+		t.Fatalf("cmp-plugin.yaml: %v", err)
+	}
+	type command struct {
+		Command []string `json:"command"`
+		Args    []string `json:"args"`
+	}
+	var plugin struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Spec struct {
+			Init     command `json:"init"`
+			Generate command `json:"generate"`
+			Discover struct {
+				Find command `json:"find"`
+			} `json:"discover"`
+			PreserveFileMode bool `json:"preserveFileMode"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict([]byte(cm.Data["plugin.yaml"]), &plugin); err != nil {
+		t.Fatalf("plugin.yaml in cmp-plugin.yaml: %v", err)
+	}
+	if plugin.Kind != "ConfigManagementPlugin" {
+		t.Fatalf("plugin.yaml is a %q", plugin.Kind)
+	}
+
+	// The sidecar image: kustomize and the function on PATH.
+	tools := t.TempDir()
+	kustomize, err := localcluster.Kustomize(ctx, e.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"kustomize": kustomize, "avs-executor-fn": localcluster.FunctionBinary(e.root)} {
+		if err := os.Symlink(target, filepath.Join(tools, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The repository as Argo CD checks it out: the examples, no bin/.
+	repo := t.TempDir()
+	if err := os.CopyFS(filepath.Join(repo, "examples"), os.DirFS(filepath.Join(e.root, "examples"))); err != nil {
+		t.Fatal(err)
+	}
+	run := func(dir, appPath string, c command) (string, error) {
+		name := c.Command[0]
+		if _, err := os.Stat(filepath.Join(tools, name)); err == nil {
+			name = filepath.Join(tools, name) // exec resolves the program with this process's PATH
+		}
+		cmd := exec.CommandContext(ctx, name, append(c.Command[1:], c.Args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+tools+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"ARGOCD_APP_SOURCE_PATH="+appPath, "ARGOCD_APP_NAME=test", "ARGOCD_APP_NAMESPACE=argocd")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
+		}
+		return stdout.String(), nil
+	}
+	for _, ex := range e.examples {
+		appPath := "examples/" + ex.Name
+		dir := filepath.Join(repo, "examples", ex.Name)
+		found, err := run(dir, appPath, plugin.Spec.Discover.Find)
+		if err != nil || strings.TrimSpace(found) == "" {
+			t.Errorf("%s: the plugin's discover step does not claim the example (%v)", ex.Name, err)
+		}
+		if _, err := run(dir, appPath, plugin.Spec.Init); err != nil {
+			t.Errorf("%s: init: %v", ex.Name, err)
+			continue
+		}
+		got, err := run(dir, appPath, plugin.Spec.Generate)
+		if err != nil {
+			t.Errorf("%s: generate: %v", ex.Name, err)
+			continue
+		}
+		want, err := os.ReadFile(ex.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want), got); diff != "" {
+			t.Errorf("%s: the Argo CD plugin renders differently from kustomize (-kustomize +plugin):\n%s", ex.Name, diff)
+		}
+	}
+}

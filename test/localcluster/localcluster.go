@@ -1,0 +1,561 @@
+// Package localcluster drives the local control plane of hack/local-cluster.sh for the demo and the
+// end-to-end test: it starts and stops the cluster, installs base/, runs the controller as the
+// hourglass-operator ServiceAccount, builds the KRM function and renders the examples with the
+// kustomize CLI.
+//
+// KWOK pods run no containers, so the in-cluster controller Deployment from base/ is applied (which
+// proves it valid and schedulable under the restricted Pod Security Standard) and then scaled to
+// zero, and the controller runs as a local process. That process authenticates with a TokenRequest
+// token of the hourglass-operator ServiceAccount, so it holds exactly the permissions base/ grants.
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hourglass-gitops/hourglass-gitops/test/fluxapply"
+)
+
+// The controller as base/ installs it.
+const (
+	ControllerNamespace      = "hourglass-system"
+	ControllerServiceAccount = "hourglass-operator"
+	ControllerDeployment     = "hourglass-operator"
+	leaderElectionID         = "hourglass-operator"
+)
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	// Root is the repository root.
+	Root string
+	// Dir is the state folder (HOURGLASS_CLUSTER_DIR of hack/local-cluster.sh).
+	Dir string
+	// Kubeconfig is the admin kubeconfig file.
+	Kubeconfig string
+	// Config reaches the API server as a cluster admin.
+	Config *rest.Config
+	// Out receives progress output of the scripts and tools run.
+	Out io.Writer
+
+	controller     *exec.Cmd
+	controllerDone chan struct{} // closed when the controller process has exited
+}
+
+// Root finds the repository root (the folder with go.mod and hack/local-cluster.sh) at or above
+// the working directory.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "hack", "local-cluster.sh")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (hack/local-cluster.sh) above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Up starts (or reuses) the cluster whose state lives in dir.
+func Up(ctx context.Context, root, dir string, out io.Writer) (*Cluster, error) {
+	c := &Cluster{Root: root, Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), Out: out}
+	if err := c.script(ctx, "up"); err != nil {
+		return nil, err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", c.Kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	c.Config = cfg
+	return c, nil
+}
+
+// Down stops the controller started by StartController and the cluster. Safe to call twice.
+func (c *Cluster) Down() error {
+	c.StopController()
+	return Down(c.Root, c.Dir, c.Out)
+}
+
+// Down stops whatever runs of the cluster whose state lives in dir, even when Up failed half-way.
+func Down(root, dir string, out io.Writer) error {
+	return script(context.Background(), root, dir, out, "down")
+}
+
+func (c *Cluster) script(ctx context.Context, verb string) error {
+	return script(ctx, c.Root, c.Dir, c.Out, verb)
+}
+
+func script(ctx context.Context, root, dir string, out io.Writer, verb string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "local-cluster.sh"), verb)
+	cmd.Env = append(os.Environ(), "HOURGLASS_CLUSTER_DIR="+dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("hack/local-cluster.sh %s: %w (logs in %s)", verb, err, filepath.Join(dir, "logs"))
+	}
+	return nil
+}
+
+// Kubectl runs kubectl against the cluster as admin and returns its standard output; the error
+// carries the standard error.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// Kustomize returns the pinned kustomize CLI, installing it on first use.
+func Kustomize(ctx context.Context, root string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "tools.sh"), "kustomize")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("installing the kustomize CLI (hack/tools.sh kustomize): %w\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Build runs `kustomize build` on dir, with exec KRM functions enabled when fn is true.
+func Build(ctx context.Context, root, dir string, fn bool) ([]byte, error) {
+	kustomize, err := Kustomize(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"build"}
+	if fn {
+		args = append(args, "--enable-alpha-plugins", "--enable-exec")
+	}
+	cmd := exec.CommandContext(ctx, kustomize, append(args, dir)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("kustomize %s %s: %w\n%s", strings.Join(args, " "), dir, err, stderr.String())
+	}
+	return out, nil
+}
+
+// InstallController applies base/ the way Flux would and waits for it, then scales the controller
+// Deployment to zero (its KWOK pod would run nothing; StartController runs the controller).
+func (c *Cluster) InstallController(ctx context.Context) error {
+	rendered, err := Build(ctx, c.Root, filepath.Join(c.Root, "base"), false)
+	if err != nil {
+		return err
+	}
+	objs, err := fluxapply.Read(bytes.NewReader(rendered))
+	if err != nil {
+		return err
+	}
+	a, err := fluxapply.New(c.Config, "hourglass-operator", "flux-system")
+	if err != nil {
+		return err
+	}
+	if _, err := a.ApplyAndWait(ctx, objs, 2*time.Minute); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	scale := &autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Name: ControllerDeployment, Namespace: ControllerNamespace},
+		Spec:       autoscalingv1.ScaleSpec{Replicas: 0},
+	}
+	if _, err := cs.AppsV1().Deployments(ControllerNamespace).UpdateScale(ctx, ControllerDeployment, scale, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("scaling the in-cluster controller Deployment to zero: %w", err)
+	}
+	return nil
+}
+
+// StartController builds the controller and runs it as a local process authenticated as the
+// hourglass-operator ServiceAccount, with leader election in hourglass-system as in base/. It
+// returns once /readyz answers. Its log is logs/hourglass-controller.log in the state folder;
+// hack/local-cluster.sh down stops it too (pids/hourglass-controller.pid).
+func (c *Cluster) StartController(ctx context.Context) error {
+	bin := filepath.Join(c.Dir, "bin", "hourglass-controller")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./controller")
+	build.Dir = c.Root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
+	build.Stdout, build.Stderr = c.Out, c.Out
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the controller: %w", err)
+	}
+	kubeconfig, err := c.serviceAccountKubeconfig(ctx)
+	if err != nil {
+		return err
+	}
+	pidFile := filepath.Join(c.Dir, "pids", "hourglass-controller.pid")
+	// A controller left by an earlier run on this cluster (make demo twice) makes way.
+	if err := stopRecorded(pidFile); err != nil {
+		return err
+	}
+	metrics, err := freePort()
+	if err != nil {
+		return err
+	}
+	probes, err := freePort()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(c.Dir, "logs", "hourglass-controller.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin,
+		"--kubeconfig="+kubeconfig,
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metrics),
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probes),
+		"--leader-elect",
+		"--leader-election-id="+leaderElectionID,
+		"--leader-election-namespace="+ControllerNamespace,
+		"--zap-log-level=info",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own session: the demo leaves it running after it exits, like the cluster.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the controller: %w", err)
+	}
+	c.controller = cmd
+	exe, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%d %s\n", cmd.Process.Pid, exe)), 0o644); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	c.controllerDone = done
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(done) }()
+	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", probes)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			c.controller = nil
+			return fmt.Errorf("the controller exited (%v); see %s", exitErr, logFile.Name())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if resp, err := http.Get(ready); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the controller is not ready after 30s; see %s", logFile.Name())
+		}
+	}
+}
+
+// StopController stops the controller process started by this Cluster, if any.
+func (c *Cluster) StopController() {
+	if c.controller == nil {
+		return
+	}
+	_ = c.controller.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.controllerDone:
+	case <-time.After(10 * time.Second):
+		_ = c.controller.Process.Kill()
+		<-c.controllerDone
+	}
+	c.controller = nil
+	_ = os.Remove(filepath.Join(c.Dir, "pids", "hourglass-controller.pid"))
+}
+
+// stopRecorded stops the process of a pid file ("<pid> <executable>") if it still runs that
+// executable, and removes the file.
+func stopRecorded(pidFile string) error {
+	raw, err := os.ReadFile(pidFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer os.Remove(pidFile)
+	fields := strings.Fields(string(raw))
+	if len(fields) != 2 {
+		return nil
+	}
+	pid, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return nil
+	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != fields[1] {
+		return nil // gone, or the pid now belongs to another program
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return nil
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		if p.Signal(syscall.Signal(0)) != nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = p.Kill()
+	return nil
+}
+
+// serviceAccountKubeconfig writes a kubeconfig that authenticates with a token of the
+// hourglass-operator ServiceAccount.
+func (c *Cluster) serviceAccountKubeconfig(ctx context.Context) (string, error) {
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return "", err
+	}
+	expiry := int64((24 * time.Hour).Seconds())
+	tr, err := cs.CoreV1().ServiceAccounts(ControllerNamespace).CreateToken(ctx, ControllerServiceAccount,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("requesting a token for ServiceAccount %s/%s: %w", ControllerNamespace, ControllerServiceAccount, err)
+	}
+	admin, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	cluster := admin.Clusters[admin.Contexts[admin.CurrentContext].Cluster]
+	user := "system:serviceaccount:" + ControllerNamespace + ":" + ControllerServiceAccount
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = cluster
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["controller"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: user, Namespace: ControllerNamespace}
+	cfg.CurrentContext = "controller"
+	path := filepath.Join(c.Dir, "controller.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Examples returns the example folders (examples/<use>/ with a kustomization.yaml), sorted.
+func Examples(root string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(root, "examples", "*", "kustomization.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		out = append(out, filepath.Dir(m))
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no examples/*/kustomization.yaml under %s", root)
+	}
+	return out, nil
+}
+
+// FunctionBinary is where the examples' kustomizations expect the KRM function (exec form), as
+// `make build` puts it.
+func FunctionBinary(root string) string { return filepath.Join(root, "bin", "avs-executor-fn") }
+
+// BuildFunction builds the KRM function to FunctionBinary.
+func BuildFunction(ctx context.Context, root string, out io.Writer) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", FunctionBinary(root), "./functions")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building the KRM function: %w", err)
+	}
+	return nil
+}
+
+// Example is one rendered example.
+type Example struct {
+	// Name is the example's folder name.
+	Name string
+	// Dir is the example's folder.
+	Dir string
+	// File holds the rendered manifests.
+	File string
+	// Objects are the rendered objects.
+	Objects []*unstructured.Unstructured
+}
+
+// RenderExamples renders every example with the kustomize CLI and the KRM function (built by
+// BuildFunction) into outDir/<name>.yaml.
+func RenderExamples(ctx context.Context, root, outDir string) ([]Example, error) {
+	dirs, err := Examples(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []Example
+	for _, dir := range dirs {
+		rendered, err := Build(ctx, root, dir, true)
+		if err != nil {
+			return out, err
+		}
+		e := Example{Name: filepath.Base(dir), Dir: dir, File: filepath.Join(outDir, filepath.Base(dir)+".yaml")}
+		if e.Objects, err = fluxapply.Read(bytes.NewReader(rendered)); err != nil {
+			return out, fmt.Errorf("%s: %w", e.Name, err)
+		}
+		if err := os.WriteFile(e.File, rendered, 0o644); err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Applier returns the Flux-style applier of an example: one Flux Kustomization per example.
+func (c *Cluster) Applier(e Example) (*fluxapply.Applier, error) {
+	return fluxapply.New(c.Config, "example-"+e.Name, "flux-system")
+}
+
+// ApplyExamples applies every example as its own Flux Kustomization would, then waits until
+// everything applied is Current (Flux's `wait: true`).
+func (c *Cluster) ApplyExamples(ctx context.Context, examples []Example, out io.Writer) error {
+	var all []*unstructured.Unstructured
+	var a *fluxapply.Applier
+	for _, e := range examples {
+		var err error
+		if a, err = c.Applier(e); err != nil {
+			return err
+		}
+		cs, err := a.Apply(ctx, e.Objects, 2*time.Minute)
+		if err != nil {
+			return err
+		}
+		counts := map[ssa.Action]int{}
+		for _, entry := range cs.Entries {
+			counts[entry.Action]++
+		}
+		var summary []string
+		for _, action := range []ssa.Action{ssa.CreatedAction, ssa.ConfiguredAction, ssa.UnchangedAction, ssa.SkippedAction} {
+			if counts[action] > 0 {
+				summary = append(summary, fmt.Sprintf("%d %s", counts[action], action))
+			}
+		}
+		fmt.Fprintf(out, "    %-22s %s\n", e.Name, strings.Join(summary, ", "))
+		all = append(all, e.Objects...)
+	}
+	if a == nil {
+		return errors.New("no examples to apply")
+	}
+	fmt.Fprintf(out, "    waiting for %d objects to be Current (kstatus) ...\n", len(all))
+	return a.Wait(ctx, all, 3*time.Minute)
+}
+
+// Placements prints a table of every Performer: its hardware needs, whether it is ready, and the
+// node (and node pool) its pod landed on.
+func (c *Cluster) Placements(ctx context.Context) (string, error) {
+	cl, err := client.New(c.Config, client.Options{})
+	if err != nil {
+		return "", err
+	}
+	var performers unstructured.UnstructuredList
+	performers.SetAPIVersion("hourglass.eigenlayer.io/v1alpha1")
+	performers.SetKind("PerformerList")
+	if err := cl.List(ctx, &performers); err != nil {
+		return "", err
+	}
+	var pods corev1.PodList
+	if err := cl.List(ctx, &pods, client.MatchingLabels{"app": "hourglass-performer"}); err != nil {
+		return "", err
+	}
+	var nodes corev1.NodeList
+	if err := cl.List(ctx, &nodes); err != nil {
+		return "", err
+	}
+	pool := map[string]string{}
+	for _, n := range nodes.Items {
+		pool[n.Name] = n.Labels["node.kubernetes.io/pool"]
+	}
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NAMESPACE\tPERFORMER\tNEEDS\tREADY\tPOD\tNODE\tPOOL")
+	for _, p := range performers.Items {
+		ready := "False"
+		conds, _, _ := unstructured.NestedSlice(p.Object, "status", "conditions")
+		for _, cond := range conds {
+			if m, ok := cond.(map[string]any); ok && m["type"] == "Ready" {
+				ready, _ = m["status"].(string)
+			}
+		}
+		pod, node := "-", "-"
+		for _, po := range pods.Items {
+			if po.Namespace == p.GetNamespace() && po.Labels["hourglass.eigenlayer.io/performer"] == p.GetName() && po.DeletionTimestamp == nil {
+				pod, node = po.Name, po.Spec.NodeName
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.GetNamespace(), p.GetName(), Needs(&p), ready, pod, node, pool[node])
+	}
+	w.Flush()
+	return b.String(), nil
+}
+
+// Needs summarises what a Performer asks of its node: gpu, sgx, sev-snp, tdx, bottlerocket or
+// nothing special ("-").
+func Needs(p *unstructured.Unstructured) string {
+	var needs []string
+	gpus, _, _ := unstructured.NestedInt64(p.Object, "spec", "hardwareRequirements", "gpuCount")
+	if gpus > 0 {
+		needs = append(needs, fmt.Sprintf("gpu x%d", gpus))
+	}
+	if tee, _, _ := unstructured.NestedString(p.Object, "spec", "hardwareRequirements", "teeType"); tee != "" {
+		needs = append(needs, tee)
+	}
+	sel, _, _ := unstructured.NestedStringMap(p.Object, "spec", "scheduling", "nodeSelector")
+	if sel["node.kubernetes.io/os"] == "bottlerocket" {
+		needs = append(needs, "bottlerocket")
+	}
+	if len(needs) == 0 {
+		return "-"
+	}
+	return strings.Join(needs, ",")
+}
