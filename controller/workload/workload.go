@@ -17,20 +17,16 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
+	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
 )
 
-// Labels and names shared by everything that finds performer workloads.
+// Labels of performer workloads; the keys are the Performer contract's (api/v1alpha1).
 const (
-	// AppLabel and AppName mark every performer pod, Deployment and Service
-	// (`kubectl get pods -l app=hourglass-performer`).
-	AppLabel = "app"
-	AppName  = "hourglass-performer"
-	// PerformerLabel carries the Performer's name; the controller maps pods back to it.
-	PerformerLabel = "hourglass.eigenlayer.io/performer"
-	// AVSLabel carries the AVS address the performer serves.
-	AVSLabel = "hourglass.eigenlayer.io/avs"
+	AppLabel       = v1alpha1.AppLabel
+	AppName        = v1alpha1.AppName
+	PerformerLabel = v1alpha1.PerformerLabel
+	AVSLabel       = v1alpha1.AVSLabel
 
 	// ContainerName is the name of the performer container.
 	ContainerName = "performer"
@@ -39,28 +35,16 @@ const (
 
 	// ManagedBy is the app.kubernetes.io/managed-by value of performer workloads.
 	ManagedBy = "hourglass-controller"
-
-	namePrefix = "performer-"
-	// maxNameLength keeps performer-<name> a valid Service name (a DNS-1035 label of at most 63
-	// characters) and <name> a valid label value.
-	maxNameLength = validation.DNS1035LabelMaxLength - len(namePrefix)
 )
 
 // Name is the name of a Performer's Deployment and Service.
-func Name(p *v1alpha1.Performer) string { return namePrefix + p.Name }
+func Name(p *v1alpha1.Performer) string { return v1alpha1.WorkloadName(p.Name) }
 
 // GRPCPort is the port the performer serves gRPC on.
-func GRPCPort(p *v1alpha1.Performer) int32 {
-	if p.Spec.Config.GRPCPort == 0 {
-		return v1alpha1.DefaultGRPCPort
-	}
-	return p.Spec.Config.GRPCPort
-}
+func GRPCPort(p *v1alpha1.Performer) int32 { return p.GRPCPort() }
 
 // Endpoint is the in-cluster address of the performer's gRPC server.
-func Endpoint(p *v1alpha1.Performer) string {
-	return fmt.Sprintf("%s.%s.svc.cluster.local:%d", Name(p), p.Namespace, GRPCPort(p))
-}
+func Endpoint(p *v1alpha1.Performer) string { return p.Endpoint() }
 
 // Image is the image reference the performer runs: spec.image, tagged with spec.version when the
 // image names neither a tag nor a digest.
@@ -125,10 +109,10 @@ func Strategy(p *v1alpha1.Performer) appsv1.DeploymentStrategyType {
 // Service name, hardware combinations, and environment variables given twice.
 func Validate(p *v1alpha1.Performer) []error {
 	var errs []error
-	if len(p.Name) > maxNameLength || len(validation.IsDNS1035Label(p.Name)) > 0 {
+	if len(p.Name) > v1alpha1.MaxNameLength || len(validation.IsDNS1035Label(p.Name)) > 0 {
 		errs = append(errs, &hardware.FieldError{Field: "metadata.name", Detail: fmt.Sprintf(
 			"%q cannot name Service %q: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter) of at most %d characters",
-			p.Name, Name(p), maxNameLength)})
+			p.Name, Name(p), v1alpha1.MaxNameLength)})
 	}
 	errs = append(errs, hardware.Validate("spec", p.Spec.HardwareRequirements, p.Spec.Scheduling)...)
 	for i, e := range p.Spec.Config.EnvironmentFrom {

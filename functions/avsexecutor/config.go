@@ -127,7 +127,7 @@ type badgerConfig struct {
 // performerEndpoint is the in-cluster gRPC address of the Service the Performer controller
 // creates for a Performer.
 func performerEndpoint(m *model, a avsModel) string {
-	return fmt.Sprintf("%s%s.%s.svc.cluster.local:%d", performerServicePrefix, a.spec.Name, m.namespace, a.grpcPort)
+	return v1alpha1.ServiceEndpoint(a.spec.Name, m.namespace, a.grpcPort)
 }
 
 // executorConfigFile renders the executor configuration file. Secret values stay empty: the pod

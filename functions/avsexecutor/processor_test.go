@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
 )
 
 const testdata = "../testdata"

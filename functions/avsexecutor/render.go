@@ -20,30 +20,25 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
 )
 
 // Labels and annotations the function sets.
 const (
 	// DeclarationAnnotation names the declaration (namespace/name) an object was rendered from.
 	// The function replaces objects carrying it when it runs on its own output.
-	DeclarationAnnotation = "fn.hourglass.eigenlayer.io/declaration"
+	DeclarationAnnotation = v1alpha1.DeclarationAnnotation
 	// ProfilesAnnotation lists the profiles a Performer was resolved with.
 	ProfilesAnnotation = "fn.hourglass.eigenlayer.io/profiles"
 	// ConfigHashAnnotation on the executor pod template rolls the executor when its
 	// configuration (or inline keys) change.
 	ConfigHashAnnotation = "fn.hourglass.eigenlayer.io/config-hash"
 	// ExecutorLabel on a Performer names the executor that sends it tasks.
-	ExecutorLabel = "hourglass.eigenlayer.io/executor"
+	ExecutorLabel = v1alpha1.ExecutorLabel
 
 	syncWaveAnnotation    = "argocd.argoproj.io/sync-wave"
 	syncOptionsAnnotation = "argocd.argoproj.io/sync-options"
-
-	// performerPodAppLabel and performerPodLabel are what the Performer controller puts on
-	// performer pods; the NetworkPolicy selects them.
-	performerPodAppLabel = "hourglass-performer"
-	performerPodLabel    = "hourglass.eigenlayer.io/performer"
 )
 
 // Argo CD sync waves: the namespace first, then everything the executor needs, then the
@@ -376,8 +371,8 @@ func (r *renderer) networkPolicy() {
 		TypeMeta: meta("networking.k8s.io/v1", "NetworkPolicy"), ObjectMeta: r.objectMeta(m.name+"-performers", "performer"),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{
-				MatchLabels:      map[string]string{"app": performerPodAppLabel},
-				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: performerPodLabel, Operator: metav1.LabelSelectorOpIn, Values: names}},
+				MatchLabels:      map[string]string{"app": v1alpha1.AppName},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: v1alpha1.PerformerLabel, Operator: metav1.LabelSelectorOpIn, Values: names}},
 			},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{

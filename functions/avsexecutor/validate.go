@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
 )
 
@@ -26,8 +26,7 @@ const (
 	DefaultConnectionTimeout       = 30 * time.Second
 	DefaultECDSAKey                = "ecdsa-private-key"
 	maxExecutorName                = 52
-	maxAVSName                     = validation.DNS1035LabelMaxLength - len(performerServicePrefix)
-	performerServicePrefix         = "performer-"
+	maxAVSName                     = v1alpha1.MaxNameLength
 )
 
 // DefaultVolumeSize is the size of each executor volume unless persistence.size says otherwise.
@@ -322,7 +321,7 @@ func validateAVSs(m *model, set map[string]profiles.Profile, broken map[string]b
 			p.errorf(join(f, "name"), "%q cannot name a Performer: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter)", a.Name)
 		case len(a.Name) > maxAVSName:
 			p.errorf(join(f, "name"), "%q is %d characters long; with the prefix of its Service %s it must fit a DNS label, so at most %d",
-				a.Name, len(a.Name), performerServicePrefix+a.Name, maxAVSName)
+				a.Name, len(a.Name), v1alpha1.WorkloadName(a.Name), maxAVSName)
 		default:
 			if j, dup := names[a.Name]; dup {
 				p.errorf(join(f, "name"), "%q is also the name of supportedAvs[%d]; AVS names must be unique", a.Name, j)

@@ -13,8 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
 )
 
 // Names of the built-in profiles that are not derived from the GPU family table.

@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/hardware"
 )
 
 func TestBuiltInGPUFamilies(t *testing.T) {
