@@ -4,7 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"reflect"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,7 +21,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
@@ -80,7 +80,7 @@ func render(m *model) ([]*yaml.RNode, error) {
 			data[m.keys.blsKeystore] = []byte(in.BLSKeystore)
 			data[m.keys.blsPassword] = []byte(in.BLSPassword)
 		}
-		for _, k := range sortedKeys(data) {
+		for _, k := range slices.Sorted(maps.Keys(data)) {
 			hash.Write([]byte(k))
 			hash.Write(data[k])
 		}
@@ -320,7 +320,9 @@ func (r *renderer) performer(a avsModel) {
 		Config: v1alpha1.PerformerConfig{
 			GRPCPort: a.grpcPort, Args: perf.Args, Command: perf.Command, ServiceAccountName: perf.ServiceAccountName,
 		},
-		HardwareRequirements: a.settings.HardwareRequirements,
+		HardwareRequirements: a.hardware,
+		Scheduling:           a.scheduling,
+		Resources:            a.resources,
 		ImagePullSecrets:     perf.ImagePullSecrets,
 	}
 	for _, e := range perf.Env {
@@ -332,15 +334,6 @@ func (r *renderer) performer(a avsModel) {
 			continue
 		}
 		spec.Config.EnvironmentFrom = append(spec.Config.EnvironmentFrom, v1alpha1.EnvVarFrom{Name: e.Name, ValueFrom: *e.ValueFrom.DeepCopy()})
-	}
-	// Written out in full, so Git shows exactly where the performer runs; the controller applies
-	// the same mapping again and finds nothing to add.
-	resolved := hardware.Resolve(a.settings.HardwareRequirements, a.settings.Scheduling, a.settings.Resources)
-	if !reflect.DeepEqual(resolved.Scheduling, v1alpha1.Scheduling{}) {
-		spec.Scheduling = &resolved.Scheduling
-	}
-	if len(resolved.Resources.Requests) > 0 || len(resolved.Resources.Limits) > 0 || len(resolved.Resources.Claims) > 0 {
-		spec.Resources = &resolved.Resources
 	}
 	om := metav1.ObjectMeta{Name: a.spec.Name, Namespace: m.namespace,
 		Labels: merge(r.labels("performer"), map[string]string{ExecutorLabel: m.name})}

@@ -1,4 +1,4 @@
-package main
+package avsexecutor
 
 import (
 	"bytes"
@@ -7,12 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/frameworktestutil"
-
-	"github.com/hourglass-gitops/hourglass-gitops/functions/avsexecutor"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*/expected.yaml from the actual output (errors.txt files are written by hand)")
@@ -20,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*/expected.yaml from t
 // standalone runs the processor the way the golden files are written: config.yaml as the
 // function config and input*.yaml as the items. The released binary disables this mode.
 func standalone() *cobra.Command {
-	return command.Build(avsexecutor.Processor{}, command.StandaloneEnabled, false)
+	return command.Build(Processor{}, command.StandaloneEnabled, false)
 }
 
 // TestGolden renders every testdata/<case>: config.yaml (an AVSExecutor) with input*.yaml, and
@@ -60,23 +57,5 @@ func updateGolden(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "expected.yaml"), out.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// TestInlineAndResourceProfilesAgree checks that a custom profile gives the same objects whether
-// it is defined inline (what a kustomize generator can see) or as a PerformerProfile resource
-// (kpt packages, kustomize transformers).
-func TestInlineAndResourceProfilesAgree(t *testing.T) {
-	read := func(c string) map[string]map[string]any {
-		b, err := os.ReadFile(filepath.Join("testdata", c, "expected.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return applied(t, b)
-	}
-	inline, resource := read("profile-custom-inline"), read("profile-custom-resource")
-	delete(resource, "v1/ConfigMap/custom-avs/unrelated") // the pass-through object of that case
-	if diff := cmp.Diff(inline, resource); diff != "" {
-		t.Errorf("(-inline +resource):\n%s", diff)
 	}
 }
