@@ -20,6 +20,30 @@ const (
 	maxAVSName                     = v1alpha1.MaxNameLength
 )
 
+// The released Hourglass executor image, as the Hourglass chart (ponos/charts/hourglass) pins it.
+const (
+	DefaultExecutorRepository = "public.ecr.aws/z6g0f8n7/eigenlayer-hourglass"
+	DefaultExecutorTag        = "v1.0.0-rc.2"
+)
+
+// The loopback forwarder: this project's /performer-forwarder, shipped in the Performer controller
+// image at the tag of the base install (base/kustomization.yaml).
+const (
+	DefaultForwarderRepository       = "ghcr.io/hourglass-gitops/performer-controller"
+	DefaultForwarderTag              = "v0.1.0"
+	DefaultForwarderBasePort   int32 = 9101
+	DefaultForwarderHealthPort int32 = 9100
+	forwarderBinary                  = "/performer-forwarder"
+	forwarderContainer               = "performer-forwarder"
+)
+
+// releasedL1Chains are the chain IDs the released executor has a TaskMailbox contract for (its
+// embedded contract list); with any other L1 it stops at start with "task mailbox contract not
+// found".
+var releasedL1Chains = map[int64]string{
+	1: "ethereum", 11155111: "sepolia", 8453: "base", 84532: "base-sepolia", 31337: "anvil", 31338: "base-anvil",
+}
+
 // DefaultVolumeSize is the size of each executor volume unless persistence.size says otherwise.
 var DefaultVolumeSize = resource.MustParse("10Gi")
 
@@ -51,6 +75,15 @@ type model struct {
 	volume            *volumeModel
 	operatorNamespace string
 	timeout           time.Duration
+	// forwarder is the loopback forwarder of the executor pod; nil in Direct mode.
+	forwarder *forwarderModel
+}
+
+type forwarderModel struct {
+	image      string
+	pullPolicy corev1.PullPolicy
+	healthPort int32
+	resources  corev1.ResourceRequirements
 }
 
 type chain struct {
@@ -66,9 +99,18 @@ type avsModel struct {
 	hardware   *v1alpha1.HardwareRequirements
 	scheduling *v1alpha1.Scheduling
 	resources  *corev1.ResourceRequirements
-	repository string // image without tag, for the executor config
+	// image is what the declared Performer runs; repository and tag name the same image for the
+	// executor configuration, from which the executor creates a Performer asking for
+	// repository:tag. The controller binds that Performer to the declared one only while the
+	// images are equal.
+	image      string
+	repository string
 	tag        string
 	grpcPort   int32
+	// endpoint is where the executor dials the performer: the forwarder's loopback port, or the
+	// Performer's Service in Direct mode. listenPort is that loopback port (0 in Direct mode).
+	endpoint   string
+	listenPort int32
 }
 
 type keysModel struct {

@@ -48,7 +48,7 @@ func run(fc *yaml.RNode, items []*yaml.RNode) ([]*yaml.RNode, *report) {
 	}
 	f := rep.about(fc)
 	objs, err := render(m)
-	var tooBig *configTooBigError
+	var tooBig *tooBigError
 	switch {
 	case errors.As(err, &tooBig):
 		f.errs = append(f.errs, &field.Error{Type: field.ErrorTypeTooMany, Field: "spec.avs.supportedAvs", BadValue: len(m.avss), Detail: err.Error()})

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -52,7 +54,9 @@ func resolve(in input) (*model, *report) {
 	}
 	f.errs = append(f.errs, resolveL1(m)...)
 	f.errs = append(f.errs, resolveAVSs(m, set, broken)...)
-	errs, warns := resolveKeys(m)
+	errs, warns := resolveConnection(m)
+	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
+	errs, warns = resolveKeys(m)
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
 	f.errs = append(f.errs, resolveStorage(m)...)
 	f.errs = append(f.errs, resolveKubernetes(m)...)
@@ -85,11 +89,7 @@ func resolveExecutor(m *model) field.ErrorList {
 	if e.Replicas != nil {
 		m.replicas = *e.Replicas
 	}
-	if ref := imageref.Split(e.Image.Repository); e.Image.Repository != "" && (strings.ContainsAny(e.Image.Repository, " \t") || ref.Pinned()) {
-		errs = append(errs, field.Invalid(p.Child("image", "repository"), e.Image.Repository,
-			fmt.Sprintf("%q must be an image name without tag or digest (put the tag in image.tag)", e.Image.Repository)))
-	}
-	m.image = e.Image.Repository + ":" + e.Image.Tag
+	m.image, errs = resolveImage(e.Image, p.Child("image"), DefaultExecutorRepository, DefaultExecutorTag, errs)
 	errs = append(errs, checkResourceOrder(e.Resources, p.Child("resources"), "")...)
 
 	m.grpcPort = DefaultExecutorGRPCPort
@@ -157,14 +157,144 @@ func resolveL1(m *model) field.ErrorList {
 	}
 	c := chains[l1]
 	m.l1 = chain{rpcURL: c.RPCURL, chainID: c.ChainID}
+	idPath := strictyaml.KeyPath(p, l1).Child("chainId")
 	if m.l1.chainID == 0 {
 		id, ok := wellKnownChains[strings.ToLower(l1)]
 		if !ok {
-			errs = append(errs, field.Required(strictyaml.KeyPath(p, l1).Child("chainId"), fmt.Sprintf("is required: %q is no well-known chain name", l1)))
+			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %q is no well-known chain name", l1)))
 		}
 		m.l1.chainID = id
+		idPath = strictyaml.KeyPath(p, l1)
+	}
+	if _, ok := releasedL1Chains[m.l1.chainID]; !ok && !m.decl.Spec.Executor.AllowUnlistedChains {
+		errs = append(errs, &field.Error{Type: field.ErrorTypeNotSupported, Field: idPath.String(), BadValue: m.l1.chainID, Detail: fmt.Sprintf("the released executor has no TaskMailbox contract for L1 chain %d and stops with \"task mailbox contract not found\"; "+
+			"it supports %s. For an executor image that knows this chain, set spec.executor.allowUnlistedChains: true", m.l1.chainID, supportedChains())})
 	}
 	return errs
+}
+
+// supportedChains lists the released executor's L1 chains for messages.
+func supportedChains() string {
+	ids := slices.Sorted(maps.Keys(releasedL1Chains))
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = fmt.Sprintf("%d (%s)", id, releasedL1Chains[id])
+	}
+	return strings.Join(list, ", ")
+}
+
+// resolveImage fills an image's defaults: without a repository, the default image (a tag alone
+// picks another release of it); with a repository, its tag is required.
+func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag string, errs field.ErrorList) (string, field.ErrorList) {
+	if img.Repository == "" {
+		if img.Tag != "" {
+			tag = img.Tag
+		}
+		return repository + ":" + tag, errs
+	}
+	if strings.ContainsAny(img.Repository, " \t") || imageref.Split(img.Repository).Pinned() {
+		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository,
+			fmt.Sprintf("%q must be an image name without tag or digest (put the tag in image.tag)", img.Repository)))
+	}
+	if img.Tag == "" {
+		errs = append(errs, field.Required(p.Child("tag"), "is required"))
+	}
+	return img.Repository + ":" + img.Tag, errs
+}
+
+// resolveConnection decides how the executor reaches each performer: through the loopback
+// forwarder (the default; one port per AVS from basePort, in supportedAvs order) or directly.
+func resolveConnection(m *model) (errs, warns field.ErrorList) {
+	e := &m.decl.Spec.Executor
+	p := field.NewPath("spec", "executor", "performerConnection")
+	conn := e.PerformerConnection
+	if conn == nil {
+		conn = &fnv1alpha1.PerformerConnectionSpec{}
+	}
+	if conn.Mode == fnv1alpha1.PerformerConnectionDirect {
+		if conn.Forwarder != nil {
+			warns = append(warns, field.Invalid(p.Child("forwarder"), nil, "forwarder settings are ignored in Direct mode"))
+		}
+		if strings.HasPrefix(m.image, DefaultExecutorRepository+":") {
+			warns = append(warns, field.Invalid(p.Child("mode"), conn.Mode, "the released executor ("+DefaultExecutorRepository+
+				") dials performers with TLS unless the address is localhost or 127.0.0.1, and performers serve plaintext gRPC, so in Direct mode it cannot reach them; "+
+				"use mode Forwarder (the default) unless this executor image dials plaintext"))
+		}
+		for i := range m.avss {
+			m.avss[i].endpoint = performerEndpoint(m, m.avss[i])
+		}
+		return errs, warns
+	}
+
+	fw := conn.Forwarder
+	if fw == nil {
+		fw = &fnv1alpha1.ForwarderSpec{}
+	}
+	fp := p.Child("forwarder")
+	f := &forwarderModel{healthPort: DefaultForwarderHealthPort, resources: defaultForwarderResources()}
+	img := fnv1alpha1.ImageSpec{}
+	if fw.Image != nil {
+		img = *fw.Image
+		f.pullPolicy = fw.Image.PullPolicy
+	}
+	f.image, errs = resolveImage(img, fp.Child("image"), DefaultForwarderRepository, DefaultForwarderTag, errs)
+	if fw.Resources != nil {
+		f.resources = *fw.Resources.DeepCopy()
+		errs = append(errs, checkResourceOrder(fw.Resources, fp.Child("resources"), "")...)
+	}
+	base := DefaultForwarderBasePort
+	if fw.BasePort != 0 {
+		base = fw.BasePort
+	}
+	m.forwarder = f
+
+	// Every port of the pod is taken once: the executor's, the forwarder's health port and one
+	// loopback port per AVS.
+	taken := map[int32]string{m.grpcPort: "the executor's grpcPort"}
+	if m.mgmtPort != 0 {
+		taken[m.mgmtPort] = "the executor's managementPort"
+	}
+	if m.metrics != 0 {
+		taken[m.metrics] = "the executor's metricsPort"
+	}
+	last := int(base) + len(m.avss) - 1
+	switch {
+	case fw.HealthPort != 0:
+		f.healthPort = fw.HealthPort
+	case taken[f.healthPort] != "":
+		// The default is taken by the executor: the first port after the AVSs' is free.
+		f.healthPort = int32(last + 1)
+		for taken[f.healthPort] != "" {
+			f.healthPort++
+		}
+	}
+	if other, ok := taken[f.healthPort]; ok {
+		errs = append(errs, duplicate(fp.Child("healthPort"), f.healthPort, fmt.Sprintf("port %d is already %s", f.healthPort, other)))
+	}
+	taken[f.healthPort] = "the forwarder's healthPort"
+	if last > 65535 {
+		return append(errs, field.Invalid(fp.Child("basePort"), base, fmt.Sprintf(
+			"basePort %d leaves no room for %d AVSs: the last would listen on port %d, beyond 65535", base, len(m.avss), last))), warns
+	}
+	for i := range m.avss {
+		a := &m.avss[i]
+		port := base + int32(i)
+		if other, ok := taken[port]; ok {
+			errs = append(errs, duplicate(fp.Child("basePort"), base, fmt.Sprintf(
+				"AVS %s (supportedAvs[%d]) would get loopback port %d, which is already %s; choose basePort and healthPort so that ports %d to %d are free",
+				a.spec.Name, i, port, other, base, int(base)+len(m.avss)-1)))
+		}
+		a.listenPort = port
+		a.endpoint = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	return errs, warns
+}
+
+func defaultForwarderResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+	}
 }
 
 func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) field.ErrorList {
@@ -214,16 +344,24 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	perf := a.Performer
 	pp := p.Child("performer")
 	ref := imageref.Split(perf.Image)
-	am.repository, am.tag = ref.Name, ref.Tag
 	switch {
 	case perf.Image == "":
 	case strings.ContainsAny(perf.Image, " \t"):
 		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference", perf.Image)))
-	case am.tag == "" && perf.Version == "":
+	case ref.Tag == "" && perf.Version == "":
 		errs = append(errs, field.Required(pp.Child("version"), fmt.Sprintf("is required when the image %q has no tag: the executor configuration names performer images by tag", perf.Image)))
 	}
+	// The executor asks for repository:tag; a digest rides along in the tag, and a version
+	// stands in for a missing tag, so that both name exactly the image the Performer runs.
+	am.image, am.repository, am.tag = perf.Image, ref.Name, ref.Tag
 	if am.tag == "" {
 		am.tag = perf.Version
+		if ref.Digest != "" && perf.Version != "" {
+			am.image = ref.Name + ":" + perf.Version + "@" + ref.Digest
+		}
+	}
+	if ref.Digest != "" {
+		am.tag += "@" + ref.Digest
 	}
 	am.grpcPort = v1alpha1.DefaultGRPCPort
 	if perf.GRPCPort != 0 {
