@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -181,6 +182,24 @@ func checkKeyRef(name, key string, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Required(p.Child("key"), "is required"))
 	}
 	return errs
+}
+
+// checkIntOrPercent checks a disruption budget value: a count of 0 or more, or a percentage.
+func checkIntOrPercent(v *intstr.IntOrString, p *field.Path) field.ErrorList {
+	if v == nil {
+		return nil
+	}
+	if v.Type == intstr.Int {
+		if v.IntVal < 0 {
+			return field.ErrorList{field.Invalid(p, v.IntVal, fmt.Sprintf("must be 0 or more, got %d", v.IntVal))}
+		}
+		return nil
+	}
+	digits, ok := strings.CutSuffix(v.StrVal, "%")
+	if n, err := strconv.Atoi(digits); !ok || err != nil || n < 0 || n > 100 || strings.ContainsAny(digits, "+-") {
+		return field.ErrorList{field.Invalid(p, v.StrVal, fmt.Sprintf("%q is neither a number of pods nor a percentage such as 50%%", v.StrVal))}
+	}
+	return nil
 }
 
 // checkURL checks an RPC URL: http, https, ws or wss with a host.

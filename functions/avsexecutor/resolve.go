@@ -82,6 +82,9 @@ func resolveExecutor(m *model) field.ErrorList {
 			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q is %d characters long; the executor name must be at most %d so that its pod, revision and Service names fit", m.name, len(m.name), maxExecutorName)))
 		} else if m.name == "hourglass-performer" {
 			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q is the app label of performer pods; choose another executor name", m.name)))
+		} else if prefix := v1alpha1.WorkloadName(""); strings.HasPrefix(m.name, prefix) {
+			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q begins with %q, the prefix of the Services the Performer controller makes for Performers: "+
+				"the executor's Service %s would be the Service of a Performer named %q; choose another executor name", m.name, prefix, m.name, strings.TrimPrefix(m.name, prefix))))
 		}
 	}
 
@@ -112,8 +115,13 @@ func resolveExecutor(m *model) field.ErrorList {
 	}
 	errs = append(errs, checkScheduling(e.Scheduling, p.Child("scheduling"))...)
 	errs = append(errs, checkPullSecrets(e.ImagePullSecrets, p.Child("imagePullSecrets"))...)
-	if pdb := e.PodDisruptionBudget; pdb != nil && (pdb.MinAvailable == nil) == (pdb.MaxUnavailable == nil) {
-		errs = append(errs, field.Invalid(p.Child("podDisruptionBudget"), nil, "set exactly one of minAvailable and maxUnavailable"))
+	if pdb := e.PodDisruptionBudget; pdb != nil {
+		pp := p.Child("podDisruptionBudget")
+		if (pdb.MinAvailable == nil) == (pdb.MaxUnavailable == nil) {
+			errs = append(errs, field.Invalid(pp, nil, "set exactly one of minAvailable and maxUnavailable"))
+		}
+		errs = append(errs, checkIntOrPercent(pdb.MinAvailable, pp.Child("minAvailable"))...)
+		errs = append(errs, checkIntOrPercent(pdb.MaxUnavailable, pp.Child("maxUnavailable"))...)
 	}
 	return errs
 }
@@ -389,7 +397,7 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		case !ok:
 			errs = append(errs, field.Invalid(p.Child("profiles").Index(j), name, fmt.Sprintf("unknown profile %q; known profiles: %s (custom profiles come from spec.customProfiles, "+
 				"or from PerformerProfile resources in the input, which a kustomize generator does not see: run the function as a transformer for those)",
-				name, strings.Join(profiles.Names(set), ", "))))
+				name, capList(profiles.Names(set), 20))))
 		default:
 			chosen = append(chosen, pr)
 		}
@@ -623,6 +631,15 @@ func validName(n string) bool {
 		}
 	}
 	return true
+}
+
+// capList joins at most n items for a message, saying how many more there are: a message must
+// stay readable, and its size must not grow with the input.
+func capList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 // duplicate is a field error for a value given twice, with the sentence that says where.

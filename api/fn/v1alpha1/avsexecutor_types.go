@@ -12,8 +12,9 @@ import (
 // AVSExecutorSpec declares one Hourglass executor and the AVSs it serves. Its layout follows the
 // executor's Helm values file so that values move over almost unchanged.
 type AVSExecutorSpec struct {
-	// Executor is the executor workload.
-	Executor ExecutorSpec `json:"executor"`
+	// Executor is the executor workload. Every field has a default.
+	// +optional
+	Executor ExecutorSpec `json:"executor,omitempty"`
 
 	// Aggregator the executor's operator set works with. The executor does not dial the
 	// aggregator (the aggregator calls the executor's gRPC port), so these values are validated
