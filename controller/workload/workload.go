@@ -7,17 +7,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
+	"github.com/hourglass-gitops/hourglass-gitops/api/imageref"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
@@ -50,19 +51,10 @@ func Endpoint(p *v1alpha1.Performer) string { return p.Endpoint() }
 // image names neither a tag nor a digest.
 func Image(p *v1alpha1.Performer) string {
 	img := p.Spec.Image
-	if p.Spec.Version == "" || hasTagOrDigest(img) {
+	if p.Spec.Version == "" || imageref.Split(img).Pinned() {
 		return img
 	}
 	return img + ":" + p.Spec.Version
-}
-
-func hasTagOrDigest(image string) bool {
-	if strings.Contains(image, "@") {
-		return true
-	}
-	// A colon before the last slash belongs to a registry host:port, not to a tag.
-	last := image[strings.LastIndex(image, "/")+1:]
-	return strings.Contains(last, ":")
 }
 
 // SelectorLabels select a Performer's pods. They never change over the Performer's life, since a
@@ -108,22 +100,27 @@ func Strategy(p *v1alpha1.Performer) appsv1.DeploymentStrategyType {
 // Validate reports what the CRD schema cannot check but the workload needs: a name that fits the
 // Service name, hardware combinations, and environment variables given twice.
 func Validate(p *v1alpha1.Performer) []error {
-	var errs []error
+	var errs field.ErrorList
 	if len(p.Name) > v1alpha1.MaxNameLength || len(validation.IsDNS1035Label(p.Name)) > 0 {
-		errs = append(errs, &hardware.FieldError{Field: "metadata.name", Detail: fmt.Sprintf(
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), p.Name, fmt.Sprintf(
 			"%q cannot name Service %q: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter) of at most %d characters",
-			p.Name, Name(p), v1alpha1.MaxNameLength)})
+			p.Name, Name(p), v1alpha1.MaxNameLength)))
 	}
-	errs = append(errs, hardware.Validate("spec", p.Spec.HardwareRequirements, p.Spec.Scheduling)...)
+	spec := field.NewPath("spec")
+	errs = append(errs, hardware.Validate(spec, p.Spec.HardwareRequirements, p.Spec.Scheduling)...)
 	for i, e := range p.Spec.Config.EnvironmentFrom {
 		if _, dup := p.Spec.Config.Environment[e.Name]; dup {
-			errs = append(errs, &hardware.FieldError{
-				Field:  fmt.Sprintf("spec.config.environmentFrom[%d].name", i),
-				Detail: fmt.Sprintf("%q is also set in spec.config.environment", e.Name),
-			})
+			errs = append(errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: spec.Child("config", "environmentFrom").Index(i).Child("name").String(),
+				BadValue: e.Name, Detail: fmt.Sprintf("%q is also set in spec.config.environment", e.Name)})
 		}
 	}
-	return errs
+	// The field errors' details are whole sentences (see hardware.Validate); the controller's
+	// conditions and events show them after the field path.
+	var out []error
+	for _, e := range errs {
+		out = append(out, fmt.Errorf("%s: %s", e.Field, e.Detail))
+	}
+	return out
 }
 
 // OwnerReference makes the Performer the controller of what it owns, so that deleting it
