@@ -163,7 +163,7 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 	}
 	c.WithEnv(env...)
 	if len(resolved.Resources.Requests) > 0 || len(resolved.Resources.Limits) > 0 || len(resolved.Resources.Claims) > 0 {
-		r, err := convert[corev1ac.ResourceRequirementsApplyConfiguration](roundedResources(resolved.Resources))
+		r, err := Convert[corev1ac.ResourceRequirementsApplyConfiguration](roundedResources(resolved.Resources))
 		if err != nil {
 			return nil, fmt.Errorf("spec.resources: %w", err)
 		}
@@ -172,12 +172,12 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 
 	liveness, readiness := defaultProbes(port)
 	if spec.Probes != nil && spec.Probes.Liveness != nil {
-		if liveness, err = convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Liveness); err != nil {
+		if liveness, err = Convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Liveness); err != nil {
 			return nil, fmt.Errorf("spec.probes.liveness: %w", err)
 		}
 	}
 	if spec.Probes != nil && spec.Probes.Readiness != nil {
-		if readiness, err = convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Readiness); err != nil {
+		if readiness, err = Convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Readiness); err != nil {
 			return nil, fmt.Errorf("spec.probes.readiness: %w", err)
 		}
 	}
@@ -187,7 +187,7 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 		WithAllowPrivilegeEscalation(false).
 		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL"))
 	if spec.SecurityContext != nil {
-		if sc, err = convert[corev1ac.SecurityContextApplyConfiguration](spec.SecurityContext); err != nil {
+		if sc, err = Convert[corev1ac.SecurityContextApplyConfiguration](spec.SecurityContext); err != nil {
 			return nil, fmt.Errorf("spec.securityContext: %w", err)
 		}
 	}
@@ -197,7 +197,7 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 		WithRunAsNonRoot(true).
 		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
 	if spec.PodSecurityContext != nil {
-		if psc, err = convert[corev1ac.PodSecurityContextApplyConfiguration](spec.PodSecurityContext); err != nil {
+		if psc, err = Convert[corev1ac.PodSecurityContextApplyConfiguration](spec.PodSecurityContext); err != nil {
 			return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
 		}
 	}
@@ -216,14 +216,14 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 		pod.WithNodeSelector(sched.NodeSelector)
 	}
 	for i := range sched.Tolerations {
-		t, err := convert[corev1ac.TolerationApplyConfiguration](sched.Tolerations[i])
+		t, err := Convert[corev1ac.TolerationApplyConfiguration](sched.Tolerations[i])
 		if err != nil {
 			return nil, fmt.Errorf("spec.scheduling.tolerations[%d]: %w", i, err)
 		}
 		pod.WithTolerations(t)
 	}
 	if sched.Affinity != nil {
-		a, err := convert[corev1ac.AffinityApplyConfiguration](sched.Affinity)
+		a, err := Convert[corev1ac.AffinityApplyConfiguration](sched.Affinity)
 		if err != nil {
 			return nil, fmt.Errorf("spec.scheduling.affinity: %w", err)
 		}
@@ -304,7 +304,7 @@ func envVars(cfg *v1alpha1.PerformerConfig) ([]*corev1ac.EnvVarApplyConfiguratio
 	from := append([]v1alpha1.EnvVarFrom(nil), cfg.EnvironmentFrom...)
 	sort.SliceStable(from, func(i, j int) bool { return from[i].Name < from[j].Name })
 	for _, e := range from {
-		src, err := convert[corev1ac.EnvVarSourceApplyConfiguration](withEnvSourceDefaults(e.ValueFrom))
+		src, err := Convert[corev1ac.EnvVarSourceApplyConfiguration](withEnvSourceDefaults(e.ValueFrom))
 		if err != nil {
 			return nil, fmt.Errorf("spec.config.environmentFrom %q: %w", e.Name, err)
 		}
@@ -341,9 +341,10 @@ func roundedResources(r corev1.ResourceRequirements) corev1.ResourceRequirements
 	return r
 }
 
-// convert turns a core API value into its apply configuration. Both share one JSON form, and the
+// Convert turns a value into another type of the same JSON form: a core API value into its apply
+// configuration, or an apply configuration into the object it describes. The
 // typed values carry no fields that omitempty would keep as zero values.
-func convert[T any](in any) (*T, error) {
+func Convert[T any](in any) (*T, error) {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, err
