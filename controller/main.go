@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +30,7 @@ func main() {
 		leaderElectionID string
 		leaderElectionNS string
 		watchNamespaces  string
+		neverPullPolicy  string
 		zapOpts          = zap.Options{}
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `Address the Prometheus metrics endpoint (plain HTTP) binds to; "0" disables it.`)
@@ -37,6 +39,8 @@ func main() {
 	flag.StringVar(&leaderElectionID, "leader-election-id", "performer-controller.hourglass.eigenlayer.io", "Name of the Lease used for leader election.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the namespace the controller runs in.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty means all namespaces.")
+	flag.StringVar(&neverPullPolicy, "never-pull-policy", string(corev1.PullIfNotPresent),
+		"Image pull policy that replaces Never on Performers not declared in Git (the executor asks for Never on the ones it makes): IfNotPresent, Always, or Never to keep it.")
 	zapOpts.BindFlags(flag.CommandLine)
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.Parse()
@@ -44,6 +48,10 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
+	pullPolicy, err := parsePullPolicy(neverPullPolicy)
+	if err != nil {
+		fail(log, err, "reading --never-pull-policy")
+	}
 	namespaces := splitNamespaces(watchNamespaces)
 	log.Info("starting hourglass-controller",
 		"version", version(),
@@ -53,6 +61,7 @@ func main() {
 		"leaderElectionID", leaderElectionID,
 		"leaderElectionNamespace", leaderElectionNS,
 		"watchNamespaces", watchNamespacesForLog(namespaces),
+		"neverPullPolicy", pullPolicy,
 		"fieldManager", performer.FieldManager,
 	)
 
@@ -82,7 +91,11 @@ func main() {
 		fail(log, err, "creating the manager")
 	}
 
-	r := &performer.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(performer.FieldManager)}
+	r := &performer.Reconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder(performer.FieldManager),
+		NeverPullPolicy: pullPolicy,
+	}
 	if err := r.SetupWithManager(mgr, controller.Options{}); err != nil {
 		fail(log, err, "setting up the performer controller")
 	}
@@ -97,6 +110,14 @@ func main() {
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fail(log, err, "running the manager")
 	}
+}
+
+func parsePullPolicy(s string) (corev1.PullPolicy, error) {
+	switch p := corev1.PullPolicy(s); p {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("%q is no image pull policy: want IfNotPresent, Always or Never", s)
 }
 
 func splitNamespaces(s string) []string {

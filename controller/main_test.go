@@ -175,3 +175,17 @@ func until(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestParsePullPolicy(t *testing.T) {
+	for in, want := range map[string]string{"IfNotPresent": "IfNotPresent", "Always": "Always", "Never": "Never"} {
+		got, err := parsePullPolicy(in)
+		if err != nil || string(got) != want {
+			t.Errorf("parsePullPolicy(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "ifnotpresent", "Sometimes"} {
+		if _, err := parsePullPolicy(in); err == nil || !strings.Contains(err.Error(), "IfNotPresent, Always or Never") {
+			t.Errorf("parsePullPolicy(%q) error = %v, want one naming the allowed values", in, err)
+		}
+	}
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
-	"github.com/fluxcd/pkg/runtime/patch"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -62,19 +61,18 @@ type Reconciler struct {
 	client.Client
 	// Recorder emits a Kubernetes event on every status transition.
 	Recorder events.EventRecorder
+	// NeverPullPolicy replaces the image pull policy Never on Performers not declared in Git (the
+	// executor asks for Never on the Performers it makes); empty or Never keeps Never.
+	NeverPullPolicy corev1.PullPolicy
 }
 
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
-
-// ownedConditions are the condition types this controller writes; the status patch keeps its
-// values for them when another writer changed them in between.
-var ownedConditions = []string{meta.ReadyCondition, meta.ReconcilingCondition, meta.StalledCondition}
 
 // Reconcile brings one Performer's workload to its spec and reports what it observes. It writes
 // only what differs: an apply when the fields it owns differ from the desired ones, and one status
@@ -92,10 +90,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 
 	old := p.DeepCopy()
-	patcher := patch.NewSerialPatcher(p, r.Client)
 	var t transitions
 	defer func() {
-		if err := r.patchStatus(ctx, patcher, old, p, t); err != nil {
+		if err := r.patchStatus(ctx, old, p, t); err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()
@@ -118,6 +115,18 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 		return transitions{}, nil
 	}
 
+	if !p.Declared() {
+		others, err := r.sameAVS(ctx, p)
+		if err != nil {
+			markFailed(p, err)
+			return transitions{}, err
+		}
+		if twin := declaredTwin(p, others); twin != nil {
+			return r.reconcileBound(ctx, old, p, twin)
+		}
+	}
+	conditions.Delete(p, BoundCondition)
+
 	st.ObservedGeneration = p.Generation
 	st.ServiceName = workload.Name(p)
 	st.GRPCEndpoint = workload.Endpoint(p)
@@ -128,7 +137,7 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 		return transitions{}, nil
 	}
 
-	dep, imageChanged, err := r.applyWorkload(ctx, p)
+	dep, imageChanged, err := r.applyWorkload(ctx, r.toRun(p))
 	if apierrors.IsInvalid(err) {
 		// The API server rejected what the spec asks for: retrying cannot help.
 		markStalled(p, InvalidSpecReason, err.Error())
@@ -147,6 +156,18 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	}
 
 	return observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(time.Now().Truncate(time.Second))), nil
+}
+
+// toRun is the Performer as its workload runs it: the executor asks for the image pull policy
+// Never on the Performers it makes, which only works where the image was loaded onto the node by
+// hand; NeverPullPolicy replaces it on Performers not declared in Git.
+func (r *Reconciler) toRun(p *v1alpha1.Performer) *v1alpha1.Performer {
+	if p.Declared() || p.Spec.ImagePullPolicy != corev1.PullNever || r.NeverPullPolicy == "" || r.NeverPullPolicy == corev1.PullNever {
+		return p
+	}
+	run := p.DeepCopy()
+	run.Spec.ImagePullPolicy = r.NeverPullPolicy
+	return run
 }
 
 // applyWorkload applies the Deployment and the Service. It returns the Deployment as the API
@@ -369,13 +390,19 @@ func short(msg string) string {
 	return msg
 }
 
-// patchStatus writes the status when it changed, then reports the transitions as events.
-func (r *Reconciler) patchStatus(ctx context.Context, patcher *patch.SerialPatcher, old, p *v1alpha1.Performer, t transitions) error {
+// patchStatus writes the status in one merge patch when it changed, then reports the transitions
+// as events. One patch, not one for the conditions and one for the rest as Flux's patch helper
+// does, so that no reader ever sees a Ready condition that disagrees with status.ready and the
+// phase (the executor polls those fields, kstatus the conditions). The optimistic lock makes a
+// reconcile that started from a stale cached Performer fail and retry, rather than overwrite a
+// newer status or report a transition (and its event) a second time.
+func (r *Reconciler) patchStatus(ctx context.Context, old, p *v1alpha1.Performer, t transitions) error {
 	if equality.Semantic.DeepEqual(old.Status, p.Status) {
 		ctrl.LoggerFrom(ctx).V(1).Info("nothing changed")
 		return nil
 	}
-	if err := patcher.Patch(ctx, p, patch.WithOwnedConditions{Conditions: ownedConditions}, patch.WithFieldOwner(FieldManager)); err != nil {
+	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
+	if err := r.Status().Patch(ctx, p, patch, client.FieldOwner(FieldManager)); err != nil {
 		return fmt.Errorf("patching the status of performer %s/%s: %w", p.Namespace, p.Name, err)
 	}
 	if old.Status.Phase != p.Status.Phase {
@@ -389,6 +416,11 @@ func (r *Reconciler) emit(old, p *v1alpha1.Performer, t transitions) {
 	if r.Recorder == nil {
 		return
 	}
+	if b := conditions.Get(p, BoundCondition); b != nil && b.Status == metav1.ConditionTrue {
+		if ob := conditions.Get(old, BoundCondition); ob == nil || ob.Status != b.Status || ob.Message != b.Message {
+			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventBound, "Bind", "%s", b.Message)
+		}
+	}
 	if t.upgradeStarted != "" {
 		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeStarted, "Upgrade", "%s", t.upgradeStarted)
 	}
@@ -401,7 +433,7 @@ func (r *Reconciler) emit(old, p *v1alpha1.Performer, t transitions) {
 			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventReady, "Rollout", "%s", after.Message)
 		case stalled:
 			r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, after.Reason, "Rollout", "%s", after.Message)
-		case after.Reason == meta.ProgressingReason:
+		case after.Reason == meta.ProgressingReason || after.Reason == meta.DependencyNotReadyReason:
 			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventProgressing, "Rollout", "%s", after.Message)
 		default:
 			r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, after.Reason, "Rollout", "%s", after.Message)

@@ -2,6 +2,7 @@ package performer
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/fluxcd/pkg/runtime/predicates"
 	appsv1 "k8s.io/api/apps/v1"
@@ -26,7 +27,13 @@ import (
 // reconcile is requested through the reconcile.fluxcd.io/requestedAt annotation, or its deletion
 // starts, and whenever its Deployment, Service or pods change. There is no periodic resync: every
 // change that matters arrives as a watch event.
+//
+// Performers are indexed by AVS address, and every change of a Performer declared in Git
+// reconciles the Performers bound to it, so that they report its readiness at once.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Performer{}, avsAddressField, indexAVSAddress); err != nil {
+		return fmt.Errorf("indexing Performers by %s: %w", avsAddressField, err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("performer").
 		For(&v1alpha1.Performer{}, builder.WithPredicates(predicate.Or(
@@ -34,6 +41,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPerformer)).
+		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers)).
 		WithOptions(opts).
 		Complete(r)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -157,7 +158,7 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 	if len(spec.Config.Args) > 0 {
 		c.WithArgs(spec.Config.Args...)
 	}
-	env, err := envVars(&spec.Config)
+	env, err := envVars(&spec.Config, port)
 	if err != nil {
 		return nil, err
 	}
@@ -289,17 +290,29 @@ func defaultProbes(port int32) (liveness, readiness *corev1ac.ProbeApplyConfigur
 	return liveness, readiness
 }
 
+// GRPCPortEnv tells the performer which port to serve gRPC on. Performers built from the Hourglass
+// performer template read it; the executor passes it to the performers it runs itself.
+const GRPCPortEnv = "GRPC_PORT"
+
 // envVars lists the plain environment variables sorted by name, then the ones whose value comes
 // from elsewhere sorted by name, so that map iteration order never changes the pod template.
-func envVars(cfg *v1alpha1.PerformerConfig) ([]*corev1ac.EnvVarApplyConfiguration, error) {
-	names := make([]string, 0, len(cfg.Environment))
-	for n := range cfg.Environment {
+// GRPC_PORT is the gRPC port unless the Performer sets it itself.
+func envVars(cfg *v1alpha1.PerformerConfig, port int32) ([]*corev1ac.EnvVarApplyConfiguration, error) {
+	plain := make(map[string]string, len(cfg.Environment)+1)
+	for n, v := range cfg.Environment {
+		plain[n] = v
+	}
+	if _, set := plain[GRPCPortEnv]; !set && !setFrom(cfg.EnvironmentFrom, GRPCPortEnv) {
+		plain[GRPCPortEnv] = strconv.Itoa(int(port))
+	}
+	names := make([]string, 0, len(plain))
+	for n := range plain {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	out := make([]*corev1ac.EnvVarApplyConfiguration, 0, len(names)+len(cfg.EnvironmentFrom))
 	for _, n := range names {
-		out = append(out, corev1ac.EnvVar().WithName(n).WithValue(cfg.Environment[n]))
+		out = append(out, corev1ac.EnvVar().WithName(n).WithValue(plain[n]))
 	}
 	from := append([]v1alpha1.EnvVarFrom(nil), cfg.EnvironmentFrom...)
 	sort.SliceStable(from, func(i, j int) bool { return from[i].Name < from[j].Name })
@@ -317,6 +330,15 @@ func envVars(cfg *v1alpha1.PerformerConfig) ([]*corev1ac.EnvVarApplyConfiguratio
 // (atomic), and rounds quantities to milli units. The controller sets the same values itself, so
 // that the fields it owns read back exactly as it applied them and an unchanged Performer compares
 // equal to its Deployment.
+
+func setFrom(from []v1alpha1.EnvVarFrom, name string) bool {
+	for _, e := range from {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
 
 func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
 	src = *src.DeepCopy()
