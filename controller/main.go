@@ -3,11 +3,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -86,6 +90,7 @@ func main() {
 		LeaderElectionNamespace:       leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         performer.CacheOptions(namespaces),
+		GracefulShutdownTimeout:       ptr(gracefulShutdown),
 	})
 	if err != nil {
 		fail(log, err, "creating the manager")
@@ -102,7 +107,7 @@ func main() {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		fail(log, err, "adding the health check")
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr.GetCache())); err != nil {
 		fail(log, err, "adding the readiness check")
 	}
 
@@ -111,6 +116,26 @@ func main() {
 		fail(log, err, "running the manager")
 	}
 }
+
+// gracefulShutdown bounds how long the manager waits for running reconciles when it stops. It is
+// shorter than the pod's terminationGracePeriodSeconds (10, base/manager/deployment.yaml), so the
+// manager releases its Lease and exits before the kubelet kills it.
+const gracefulShutdown = 5 * time.Second
+
+// cachesSynced is ready once the informer caches have synced: a replica that answered before
+// would reconcile from an empty cache and take every Performer for new.
+func cachesSynced(c interface{ WaitForCacheSync(context.Context) bool }) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the informer caches have not synced yet")
+		}
+		return nil
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func parsePullPolicy(s string) (corev1.PullPolicy, error) {
 	switch p := corev1.PullPolicy(s); p {

@@ -43,7 +43,21 @@ const (
 	UnschedulableReason = "Unschedulable"
 	// ProgressDeadlineExceededReason: the Deployment gave up waiting for the rollout.
 	ProgressDeadlineExceededReason = "ProgressDeadlineExceeded"
+	// CreateContainerConfigErrorReason: the container cannot be created from its configuration,
+	// typically a Secret or ConfigMap (key) it names is missing.
+	CreateContainerConfigErrorReason = "CreateContainerConfigError"
+	// FailedCreateReason: the ReplicaSet cannot create the pod, for example because Pod Security
+	// admission or a quota refuses it.
+	FailedCreateReason = "FailedCreate"
+	// CrashLoopBackOffReason: the performer container keeps exiting and the kubelet restarts it
+	// with growing delays. Not Stalled: the kubelet keeps trying and the performer may recover
+	// (a dependency comes back); the progress deadline turns it into ProgressDeadlineExceeded.
+	CrashLoopBackOffReason = "CrashLoopBackOff"
 )
+
+// SuspendedCondition is True while spec.suspend is, so that a Performer whose status no longer
+// moves says why.
+const SuspendedCondition = "Suspended"
 
 // Event reasons of transitions that have no condition reason of their own.
 const (
@@ -67,7 +81,7 @@ type Reconciler struct {
 }
 
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch
-// +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers/status,verbs=patch
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
@@ -84,10 +98,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if p.Spec.Suspend {
-		log.Info("reconciliation is suspended for this performer")
-		return ctrl.Result{}, nil
-	}
 
 	old := p.DeepCopy()
 	var t transitions
@@ -96,6 +106,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			retErr = kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()
+	if p.Spec.Suspend {
+		log.Info("reconciliation is suspended for this performer")
+		// The rest of the status stays as it was last observed.
+		conditions.MarkTrue(p, SuspendedCondition, meta.SuspendedReason,
+			"spec.suspend is true: the workload is left as it is and its status is not updated")
+		return ctrl.Result{}, nil
+	}
+	conditions.Delete(p, SuspendedCondition)
 	t, retErr = r.reconcile(ctx, old, p)
 	return ctrl.Result{}, retErr
 }
@@ -292,8 +310,12 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 		if upgrading {
 			st.Phase = v1alpha1.PhaseUpgrading
 		}
-		conditions.MarkReconciling(p, meta.ProgressingReason, "%s", short(progress))
-		conditions.MarkFalse(p, meta.ReadyCondition, meta.ProgressingReason, "%s", short(progress))
+		reason := meta.ProgressingReason
+		if crash := crashLooping(current); crash != "" {
+			reason, progress = CrashLoopBackOffReason, crash
+		}
+		conditions.MarkReconciling(p, reason, "%s", short(progress))
+		conditions.MarkFalse(p, meta.ReadyCondition, reason, "%s", short(progress))
 		return t
 	}
 
@@ -333,6 +355,30 @@ func rollout(dep *appsv1.Deployment) (bool, string) {
 	return true, ""
 }
 
+// crashLooping finds a pod whose performer container keeps crashing, and says how it last ended.
+func crashLooping(pods []corev1.Pod) string {
+	for i := range pods {
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			w := cs.State.Waiting
+			if w == nil || w.Reason != CrashLoopBackOffReason {
+				continue
+			}
+			msg := fmt.Sprintf("pod %s: container %s keeps crashing (%d restarts)", pods[i].Name, cs.Name, cs.RestartCount)
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				msg += fmt.Sprintf(", last exit code %d", t.ExitCode)
+				if t.Reason != "" {
+					msg += " (" + t.Reason + ")"
+				}
+				if t.Message != "" {
+					msg += ": " + t.Message
+				}
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
 // stallOf finds why the rollout cannot progress without a change: the image cannot be pulled, no
 // node fits the pod, or the Deployment's progress deadline passed.
 func stallOf(dep *appsv1.Deployment, pods []corev1.Pod) (reason, message string) {
@@ -347,11 +393,21 @@ func stallOf(dep *appsv1.Deployment, pods []corev1.Pod) (reason, message string)
 			switch w.Reason {
 			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName":
 				return ImagePullFailedReason, fmt.Sprintf("pod %s cannot pull image %s: %s: %s", pod.Name, cs.Image, w.Reason, w.Message)
+			case CreateContainerConfigErrorReason:
+				return CreateContainerConfigErrorReason, fmt.Sprintf("pod %s: container %s cannot be created: %s", pod.Name, cs.Name, w.Message)
 			}
 		}
 		for _, c := range pod.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 				return UnschedulableReason, fmt.Sprintf("pod %s cannot be scheduled: %s", pod.Name, c.Message)
+			}
+		}
+	}
+	if dep != nil {
+		// The Deployment controller copies a ReplicaSet's failure to create pods here.
+		for _, c := range dep.Status.Conditions {
+			if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+				return FailedCreateReason, fmt.Sprintf("Deployment %s cannot create the performer pod: %s: %s", dep.Name, c.Reason, c.Message)
 			}
 		}
 	}
