@@ -53,7 +53,14 @@ const (
 	// with growing delays. Not Stalled: the kubelet keeps trying and the performer may recover
 	// (a dependency comes back); the progress deadline turns it into ProgressDeadlineExceeded.
 	CrashLoopBackOffReason = "CrashLoopBackOff"
+	// WorkloadNotOwnedReason: a Deployment or Service of the workload's name exists and this
+	// Performer does not control it; the controller leaves it alone.
+	WorkloadNotOwnedReason = "WorkloadNotOwned"
 )
+
+// notOwnedRetry is how often a Performer whose workload name is taken looks again: an object
+// without the performer labels is not watched, so its removal sends no event.
+const notOwnedRetry = time.Minute
 
 // SuspendedCondition is True while spec.suspend is, so that a Performer whose status no longer
 // moves says why.
@@ -75,6 +82,9 @@ type Reconciler struct {
 	client.Client
 	// Recorder emits a Kubernetes event on every status transition.
 	Recorder events.EventRecorder
+	// APIReader reads from the API server, past the caches that hold only performer workloads;
+	// SetupWithManager sets the manager's.
+	APIReader client.Reader
 	// NeverPullPolicy replaces the image pull policy Never on Performers not declared in Git (the
 	// executor asks for Never on the Performers it makes); empty or Never keeps Never.
 	NeverPullPolicy corev1.PullPolicy
@@ -115,7 +125,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	conditions.Delete(p, SuspendedCondition)
 	t, retErr = r.reconcile(ctx, old, p)
-	return ctrl.Result{}, retErr
+	return ctrl.Result{RequeueAfter: t.requeueAfter}, retErr
 }
 
 // reconcile applies the workload and sets the status from what it finds; Reconcile writes the
@@ -155,6 +165,15 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 		return transitions{}, nil
 	}
 
+	if msg, err := r.foreignWorkload(ctx, p); err != nil || msg != "" {
+		if err != nil {
+			markFailed(p, err)
+			return transitions{}, err
+		}
+		markStalled(p, WorkloadNotOwnedReason, msg)
+		return transitions{requeueAfter: notOwnedRetry}, nil
+	}
+
 	dep, imageChanged, err := r.applyWorkload(ctx, r.toRun(p))
 	if apierrors.IsInvalid(err) {
 		// The API server rejected what the spec asks for: retrying cannot help.
@@ -186,6 +205,44 @@ func (r *Reconciler) toRun(p *v1alpha1.Performer) *v1alpha1.Performer {
 	run := p.DeepCopy()
 	run.Spec.ImagePullPolicy = r.NeverPullPolicy
 	return run
+}
+
+// foreignWorkload says which Deployment or Service of p's workload names exists without p as its
+// controller. The caches hold only objects with the performer labels, so an object found in
+// none is looked up on the API server: a server-side apply with force would otherwise take it
+// over (and, for a Service, replace its selector).
+func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer) (string, error) {
+	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
+	for _, kind := range []struct {
+		name string
+		new  func() client.Object
+	}{
+		{"Deployment", func() client.Object { return &appsv1.Deployment{} }},
+		{"Service", func() client.Object { return &corev1.Service{} }},
+	} {
+		obj := kind.new()
+		err := r.Get(ctx, key, obj)
+		if apierrors.IsNotFound(err) && r.APIReader != nil {
+			obj = kind.new()
+			err = r.APIReader.Get(ctx, key, obj)
+		}
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading %s %s: %w", kind.name, key, err)
+		}
+		if metav1.IsControlledBy(obj, p) {
+			continue
+		}
+		owner := "no controller"
+		if ref := metav1.GetControllerOf(obj); ref != nil {
+			owner = fmt.Sprintf("controller %s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
+		}
+		return fmt.Sprintf("%s %s already exists with %s, not this Performer: the controller leaves it alone; "+
+			"delete it, or rename the Performer, to let the controller create the performer's workload", kind.name, key, owner), nil
+	}
+	return "", nil
 }
 
 // applyWorkload applies the Deployment and the Service. It returns the Deployment as the API
@@ -271,6 +328,7 @@ func deref(s *string) string {
 type transitions struct {
 	upgradeStarted  string // "from -> to"
 	upgradeFinished string
+	requeueAfter    time.Duration
 }
 
 // observe sets the status from the Deployment and the pods: Ready once the rollout is complete

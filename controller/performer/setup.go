@@ -31,6 +31,9 @@ import (
 // Performers are indexed by AVS address, and every change of a Performer declared in Git
 // reconciles the Performers bound to it, so that they report its readiness at once.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Performer{}, avsAddressField, indexAVSAddress); err != nil {
 		return fmt.Errorf("indexing Performers by %s: %w", avsAddressField, err)
 	}
