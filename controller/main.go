@@ -24,6 +24,7 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
 func main() {
@@ -35,6 +36,8 @@ func main() {
 		leaderElectionNS string
 		watchNamespaces  string
 		neverPullPolicy  string
+		allowPrivileged  bool
+		allowedSAs       string
 		zapOpts          = zap.Options{}
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `Address the Prometheus metrics endpoint (plain HTTP) binds to; "0" disables it.`)
@@ -45,6 +48,10 @@ func main() {
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty means all namespaces.")
 	flag.StringVar(&neverPullPolicy, "never-pull-policy", string(corev1.PullIfNotPresent),
 		"Image pull policy that replaces Never on Performers not declared in Git (the executor asks for Never on the ones it makes): IfNotPresent, Always, or Never to keep it.")
+	flag.BoolVar(&allowPrivileged, "allow-privileged-performers", false,
+		"Let Performers ask for privileged containers, privilege escalation or running as root; otherwise such a Performer is Stalled.")
+	flag.StringVar(&allowedSAs, "allowed-service-accounts", "",
+		`Comma-separated ServiceAccounts performer pods may run as besides "default"; "*" allows any.`)
 	zapOpts.BindFlags(flag.CommandLine)
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.Parse()
@@ -66,6 +73,8 @@ func main() {
 		"leaderElectionNamespace", leaderElectionNS,
 		"watchNamespaces", watchNamespacesForLog(namespaces),
 		"neverPullPolicy", pullPolicy,
+		"allowPrivilegedPerformers", allowPrivileged,
+		"allowedServiceAccounts", allowedSAs,
 		"fieldManager", performer.FieldManager,
 	)
 
@@ -100,6 +109,7 @@ func main() {
 		Client:          mgr.GetClient(),
 		Recorder:        mgr.GetEventRecorder(performer.FieldManager),
 		NeverPullPolicy: pullPolicy,
+		Security:        workload.Allowance{Privileged: allowPrivileged, ServiceAccounts: splitNamespaces(allowedSAs)},
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{}); err != nil {
 		fail(log, err, "setting up the performer controller")
@@ -145,6 +155,7 @@ func parsePullPolicy(s string) (corev1.PullPolicy, error) {
 	return "", fmt.Errorf("%q is no image pull policy: want IfNotPresent, Always or Never", s)
 }
 
+// splitNamespaces splits a comma-separated flag value, dropping blanks.
 func splitNamespaces(s string) []string {
 	var out []string
 	for _, ns := range strings.Split(s, ",") {

@@ -56,6 +56,9 @@ const (
 	// WorkloadNotOwnedReason: a Deployment or Service of the workload's name exists and this
 	// Performer does not control it; the controller leaves it alone.
 	WorkloadNotOwnedReason = "WorkloadNotOwned"
+	// SecurityNotAllowedReason: the spec asks for privileges or a ServiceAccount the controller
+	// was not started to allow.
+	SecurityNotAllowedReason = "SecurityNotAllowed"
 )
 
 // notOwnedRetry is how often a Performer whose workload name is taken looks again: an object
@@ -85,6 +88,8 @@ type Reconciler struct {
 	// APIReader reads from the API server, past the caches that hold only performer workloads;
 	// SetupWithManager sets the manager's.
 	APIReader client.Reader
+	// Security is what Performers may ask for beyond the hardened pod security defaults.
+	Security workload.Allowance
 	// NeverPullPolicy replaces the image pull policy Never on Performers not declared in Git (the
 	// executor asks for Never on the Performers it makes); empty or Never keeps Never.
 	NeverPullPolicy corev1.PullPolicy
@@ -162,6 +167,10 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	if errs := workload.Validate(p); len(errs) > 0 {
 		// Nothing is applied; a spec change triggers the next attempt.
 		markStalled(p, InvalidSpecReason, "invalid spec: "+joinErrors(errs))
+		return transitions{}, nil
+	}
+	if errs := workload.CheckSecurity(p, r.Security); len(errs) > 0 {
+		markStalled(p, SecurityNotAllowedReason, "not allowed: "+joinErrors(errs))
 		return transitions{}, nil
 	}
 

@@ -81,6 +81,7 @@ func startManager(e *envtest.Env) error {
 		Client:          mgr.GetClient(),
 		Recorder:        mgr.GetEventRecorder(performer.FieldManager),
 		NeverPullPolicy: corev1.PullIfNotPresent,
+		Security:        workload.Allowance{ServiceAccounts: []string{"performer-runner"}},
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		return err

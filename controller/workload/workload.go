@@ -184,23 +184,23 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 	}
 	c.WithLivenessProbe(liveness).WithReadinessProbe(readiness)
 
-	sc := corev1ac.SecurityContext().
-		WithAllowPrivilegeEscalation(false).
-		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL"))
-	if spec.SecurityContext != nil {
-		if sc, err = Convert[corev1ac.SecurityContextApplyConfiguration](spec.SecurityContext); err != nil {
-			return nil, fmt.Errorf("spec.securityContext: %w", err)
-		}
+	secCtx, err := securityContext(p)
+	if err != nil {
+		return nil, fmt.Errorf("spec.securityContext: %w", err)
+	}
+	sc, err := Convert[corev1ac.SecurityContextApplyConfiguration](secCtx)
+	if err != nil {
+		return nil, fmt.Errorf("spec.securityContext: %w", err)
 	}
 	c.WithSecurityContext(sc)
 
-	psc := corev1ac.PodSecurityContext().
-		WithRunAsNonRoot(true).
-		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
-	if spec.PodSecurityContext != nil {
-		if psc, err = Convert[corev1ac.PodSecurityContextApplyConfiguration](spec.PodSecurityContext); err != nil {
-			return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
-		}
+	podSecCtx, err := podSecurityContext(p)
+	if err != nil {
+		return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
+	}
+	psc, err := Convert[corev1ac.PodSecurityContextApplyConfiguration](podSecCtx)
+	if err != nil {
+		return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
 	}
 
 	pod := corev1ac.PodSpec().WithContainers(c).WithSecurityContext(psc)
