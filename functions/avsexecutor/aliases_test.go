@@ -3,6 +3,9 @@ package avsexecutor
 import (
 	"bytes"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 )
 
 // TestDerefTopLevelAliases runs a ResourceList whose item is an alias of its function config,
@@ -34,5 +37,40 @@ items:
 	plain := resourceList(t, testCases(t)[0].config, nil)
 	if got := DerefTopLevelAliases(plain); !bytes.Equal(got, plain) {
 		t.Error("a ResourceList without top-level aliases was rewritten")
+	}
+}
+
+// TestDuplicateKey checks that a key given twice is one error naming the field and both lines of
+// the input, and not a cascade of fields reported missing.
+func TestDuplicateKey(t *testing.T) {
+	in := []byte(`apiVersion: config.kubernetes.io/v1
+kind: ResourceList
+items: []
+functionConfig:
+  apiVersion: fn.hourglass.eigenlayer.io/v1alpha1
+  kind: AVSExecutor
+  metadata: {name: dup, namespace: dup-avs}
+  spec:
+    chains: {ethereum: {rpcUrl: "https://eth.example.com"}}
+    operator: {address: "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd", keys: {secretName: k}}
+    avs:
+      supportedAvs:
+      - name: dup
+        address: "0x00000000000000000000000000000000000000a1"
+        performer: {image: "my-org/p:v1"}
+        name: again
+`)
+	out, err := execute(t, in)
+	results, ok := err.(framework.Results)
+	if !ok {
+		t.Fatalf("got %v, want error results\n%s", err, out)
+	}
+	var got []string
+	for _, r := range results {
+		got = append(got, r.Field.Path+": "+r.Message)
+	}
+	want := []string{`spec.avs.supportedAvs[0].name: "name" is given twice, on lines 13 and 16 of the input; YAML allows a key once`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -34,6 +34,7 @@ func Decode(obj *yaml.RNode, out any) field.ErrorList {
 	}
 	size := countNodes(n)
 	d := &decoder{budget: aliasFactor*size + aliasAllowance}
+	d.dropRepeatedKeys(n, nil)
 	if d.walk(n, reflect.TypeOf(out).Elem(), nil) && !d.exhausted {
 		data, err := yaml.NewRNode(n).MarshalJSON()
 		if err == nil {
@@ -220,6 +221,33 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 	}
 	d.invalid(path, n, "cannot be decoded into "+t.String())
 	return false
+}
+
+// dropRepeatedKeys reports every key given twice in one mapping, which YAML forbids, and keeps
+// the first. Lines are those of the function's input. Aliases are not followed: what they name
+// is checked where it is written.
+func (d *decoder) dropRepeatedKeys(n *yaml.Node, path *field.Path) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		kept, seen := n.Content[:0], map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := KeyPath(path, k.Value)
+			if line, dup := seen[k.Value]; dup {
+				d.errs = append(d.errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: p.String(), BadValue: k.Value,
+					Detail: fmt.Sprintf("%q is given twice, on lines %d and %d of the input; YAML allows a key once", k.Value, line, k.Line)})
+				continue
+			}
+			seen[k.Value] = k.Line
+			d.dropRepeatedKeys(v, p)
+			kept = append(kept, k, v)
+		}
+		n.Content = kept
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			d.dropRepeatedKeys(c, path.Index(i))
+		}
+	}
 }
 
 func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what string) bool {

@@ -62,6 +62,15 @@ func TestDecode(t *testing.T) {
 			decoded: sample{},
 		},
 		{
+			name: "a key given twice is named with its lines, the first is kept",
+			in:   "count: 1\nitems:\n- name: a\n  name: b\ncount: 2\n",
+			want: []problem{
+				{"count", `"count" is given twice, on lines 1 and 5 of the input; YAML allows a key once`},
+				{"items[0].name", `"name" is given twice, on lines 3 and 4 of the input; YAML allows a key once`},
+			},
+			decoded: sample{Count: 1, Items: []inner{{Name: "a"}}},
+		},
+		{
 			name:    "nulls are zero values",
 			in:      "count: ~\nsize: null\nitems: [~]\n",
 			decoded: sample{Items: []inner{{}}},
