@@ -194,15 +194,22 @@ func supportedChains() string {
 // resolveImage fills an image's defaults: without a repository, the default image (a tag alone
 // picks another release of it); with a repository, its tag is required.
 func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag string, errs field.ErrorList) (string, field.ErrorList) {
+	if img.Tag != "" {
+		if err := imageref.CheckTag(img.Tag); err != nil {
+			errs = append(errs, field.Invalid(p.Child("tag"), img.Tag, err.Error()))
+		}
+	}
 	if img.Repository == "" {
 		if img.Tag != "" {
 			tag = img.Tag
 		}
 		return repository + ":" + tag, errs
 	}
-	if strings.ContainsAny(img.Repository, " \t") || imageref.Split(img.Repository).Pinned() {
+	if imageref.Split(img.Repository).Pinned() {
 		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository,
 			fmt.Sprintf("%q must be an image name without tag or digest (put the tag in image.tag)", img.Repository)))
+	} else if err := imageref.CheckName(img.Repository); err != nil {
+		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository, fmt.Sprintf("%q is no image repository: %v", img.Repository, err)))
 	}
 	if img.Tag == "" {
 		errs = append(errs, field.Required(p.Child("tag"), "is required"))
@@ -352,10 +359,15 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	perf := a.Performer
 	pp := p.Child("performer")
 	ref := imageref.Split(perf.Image)
+	if perf.Version != "" {
+		if err := imageref.CheckTag(perf.Version); err != nil {
+			errs = append(errs, field.Invalid(pp.Child("version"), perf.Version, err.Error()+": the version is the image tag when the image has none"))
+		}
+	}
 	switch {
 	case perf.Image == "":
-	case strings.ContainsAny(perf.Image, " \t"):
-		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference", perf.Image)))
+	case imageref.Check(perf.Image) != nil:
+		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference: %v", perf.Image, imageref.Check(perf.Image))))
 	case ref.Tag == "" && perf.Version == "":
 		errs = append(errs, field.Required(pp.Child("version"), fmt.Sprintf("is required when the image %q has no tag: the executor configuration names performer images by tag", perf.Image)))
 	}
