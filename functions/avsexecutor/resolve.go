@@ -53,8 +53,9 @@ func resolve(in input) (*model, *report) {
 		}
 	}
 	f.errs = append(f.errs, resolveL1(m)...)
-	f.errs = append(f.errs, resolveAVSs(m, set, broken)...)
-	errs, warns := resolveConnection(m)
+	errs, warns := resolveAVSs(m, set, broken)
+	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
+	errs, warns = resolveConnection(m)
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
 	errs, warns = resolveKeys(m)
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
@@ -141,6 +142,7 @@ func resolveL1(m *model) field.ErrorList {
 		if c.RPCURL != "" {
 			errs = append(errs, checkURL(c.RPCURL, cp.Child("rpcUrl"))...)
 		}
+		errs = append(errs, checkAddress(c.TaskMailboxAddress, cp.Child("taskMailboxAddress"))...)
 		if c.Enabled == nil || *c.Enabled {
 			enabled = append(enabled, name)
 			if c.L1 {
@@ -312,17 +314,17 @@ func defaultForwarderResources() corev1.ResourceRequirements {
 	}
 }
 
-func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) field.ErrorList {
-	var errs field.ErrorList
+func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) (errs, warns field.ErrorList) {
 	list := m.decl.Spec.AVS.SupportedAVS
 	lp := field.NewPath("spec", "avs", "supportedAvs")
 	if len(list) == 0 {
-		return field.ErrorList{field.Required(lp, "is required: list at least one AVS")}
+		return field.ErrorList{field.Required(lp, "is required: list at least one AVS")}, nil
 	}
 	names, addrs := map[string]int{}, map[string]int{}
 	for i, a := range list {
 		p := lp.Index(i)
 		if a.Address != "" {
+			errs = append(errs, checkAddress(a.Address, p.Child("address"))...)
 			if j, dup := addrs[strings.ToLower(a.Address)]; dup {
 				errs = append(errs, duplicate(p.Child("address"), a.Address, fmt.Sprintf("%s is also the address of supportedAvs[%d]; each AVS is listed once", a.Address, j)))
 			} else {
@@ -344,18 +346,17 @@ func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bo
 			}
 			names[a.Name] = i
 		}
-		am, avsErrs := resolveAVS(a, p, set, broken)
-		errs = append(errs, avsErrs...)
+		am, avsErrs, avsWarns := resolveAVS(a, p, set, broken)
+		errs, warns = append(errs, avsErrs...), append(warns, avsWarns...)
 		m.avss = append(m.avss, am)
 	}
-	return errs
+	return errs, warns
 }
 
 // resolveAVS resolves one AVS: its performer image and port, and its settings from profiles, its
 // own settings and the hardware mapping.
-func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profiles.Profile, broken map[string]bool) (avsModel, field.ErrorList) {
-	var errs field.ErrorList
-	am := avsModel{spec: a, profiles: a.Profiles}
+func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profiles.Profile, broken map[string]bool) (am avsModel, errs, warns field.ErrorList) {
+	am = avsModel{spec: a, profiles: a.Profiles}
 	perf := a.Performer
 	pp := p.Child("performer")
 	ref := imageref.Split(perf.Image)
@@ -416,7 +417,7 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		seen[name] = true
 	}
 	if skip {
-		return am, errs
+		return am, errs, warns
 	}
 	combined, conflicts := profiles.Combine(chosen)
 	for _, c := range conflicts {
@@ -434,6 +435,11 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		errs = append(errs, e)
 	}
 	errs = append(errs, checkResourceOrder(settings.Resources, p.Child("resources"), from)...)
+	if hw := settings.HardwareRequirements; hw != nil && hw.TEEType == v1alpha1.TEETypeSGX && (hw.GPUCount > 0 || hw.GPUType != "") {
+		warns = append(warns, field.Invalid(p.Child("hardwareRequirements"), nil, "an SGX enclave cannot use a GPU: the GPU is given to the pod, "+
+			"but only code outside the enclave can reach it, so whatever the performer computes on it is not protected by SGX"+from+
+			"; for confidential GPU work use tee-sev-snp or tee-tdx with a GPU"))
+	}
 
 	// The hardware mapping, applied once: rendering writes the result out in full.
 	am.hardware = settings.HardwareRequirements
@@ -444,7 +450,7 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	if r := resolved.Resources; len(r.Requests) > 0 || len(r.Limits) > 0 || len(r.Claims) > 0 {
 		am.resources = &resolved.Resources
 	}
-	return am, errs
+	return am, errs, warns
 }
 
 // resolveKeys finds the operator keys: a Secret the declaration names, or keys written in the
@@ -455,6 +461,7 @@ func resolveKeys(m *model) (errs, warns field.ErrorList) {
 	if o.Address == "" {
 		errs = append(errs, field.Required(op.Child("address"), "is required: the operator's Ethereum address"))
 	}
+	errs = append(errs, checkAddress(o.Address, op.Child("address"))...)
 
 	ip := field.NewPath("spec", "secrets", "operatorKeys")
 	if sec := m.decl.Spec.Secrets; sec != nil && sec.OperatorKeys != nil && *sec.OperatorKeys != (fnv1alpha1.InlineOperatorKeys{}) {
