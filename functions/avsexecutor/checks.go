@@ -245,6 +245,41 @@ func checksumAddress(hexPart string) string {
 	return "0x" + string(out)
 }
 
+// looksLikeKeyMaterial reports whether a plain value looks like a private key: 32 bytes of hex
+// (an Ethereum private key) or a PEM block.
+func looksLikeKeyMaterial(v string) bool {
+	return privateKeyHex.MatchString(strings.TrimSpace(v)) || strings.Contains(v, "PRIVATE KEY-----")
+}
+
+var privateKeyHex = regexp.MustCompile(`^(0x)?[0-9a-fA-F]{64}$`)
+
+// looksLikeCredentialURL reports whether an RPC URL seems to carry credentials: user info, a
+// query parameter named like a key or token, or a long token as a path segment (as providers put
+// API keys: /v2/<key>).
+func looksLikeCredentialURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	if u.User != nil {
+		return true
+	}
+	for k := range u.Query() {
+		switch strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(k)) {
+		case "key", "apikey", "token", "accesstoken", "auth", "secret":
+			return true
+		}
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if apiToken.MatchString(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+var apiToken = regexp.MustCompile(`^[A-Za-z0-9_-]{20,}$`)
+
 // checkURL checks an RPC URL: http, https, ws or wss with a host.
 func checkURL(s string, p *field.Path) field.ErrorList {
 	u, err := url.Parse(s)

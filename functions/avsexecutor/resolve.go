@@ -52,8 +52,9 @@ func resolve(in input) (*model, *report) {
 			f.errs = append(f.errs, field.Invalid(p, s.Aggregator.Endpoint, fmt.Sprintf("%q is no host:port: %v", s.Aggregator.Endpoint, err)))
 		}
 	}
-	f.errs = append(f.errs, resolveL1(m)...)
-	errs, warns := resolveAVSs(m, set, broken)
+	errs, warns := resolveL1(m)
+	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
+	errs, warns = resolveAVSs(m, set, broken)
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
 	errs, warns = resolveConnection(m)
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
@@ -128,19 +129,30 @@ func resolveExecutor(m *model) field.ErrorList {
 }
 
 // resolveL1 finds the executor's L1 chain among the declared chains.
-func resolveL1(m *model) field.ErrorList {
-	var errs field.ErrorList
+func resolveL1(m *model) (errs, warns field.ErrorList) {
 	chains := m.decl.Spec.Chains
 	p := field.NewPath("spec", "chains")
 	if len(chains) == 0 {
-		return field.ErrorList{field.Required(p, "is required: name at least the L1 chain with its rpcUrl")}
+		return field.ErrorList{field.Required(p, "is required: name at least the L1 chain with its rpcUrl")}, nil
 	}
 	var enabled, marked []string
 	for _, name := range slices.Sorted(maps.Keys(chains)) {
 		c := chains[name]
 		cp := strictyaml.KeyPath(p, name)
-		if c.RPCURL != "" {
+		switch {
+		case c.RPCURL == "" && c.RPCURLFrom == nil:
+			errs = append(errs, field.Required(cp.Child("rpcUrl"), "is required: give rpcUrl, or rpcUrlFrom.secretKeyRef for a URL that carries an API key"))
+		case c.RPCURL != "" && c.RPCURLFrom != nil:
+			errs = append(errs, field.Invalid(cp, nil, "give either rpcUrl or rpcUrlFrom, not both"))
+		case c.RPCURLFrom != nil:
+			ref := c.RPCURLFrom.SecretKeyRef
+			errs = append(errs, checkKeyRef(ref.Name, ref.Key, cp.Child("rpcUrlFrom", "secretKeyRef"))...)
+		default:
 			errs = append(errs, checkURL(c.RPCURL, cp.Child("rpcUrl"))...)
+			if looksLikeCredentialURL(c.RPCURL) {
+				warns = append(warns, field.Invalid(cp.Child("rpcUrl"), nil, "the URL seems to carry credentials (user info, a key parameter or a long token in its path), "+
+					"which would end up in Git and in the rendered ConfigMap: put the URL in a Secret and name it in rpcUrlFrom.secretKeyRef"))
+			}
 		}
 		errs = append(errs, checkAddress(c.TaskMailboxAddress, cp.Child("taskMailboxAddress"))...)
 		if c.Enabled == nil || *c.Enabled {
@@ -155,23 +167,26 @@ func resolveL1(m *model) field.ErrorList {
 	var l1 string
 	switch {
 	case len(enabled) == 0:
-		return append(errs, field.Invalid(p, nil, "no chain is enabled; the executor needs its L1 chain"))
+		return append(errs, field.Invalid(p, nil, "no chain is enabled; the executor needs its L1 chain")), warns
 	case len(marked) == 1:
 		l1 = marked[0]
 	case len(marked) > 1:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", strings.Join(marked, ", "))))
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", strings.Join(marked, ", ")))), warns
 	case len(enabled) == 1:
 		l1 = enabled[0]
 	default:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", strings.Join(enabled, ", "))))
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", strings.Join(enabled, ", ")))), warns
 	}
 	c := chains[l1]
 	m.l1 = chain{rpcURL: c.RPCURL, chainID: c.ChainID}
+	if c.RPCURLFrom != nil {
+		m.l1.rpcURLSecret = c.RPCURLFrom.SecretKeyRef.DeepCopy()
+	}
 	idPath := strictyaml.KeyPath(p, l1).Child("chainId")
 	if m.l1.chainID == 0 {
 		id, ok := wellKnownChains[strings.ToLower(l1)]
 		if !ok {
-			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %q is no well-known chain name", l1)))
+			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %q is no well-known chain name", l1))), warns
 		}
 		m.l1.chainID = id
 		idPath = strictyaml.KeyPath(p, l1)
@@ -180,7 +195,7 @@ func resolveL1(m *model) field.ErrorList {
 		errs = append(errs, &field.Error{Type: field.ErrorTypeNotSupported, Field: idPath.String(), BadValue: m.l1.chainID, Detail: fmt.Sprintf("the released executor has no TaskMailbox contract for L1 chain %d and stops with \"task mailbox contract not found\"; "+
 			"it supports %s. For an executor image that knows this chain, set spec.executor.allowUnlistedChains: true", m.l1.chainID, supportedChains())})
 	}
-	return errs
+	return errs, warns
 }
 
 // supportedChains lists the released executor's L1 chains for messages.
@@ -389,6 +404,13 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		am.grpcPort = perf.GRPCPort
 	}
 	errs = append(errs, checkEnv(perf.Env, pp.Child("env"))...)
+	for i, e := range perf.Env {
+		if e.ValueFrom == nil && looksLikeKeyMaterial(e.Value) {
+			warns = append(warns, field.Invalid(pp.Child("env").Index(i).Child("value"), nil, fmt.Sprintf(
+				"the value of %s looks like a private key, which would end up in Git, the executor configuration and the Performer: "+
+					"put it in a Secret and use valueFrom.secretKeyRef", e.Name)))
+		}
+	}
 	if sa := perf.ServiceAccountName; sa != "" {
 		if msgs := validation.IsDNS1123Subdomain(sa); len(msgs) > 0 {
 			errs = append(errs, field.Invalid(pp.Child("serviceAccountName"), sa, fmt.Sprintf("%q is no valid ServiceAccount name: %s", sa, strings.Join(msgs, "; "))))

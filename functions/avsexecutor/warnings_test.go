@@ -99,3 +99,45 @@ spec:
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
 }
+
+// TestSecretLookingValuesWarn renders a performer environment value that looks like a private key
+// and an RPC URL with an API key in its path, each with a warning that points to a Secret
+// reference.
+func TestSecretLookingValuesWarn(t *testing.T) {
+	cfg := []byte(`apiVersion: fn.hourglass.eigenlayer.io/v1alpha1
+kind: AVSExecutor
+metadata: {name: leaky, namespace: leaky}
+spec:
+  chains: {ethereum: {rpcUrl: "https://eth-mainnet.g.alchemy.com/v2/Abcdefghijklmnopqrstuvwxyz012345"}}
+  operator: {address: "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd", keys: {secretName: k}}
+  avs:
+    supportedAvs:
+    - name: leaky
+      address: "0x00000000000000000000000000000000000000a1"
+      performer:
+        image: "my-org/p:v1"
+        env:
+        - {name: SIGNER, value: "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"}
+        - {name: LOG_LEVEL, value: debug}
+`)
+	got, _ := warnings(t, resourceList(t, cfg, nil))
+	want := []string{
+		"warning leaky: the URL seems to carry credentials (user info, a key parameter or a long token in its path), which would end up in Git and in the rendered ConfigMap: " +
+			"put the URL in a Secret and name it in rpcUrlFrom.secretKeyRef",
+		"warning leaky: the value of SIGNER looks like a private key, which would end up in Git, the executor configuration and the Performer: " +
+			"put it in a Secret and use valueFrom.secretKeyRef",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	for _, u := range []string{"https://eth.example.com", "https://eth-mainnet.alchemyapi.io/v2/YOUR_API_KEY", "wss://node.example.com:8546/ws"} {
+		if looksLikeCredentialURL(u) {
+			t.Errorf("%s taken for a URL with credentials", u)
+		}
+	}
+	for _, u := range []string{"https://user:pass@rpc.example.com", "https://rpc.example.com/?apiKey=x", "https://rpc.example.com/?access_token=x"} {
+		if !looksLikeCredentialURL(u) {
+			t.Errorf("%s not taken for a URL with credentials", u)
+		}
+	}
+}
