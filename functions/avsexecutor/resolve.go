@@ -171,11 +171,11 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 	case len(marked) == 1:
 		l1 = marked[0]
 	case len(marked) > 1:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", strings.Join(marked, ", ")))), warns
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", capList(marked, 20)))), warns
 	case len(enabled) == 1:
 		l1 = enabled[0]
 	default:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", strings.Join(enabled, ", ")))), warns
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", capList(enabled, 20)))), warns
 	}
 	c := chains[l1]
 	m.l1 = chain{rpcURL: c.RPCURL, chainID: c.ChainID}
