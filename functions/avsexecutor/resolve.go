@@ -232,7 +232,6 @@ func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag strin
 	return img.Repository + ":" + img.Tag, errs
 }
 
-
 func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) (errs, warns field.ErrorList) {
 	list := m.decl.Spec.AVS.SupportedAVS
 	lp := field.NewPath("spec", "avs", "supportedAvs")
