@@ -4,7 +4,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -47,6 +49,16 @@ func main() {
 			return err
 		}
 		return nil
+	}
+	// kyaml refuses a ResourceList whose function config or items are YAML aliases; read it as
+	// if they were written out. (With arguments, such as --help, there is no input to read.)
+	if len(os.Args) == 1 {
+		in, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "reading the ResourceList:", err)
+			os.Exit(1)
+		}
+		cmd.SetIn(bytes.NewReader(avsexecutor.DerefTopLevelAliases(in)))
 	}
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)

@@ -3,7 +3,12 @@
 // configuration the function writes and the Deployment the controller builds agree on what a tag is.
 package imageref
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+)
 
 // Reference is an image reference taken apart: Name has neither tag nor digest.
 type Reference struct {
@@ -29,3 +34,33 @@ func Split(image string) Reference {
 
 // Pinned reports whether the reference names a tag or a digest.
 func (r Reference) Pinned() bool { return r.Tag != "" || r.Digest != "" }
+
+// Check reports whether image is a reference that container runtimes accept: the grammar of
+// github.com/distribution/reference (lower-case repository, optional registry host and port,
+// tag and digest).
+func Check(image string) error {
+	_, err := reference.ParseNormalizedNamed(image)
+	return err
+}
+
+// CheckName reports whether name is a repository without tag or digest.
+func CheckName(name string) error {
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return err
+	}
+	if !reference.IsNameOnly(named) {
+		return fmt.Errorf("%q has a tag or digest; give the repository alone", name)
+	}
+	return nil
+}
+
+// CheckTag reports whether tag is a valid image tag: up to 128 letters, digits, '_', '.' and
+// '-', not starting with '.' or '-'.
+func CheckTag(tag string) error {
+	name, _ := reference.WithName("example")
+	if _, err := reference.WithTag(name, tag); err != nil {
+		return fmt.Errorf("%q is no image tag (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')", tag)
+	}
+	return nil
+}

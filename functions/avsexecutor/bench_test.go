@@ -66,3 +66,20 @@ func TestTooManyAVSs(t *testing.T) {
 		t.Fatal("rendered objects despite the refusal")
 	}
 }
+
+// TestObjectTooBig checks that every rendered object is held to the API server's object size, not
+// only the configuration: performer arguments go to the Performer alone.
+func TestObjectTooBig(t *testing.T) {
+	decl := strings.Replace(string(declaration(1)), "performer: {image: my-org/performer-0, version: v1.0.0}",
+		"performer: {image: my-org/performer-0, version: v1.0.0, args: [\""+strings.Repeat("x", 1100*1024)+"\"]}", 1)
+	if decl == string(declaration(1)) {
+		t.Fatal("could not add the argument")
+	}
+	out, err := execute(t, resourceList(t, []byte(decl), nil))
+	if err == nil || !strings.Contains(err.Error(), "the rendered Performer bench/avs-0 is") || !strings.Contains(err.Error(), "more than the API server stores in one object (1048576)") {
+		t.Fatalf("got %v, want a refusal naming the Performer", err)
+	}
+	if strings.Contains(string(out), "kind: StatefulSet") {
+		t.Fatal("rendered objects despite the refusal")
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"golang.org/x/crypto/sha3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -201,6 +203,82 @@ func checkIntOrPercent(v *intstr.IntOrString, p *field.Path) field.ErrorList {
 	}
 	return nil
 }
+
+// checkAddress checks what the schema's pattern cannot: the zero address, which is nobody's, and
+// the EIP-55 checksum of an address written in mixed case, which catches a mistyped letter.
+func checkAddress(addr string, p *field.Path) field.ErrorList {
+	if !ethAddress.MatchString(addr) {
+		return nil // the schema says what is wrong
+	}
+	hexPart := addr[2:]
+	if strings.Trim(hexPart, "0") == "" {
+		return field.ErrorList{field.Invalid(p, addr, fmt.Sprintf("%s is the zero address, which belongs to no one", addr))}
+	}
+	if strings.ToLower(hexPart) == hexPart || strings.ToUpper(hexPart) == hexPart {
+		return nil // no checksum written
+	}
+	if want := checksumAddress(hexPart); want != addr {
+		return field.ErrorList{field.Invalid(p, addr, fmt.Sprintf("%s fails its EIP-55 checksum (mixed case that does not match; expected %s): a character may be mistyped", addr, want))}
+	}
+	return nil
+}
+
+var ethAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+
+// checksumAddress writes a 40-digit hex address in EIP-55 mixed case: a letter is upper case
+// when the matching nibble of the Keccak-256 hash of the lower-case address is 8 or more.
+func checksumAddress(hexPart string) string {
+	lower := strings.ToLower(hexPart)
+	h := sha3.NewLegacyKeccak256()
+	h.Write([]byte(lower))
+	sum := h.Sum(nil)
+	out := []byte(lower)
+	for i, c := range out {
+		nibble := sum[i/2] >> 4
+		if i%2 == 1 {
+			nibble = sum[i/2] & 0x0f
+		}
+		if c >= 'a' && c <= 'f' && nibble >= 8 {
+			out[i] = c - 'a' + 'A'
+		}
+	}
+	return "0x" + string(out)
+}
+
+// looksLikeKeyMaterial reports whether a plain value looks like a private key: 32 bytes of hex
+// (an Ethereum private key) or a PEM block.
+func looksLikeKeyMaterial(v string) bool {
+	return privateKeyHex.MatchString(strings.TrimSpace(v)) || strings.Contains(v, "PRIVATE KEY-----")
+}
+
+var privateKeyHex = regexp.MustCompile(`^(0x)?[0-9a-fA-F]{64}$`)
+
+// looksLikeCredentialURL reports whether an RPC URL seems to carry credentials: user info, a
+// query parameter named like a key or token, or a long token as a path segment (as providers put
+// API keys: /v2/<key>).
+func looksLikeCredentialURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	if u.User != nil {
+		return true
+	}
+	for k := range u.Query() {
+		switch strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(k)) {
+		case "key", "apikey", "token", "accesstoken", "auth", "secret":
+			return true
+		}
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if apiToken.MatchString(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+var apiToken = regexp.MustCompile(`^[A-Za-z0-9_-]{20,}$`)
 
 // checkURL checks an RPC URL: http, https, ws or wss with a host.
 func checkURL(s string, p *field.Path) field.ErrorList {

@@ -27,6 +27,7 @@ const (
 	envECDSAPrivateKey    = "EXECUTOR__OPERATOR_OPERATORPRIVATEKEY_PRIVATEKEY"
 	envSigningECDSAKey    = "EXECUTOR__OPERATOR_SIGNINGKEYS_ECDSA_PRIVATEKEY"
 	envSigningBLSPassword = "EXECUTOR__OPERATOR_SIGNINGKEYS_BLS_PASSWORD"
+	envL1RPCURL           = "EXECUTOR__L1CHAIN_RPCURL"
 )
 
 // The executor configuration file, in the executor's own field names.
@@ -204,6 +205,11 @@ func executorConfigFile(m *model) (string, error) {
 	}
 	if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.ecdsaKey, envECDSAPrivateKey), "operator", "operatorPrivateKey", "privateKey"); err != nil {
 		return "", err
+	}
+	if s := m.l1.rpcURLSecret; s != nil {
+		if err := comment(fmt.Sprintf("from key %s of Secret %s, through %s", s.Key, s.Name, envL1RPCURL), "l1Chain", "rpcUrl"); err != nil {
+			return "", err
+		}
 	}
 	if c.Operator.SigningKeys.ECDSA != nil {
 		if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.ecdsaKey, envSigningECDSAKey), "operator", "signingKeys", "ecdsa", "privateKey"); err != nil {

@@ -73,7 +73,13 @@ func decode(fc *yaml.RNode, items []*yaml.RNode) (input, *report) {
 
 // decodeObject decodes obj into out and checks it against the schema of kind.
 func decodeObject(obj *yaml.RNode, out any, kind string, f *findings) {
-	f.decoded = append(f.decoded, strictyaml.Decode(obj, out)...)
+	errs := strictyaml.Decode(obj, out)
+	f.decoded = append(f.decoded, errs...)
+	for _, e := range errs {
+		if pathOf(e) == "" {
+			return // the object could not be read at all
+		}
+	}
 	v, err := schema.For(kind)
 	if err != nil {
 		f.errs = append(f.errs, field.InternalError(nil, err))

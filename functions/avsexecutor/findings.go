@@ -105,10 +105,11 @@ func (r *report) results() framework.Results {
 	return out
 }
 
-// repeats reports whether e is about a field the decoder could not read, or a part of one.
+// repeats reports whether e is about a field the decoder could not read, or a part of one. When
+// the decoder could not read the object at all, every other finding is a consequence.
 func (f *findings) repeats(e *field.Error) bool {
 	for _, d := range f.decoded {
-		if within(pathOf(e), pathOf(d)) || within(pathOf(d), pathOf(e)) {
+		if pathOf(d) == "" || within(pathOf(e), pathOf(d)) || within(pathOf(d), pathOf(e)) {
 			return true
 		}
 	}

@@ -87,8 +87,10 @@ type forwarderModel struct {
 }
 
 type chain struct {
-	rpcURL  string
-	chainID int64
+	rpcURL string
+	// rpcURLSecret, when set, holds the URL instead of rpcURL.
+	rpcURLSecret *corev1.SecretKeySelector
+	chainID      int64
 }
 
 type avsModel struct {

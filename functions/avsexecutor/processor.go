@@ -57,27 +57,34 @@ func run(fc *yaml.RNode, items []*yaml.RNode) ([]*yaml.RNode, *report) {
 		f.errs = append(f.errs, &field.Error{Type: field.ErrorTypeInternal, Detail: "rendering failed: " + err.Error()})
 		return nil, rep
 	}
-	out, errs := replace(items, objs, m.id)
+	out, dropped, errs := replace(items, objs, m.id)
 	f.errs = append(f.errs, errs...)
+	for _, d := range dropped {
+		rep.about(d).warns = append(rep.about(d).warns, field.Invalid(nil, nil, fmt.Sprintf(
+			"%s %s was rendered from this declaration before and is rendered no longer, so it is left out of the output; "+
+				"the GitOps engine will delete it from the cluster if it prunes", d.GetKind(), displayName(d))))
+	}
 	return out, rep
 }
 
-// replace puts the rendered objects in place of those rendered from the declaration before;
+// replace puts the rendered objects in place of those rendered from the declaration before, and
+// returns those it renders no longer (an AVS removed from the declaration, say) as dropped;
 // anything else with the name of a rendered object would be duplicated, which kustomize and kpt
 // refuse.
-func replace(items, objs []*yaml.RNode, id string) ([]*yaml.RNode, field.ErrorList) {
-	var errs field.ErrorList
+func replace(items, objs []*yaml.RNode, id string) (out, dropped []*yaml.RNode, errs field.ErrorList) {
 	rendered := map[string]bool{}
 	for _, o := range objs {
 		rendered[identity(o)] = true
 	}
-	var out []*yaml.RNode
 	for _, it := range items {
 		if !isObject(it) {
 			out = append(out, it)
 			continue
 		}
 		if it.GetAnnotations()[DeclarationAnnotation] == id {
+			if !rendered[identity(it)] {
+				dropped = append(dropped, it)
+			}
 			continue
 		}
 		if rendered[identity(it)] {
@@ -86,7 +93,7 @@ func replace(items, objs []*yaml.RNode, id string) ([]*yaml.RNode, field.ErrorLi
 		}
 		out = append(out, it)
 	}
-	return append(out, objs...), errs
+	return append(out, objs...), dropped, errs
 }
 
 func identity(n *yaml.RNode) string {

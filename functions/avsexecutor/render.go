@@ -558,7 +558,8 @@ func (r *renderer) forwarder() corev1.Container {
 // forwarderHealthPortName names the forwarder's health port (at most 15 characters).
 const forwarderHealthPortName = "fwd-health"
 
-// keyEnv fills the configuration's empty key values from the operator key Secret.
+// keyEnv fills the configuration's empty secret values: the keys from the operator key Secret,
+// and the L1 RPC URL from its Secret when rpcUrlFrom names one.
 func (r *renderer) keyEnv() []corev1.EnvVar {
 	k := r.m.keys
 	ref := func(name, key string) corev1.EnvVar {
@@ -567,6 +568,9 @@ func (r *renderer) keyEnv() []corev1.EnvVar {
 		}}}
 	}
 	env := []corev1.EnvVar{ref(envECDSAPrivateKey, k.ecdsaKey)}
+	if s := r.m.l1.rpcURLSecret; s != nil {
+		env = append(env, corev1.EnvVar{Name: envL1RPCURL, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: s.DeepCopy()}})
+	}
 	for _, t := range k.signing {
 		switch t {
 		case fnv1alpha1.SigningKeyECDSA:

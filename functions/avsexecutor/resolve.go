@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -52,9 +50,11 @@ func resolve(in input) (*model, *report) {
 			f.errs = append(f.errs, field.Invalid(p, s.Aggregator.Endpoint, fmt.Sprintf("%q is no host:port: %v", s.Aggregator.Endpoint, err)))
 		}
 	}
-	f.errs = append(f.errs, resolveL1(m)...)
-	f.errs = append(f.errs, resolveAVSs(m, set, broken)...)
-	errs, warns := resolveConnection(m)
+	errs, warns := resolveL1(m)
+	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
+	errs, warns = resolveAVSs(m, set, broken)
+	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
+	errs, warns = resolveConnection(m)
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
 	errs, warns = resolveKeys(m)
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
@@ -127,20 +127,32 @@ func resolveExecutor(m *model) field.ErrorList {
 }
 
 // resolveL1 finds the executor's L1 chain among the declared chains.
-func resolveL1(m *model) field.ErrorList {
-	var errs field.ErrorList
+func resolveL1(m *model) (errs, warns field.ErrorList) {
 	chains := m.decl.Spec.Chains
 	p := field.NewPath("spec", "chains")
 	if len(chains) == 0 {
-		return field.ErrorList{field.Required(p, "is required: name at least the L1 chain with its rpcUrl")}
+		return field.ErrorList{field.Required(p, "is required: name at least the L1 chain with its rpcUrl")}, nil
 	}
 	var enabled, marked []string
 	for _, name := range slices.Sorted(maps.Keys(chains)) {
 		c := chains[name]
 		cp := strictyaml.KeyPath(p, name)
-		if c.RPCURL != "" {
+		switch {
+		case c.RPCURL == "" && c.RPCURLFrom == nil:
+			errs = append(errs, field.Required(cp.Child("rpcUrl"), "is required: give rpcUrl, or rpcUrlFrom.secretKeyRef for a URL that carries an API key"))
+		case c.RPCURL != "" && c.RPCURLFrom != nil:
+			errs = append(errs, field.Invalid(cp, nil, "give either rpcUrl or rpcUrlFrom, not both"))
+		case c.RPCURLFrom != nil:
+			ref := c.RPCURLFrom.SecretKeyRef
+			errs = append(errs, checkKeyRef(ref.Name, ref.Key, cp.Child("rpcUrlFrom", "secretKeyRef"))...)
+		default:
 			errs = append(errs, checkURL(c.RPCURL, cp.Child("rpcUrl"))...)
+			if looksLikeCredentialURL(c.RPCURL) {
+				warns = append(warns, field.Invalid(cp.Child("rpcUrl"), nil, "the URL seems to carry credentials (user info, a key parameter or a long token in its path), "+
+					"which would end up in Git and in the rendered ConfigMap: put the URL in a Secret and name it in rpcUrlFrom.secretKeyRef"))
+			}
 		}
+		errs = append(errs, checkAddress(c.TaskMailboxAddress, cp.Child("taskMailboxAddress"))...)
 		if c.Enabled == nil || *c.Enabled {
 			enabled = append(enabled, name)
 			if c.L1 {
@@ -153,23 +165,26 @@ func resolveL1(m *model) field.ErrorList {
 	var l1 string
 	switch {
 	case len(enabled) == 0:
-		return append(errs, field.Invalid(p, nil, "no chain is enabled; the executor needs its L1 chain"))
+		return append(errs, field.Invalid(p, nil, "no chain is enabled; the executor needs its L1 chain")), warns
 	case len(marked) == 1:
 		l1 = marked[0]
 	case len(marked) > 1:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", strings.Join(marked, ", "))))
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", capList(marked, 20)))), warns
 	case len(enabled) == 1:
 		l1 = enabled[0]
 	default:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", strings.Join(enabled, ", "))))
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", capList(enabled, 20)))), warns
 	}
 	c := chains[l1]
 	m.l1 = chain{rpcURL: c.RPCURL, chainID: c.ChainID}
+	if c.RPCURLFrom != nil {
+		m.l1.rpcURLSecret = c.RPCURLFrom.SecretKeyRef.DeepCopy()
+	}
 	idPath := strictyaml.KeyPath(p, l1).Child("chainId")
 	if m.l1.chainID == 0 {
 		id, ok := wellKnownChains[strings.ToLower(l1)]
 		if !ok {
-			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %q is no well-known chain name", l1)))
+			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %q is no well-known chain name", l1))), warns
 		}
 		m.l1.chainID = id
 		idPath = strictyaml.KeyPath(p, l1)
@@ -178,7 +193,7 @@ func resolveL1(m *model) field.ErrorList {
 		errs = append(errs, &field.Error{Type: field.ErrorTypeNotSupported, Field: idPath.String(), BadValue: m.l1.chainID, Detail: fmt.Sprintf("the released executor has no TaskMailbox contract for L1 chain %d and stops with \"task mailbox contract not found\"; "+
 			"it supports %s. For an executor image that knows this chain, set spec.executor.allowUnlistedChains: true", m.l1.chainID, supportedChains())})
 	}
-	return errs
+	return errs, warns
 }
 
 // supportedChains lists the released executor's L1 chains for messages.
@@ -194,15 +209,22 @@ func supportedChains() string {
 // resolveImage fills an image's defaults: without a repository, the default image (a tag alone
 // picks another release of it); with a repository, its tag is required.
 func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag string, errs field.ErrorList) (string, field.ErrorList) {
+	if img.Tag != "" {
+		if err := imageref.CheckTag(img.Tag); err != nil {
+			errs = append(errs, field.Invalid(p.Child("tag"), img.Tag, err.Error()))
+		}
+	}
 	if img.Repository == "" {
 		if img.Tag != "" {
 			tag = img.Tag
 		}
 		return repository + ":" + tag, errs
 	}
-	if strings.ContainsAny(img.Repository, " \t") || imageref.Split(img.Repository).Pinned() {
+	if imageref.Split(img.Repository).Pinned() {
 		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository,
 			fmt.Sprintf("%q must be an image name without tag or digest (put the tag in image.tag)", img.Repository)))
+	} else if err := imageref.CheckName(img.Repository); err != nil {
+		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository, fmt.Sprintf("%q is no image repository: %v", img.Repository, err)))
 	}
 	if img.Tag == "" {
 		errs = append(errs, field.Required(p.Child("tag"), "is required"))
@@ -210,112 +232,17 @@ func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag strin
 	return img.Repository + ":" + img.Tag, errs
 }
 
-// resolveConnection decides how the executor reaches each performer: through the loopback
-// forwarder (the default; one port per AVS from basePort, in supportedAvs order) or directly.
-func resolveConnection(m *model) (errs, warns field.ErrorList) {
-	e := &m.decl.Spec.Executor
-	p := field.NewPath("spec", "executor", "performerConnection")
-	conn := e.PerformerConnection
-	if conn == nil {
-		conn = &fnv1alpha1.PerformerConnectionSpec{}
-	}
-	if conn.Mode == fnv1alpha1.PerformerConnectionDirect {
-		if conn.Forwarder != nil {
-			warns = append(warns, field.Invalid(p.Child("forwarder"), nil, "forwarder settings are ignored in Direct mode"))
-		}
-		if strings.HasPrefix(m.image, DefaultExecutorRepository+":") {
-			warns = append(warns, field.Invalid(p.Child("mode"), conn.Mode, "the released executor ("+DefaultExecutorRepository+
-				") dials performers with TLS unless the address is localhost or 127.0.0.1, and performers serve plaintext gRPC, so in Direct mode it cannot reach them; "+
-				"use mode Forwarder (the default) unless this executor image dials plaintext"))
-		}
-		for i := range m.avss {
-			m.avss[i].endpoint = performerEndpoint(m, m.avss[i])
-		}
-		return errs, warns
-	}
-
-	fw := conn.Forwarder
-	if fw == nil {
-		fw = &fnv1alpha1.ForwarderSpec{}
-	}
-	fp := p.Child("forwarder")
-	f := &forwarderModel{healthPort: DefaultForwarderHealthPort, resources: defaultForwarderResources()}
-	img := fnv1alpha1.ImageSpec{}
-	if fw.Image != nil {
-		img = *fw.Image
-		f.pullPolicy = fw.Image.PullPolicy
-	}
-	f.image, errs = resolveImage(img, fp.Child("image"), DefaultForwarderRepository, DefaultForwarderTag, errs)
-	if fw.Resources != nil {
-		f.resources = *fw.Resources.DeepCopy()
-		errs = append(errs, checkResourceOrder(fw.Resources, fp.Child("resources"), "")...)
-	}
-	base := DefaultForwarderBasePort
-	if fw.BasePort != 0 {
-		base = fw.BasePort
-	}
-	m.forwarder = f
-
-	// Every port of the pod is taken once: the executor's, the forwarder's health port and one
-	// loopback port per AVS.
-	taken := map[int32]string{m.grpcPort: "the executor's grpcPort"}
-	if m.mgmtPort != 0 {
-		taken[m.mgmtPort] = "the executor's managementPort"
-	}
-	if m.metrics != 0 {
-		taken[m.metrics] = "the executor's metricsPort"
-	}
-	last := int(base) + len(m.avss) - 1
-	switch {
-	case fw.HealthPort != 0:
-		f.healthPort = fw.HealthPort
-	case taken[f.healthPort] != "":
-		// The default is taken by the executor: the first port after the AVSs' is free.
-		f.healthPort = int32(last + 1)
-		for taken[f.healthPort] != "" {
-			f.healthPort++
-		}
-	}
-	if other, ok := taken[f.healthPort]; ok {
-		errs = append(errs, duplicate(fp.Child("healthPort"), f.healthPort, fmt.Sprintf("port %d is already %s", f.healthPort, other)))
-	}
-	taken[f.healthPort] = "the forwarder's healthPort"
-	if last > 65535 {
-		return append(errs, field.Invalid(fp.Child("basePort"), base, fmt.Sprintf(
-			"basePort %d leaves no room for %d AVSs: the last would listen on port %d, beyond 65535", base, len(m.avss), last))), warns
-	}
-	for i := range m.avss {
-		a := &m.avss[i]
-		port := base + int32(i)
-		if other, ok := taken[port]; ok {
-			errs = append(errs, duplicate(fp.Child("basePort"), base, fmt.Sprintf(
-				"AVS %s (supportedAvs[%d]) would get loopback port %d, which is already %s; choose basePort and healthPort so that ports %d to %d are free",
-				a.spec.Name, i, port, other, base, int(base)+len(m.avss)-1)))
-		}
-		a.listenPort = port
-		a.endpoint = fmt.Sprintf("127.0.0.1:%d", port)
-	}
-	return errs, warns
-}
-
-func defaultForwarderResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-	}
-}
-
-func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) field.ErrorList {
-	var errs field.ErrorList
+func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) (errs, warns field.ErrorList) {
 	list := m.decl.Spec.AVS.SupportedAVS
 	lp := field.NewPath("spec", "avs", "supportedAvs")
 	if len(list) == 0 {
-		return field.ErrorList{field.Required(lp, "is required: list at least one AVS")}
+		return field.ErrorList{field.Required(lp, "is required: list at least one AVS")}, nil
 	}
 	names, addrs := map[string]int{}, map[string]int{}
 	for i, a := range list {
 		p := lp.Index(i)
 		if a.Address != "" {
+			errs = append(errs, checkAddress(a.Address, p.Child("address"))...)
 			if j, dup := addrs[strings.ToLower(a.Address)]; dup {
 				errs = append(errs, duplicate(p.Child("address"), a.Address, fmt.Sprintf("%s is also the address of supportedAvs[%d]; each AVS is listed once", a.Address, j)))
 			} else {
@@ -337,25 +264,29 @@ func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bo
 			}
 			names[a.Name] = i
 		}
-		am, avsErrs := resolveAVS(a, p, set, broken)
-		errs = append(errs, avsErrs...)
+		am, avsErrs, avsWarns := resolveAVS(a, p, set, broken)
+		errs, warns = append(errs, avsErrs...), append(warns, avsWarns...)
 		m.avss = append(m.avss, am)
 	}
-	return errs
+	return errs, warns
 }
 
 // resolveAVS resolves one AVS: its performer image and port, and its settings from profiles, its
 // own settings and the hardware mapping.
-func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profiles.Profile, broken map[string]bool) (avsModel, field.ErrorList) {
-	var errs field.ErrorList
-	am := avsModel{spec: a, profiles: a.Profiles}
+func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profiles.Profile, broken map[string]bool) (am avsModel, errs, warns field.ErrorList) {
+	am = avsModel{spec: a, profiles: a.Profiles}
 	perf := a.Performer
 	pp := p.Child("performer")
 	ref := imageref.Split(perf.Image)
+	if perf.Version != "" {
+		if err := imageref.CheckTag(perf.Version); err != nil {
+			errs = append(errs, field.Invalid(pp.Child("version"), perf.Version, err.Error()+": the version is the image tag when the image has none"))
+		}
+	}
 	switch {
 	case perf.Image == "":
-	case strings.ContainsAny(perf.Image, " \t"):
-		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference", perf.Image)))
+	case imageref.Check(perf.Image) != nil:
+		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference: %v", perf.Image, imageref.Check(perf.Image))))
 	case ref.Tag == "" && perf.Version == "":
 		errs = append(errs, field.Required(pp.Child("version"), fmt.Sprintf("is required when the image %q has no tag: the executor configuration names performer images by tag", perf.Image)))
 	}
@@ -376,6 +307,13 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		am.grpcPort = perf.GRPCPort
 	}
 	errs = append(errs, checkEnv(perf.Env, pp.Child("env"))...)
+	for i, e := range perf.Env {
+		if e.ValueFrom == nil && looksLikeKeyMaterial(e.Value) {
+			warns = append(warns, field.Invalid(pp.Child("env").Index(i).Child("value"), nil, fmt.Sprintf(
+				"the value of %s looks like a private key, which would end up in Git, the executor configuration and the Performer: "+
+					"put it in a Secret and use valueFrom.secretKeyRef", e.Name)))
+		}
+	}
 	if sa := perf.ServiceAccountName; sa != "" {
 		if msgs := validation.IsDNS1123Subdomain(sa); len(msgs) > 0 {
 			errs = append(errs, field.Invalid(pp.Child("serviceAccountName"), sa, fmt.Sprintf("%q is no valid ServiceAccount name: %s", sa, strings.Join(msgs, "; "))))
@@ -404,7 +342,7 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		seen[name] = true
 	}
 	if skip {
-		return am, errs
+		return am, errs, warns
 	}
 	combined, conflicts := profiles.Combine(chosen)
 	for _, c := range conflicts {
@@ -422,6 +360,11 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		errs = append(errs, e)
 	}
 	errs = append(errs, checkResourceOrder(settings.Resources, p.Child("resources"), from)...)
+	if hw := settings.HardwareRequirements; hw != nil && hw.TEEType == v1alpha1.TEETypeSGX && (hw.GPUCount > 0 || hw.GPUType != "") {
+		warns = append(warns, field.Invalid(p.Child("hardwareRequirements"), nil, "an SGX enclave cannot use a GPU: the GPU is given to the pod, "+
+			"but only code outside the enclave can reach it, so whatever the performer computes on it is not protected by SGX"+from+
+			"; for confidential GPU work use tee-sev-snp or tee-tdx with a GPU"))
+	}
 
 	// The hardware mapping, applied once: rendering writes the result out in full.
 	am.hardware = settings.HardwareRequirements
@@ -432,7 +375,7 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	if r := resolved.Resources; len(r.Requests) > 0 || len(r.Limits) > 0 || len(r.Claims) > 0 {
 		am.resources = &resolved.Resources
 	}
-	return am, errs
+	return am, errs, warns
 }
 
 // resolveKeys finds the operator keys: a Secret the declaration names, or keys written in the
@@ -443,6 +386,7 @@ func resolveKeys(m *model) (errs, warns field.ErrorList) {
 	if o.Address == "" {
 		errs = append(errs, field.Required(op.Child("address"), "is required: the operator's Ethereum address"))
 	}
+	errs = append(errs, checkAddress(o.Address, op.Child("address"))...)
 
 	ip := field.NewPath("spec", "secrets", "operatorKeys")
 	if sec := m.decl.Spec.Secrets; sec != nil && sec.OperatorKeys != nil && *sec.OperatorKeys != (fnv1alpha1.InlineOperatorKeys{}) {

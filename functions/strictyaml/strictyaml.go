@@ -28,12 +28,14 @@ import (
 // are returned, sorted by field, each with a whole sentence as its Detail. metadata is decoded
 // leniently: tools add their own annotations there.
 func Decode(obj *yaml.RNode, out any) field.ErrorList {
-	d := &decoder{}
 	n := obj.Copy().YNode()
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
 	}
-	if d.walk(n, reflect.TypeOf(out).Elem(), nil) {
+	size := countNodes(n)
+	d := &decoder{budget: aliasFactor*size + aliasAllowance}
+	d.dropRepeatedKeys(n, nil)
+	if d.walk(n, reflect.TypeOf(out).Elem(), nil) && !d.exhausted {
 		data, err := yaml.NewRNode(n).MarshalJSON()
 		if err == nil {
 			err = json.Unmarshal(data, out)
@@ -57,7 +59,31 @@ func KeyPath(path *field.Path, key string) *field.Path {
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-type decoder struct{ errs field.ErrorList }
+// Aliases let a small document stand for a huge one. The decoder visits at most aliasFactor nodes
+// per node of the input, plus aliasAllowance, so that any input is decoded in time proportional
+// to its size; a document whose aliases expand further is refused.
+const (
+	aliasFactor    = 16
+	aliasAllowance = 10000
+)
+
+type decoder struct {
+	errs      field.ErrorList
+	budget    int
+	visits    int
+	exhausted bool
+}
+
+// countNodes counts the nodes of a document as written, aliases not followed.
+func countNodes(n *yaml.Node) int {
+	count, stack := 0, []*yaml.Node{n}
+	for len(stack) > 0 {
+		n, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		count++
+		stack = append(stack, n.Content...)
+	}
+	return count
+}
 
 // invalid records a value of the wrong type or form.
 func (d *decoder) invalid(path *field.Path, n *yaml.Node, msg string) {
@@ -74,6 +100,16 @@ var (
 // walk checks n against t and reports whether n can be decoded; nodes that cannot are removed by
 // the caller.
 func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
+	if d.visits++; d.visits > d.budget {
+		if !d.exhausted {
+			d.exhausted = true
+			// Reported for the object as a whole: nothing in it can be trusted to be decoded.
+			d.errs = append(d.errs, field.Forbidden(nil, fmt.Sprintf(
+				"YAML aliases expand this object beyond %d nodes (it is written in %d; the expansion passed %s): write the repeated values out or nest fewer aliases",
+				d.budget, (d.budget-aliasAllowance)/aliasFactor, path)))
+		}
+		return false
+	}
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -185,6 +221,33 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 	}
 	d.invalid(path, n, "cannot be decoded into "+t.String())
 	return false
+}
+
+// dropRepeatedKeys reports every key given twice in one mapping, which YAML forbids, and keeps
+// the first. Lines are those of the function's input. Aliases are not followed: what they name
+// is checked where it is written.
+func (d *decoder) dropRepeatedKeys(n *yaml.Node, path *field.Path) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		kept, seen := n.Content[:0], map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := KeyPath(path, k.Value)
+			if line, dup := seen[k.Value]; dup {
+				d.errs = append(d.errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: p.String(), BadValue: k.Value,
+					Detail: fmt.Sprintf("%q is given twice, on lines %d and %d of the input; YAML allows a key once", k.Value, line, k.Line)})
+				continue
+			}
+			seen[k.Value] = k.Line
+			d.dropRepeatedKeys(v, p)
+			kept = append(kept, k, v)
+		}
+		n.Content = kept
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			d.dropRepeatedKeys(c, path.Index(i))
+		}
+	}
 }
 
 func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what string) bool {

@@ -1,7 +1,10 @@
 package strictyaml
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -59,6 +62,15 @@ func TestDecode(t *testing.T) {
 			decoded: sample{},
 		},
 		{
+			name: "a key given twice is named with its lines, the first is kept",
+			in:   "count: 1\nitems:\n- name: a\n  name: b\ncount: 2\n",
+			want: []problem{
+				{"count", `"count" is given twice, on lines 1 and 5 of the input; YAML allows a key once`},
+				{"items[0].name", `"name" is given twice, on lines 3 and 4 of the input; YAML allows a key once`},
+			},
+			decoded: sample{Count: 1, Items: []inner{{Name: "a"}}},
+		},
+		{
 			name:    "nulls are zero values",
 			in:      "count: ~\nsize: null\nitems: [~]\n",
 			decoded: sample{Items: []inner{{}}},
@@ -84,3 +96,40 @@ func TestDecode(t *testing.T) {
 type problem struct{ Path, Message string }
 
 func ptr[T any](v T) *T { return &v }
+
+type tree struct {
+	Name     string `json:"name,omitempty"`
+	Children []tree `json:"children,omitempty"`
+}
+
+// TestAliasBudget checks that nested aliases cannot make a small document cost exponential time:
+// each level of this one holds ten aliases of the level below, 10^8 nodes once expanded.
+func TestAliasBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("levels:\n- &l0 {name: leaf}\n")
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&b, "- &l%d {children: [%s]}\n", i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
+	}
+	fmt.Fprintf(&b, "root: *l8\n")
+	var got struct {
+		Levels []tree `json:"levels"`
+		Root   tree   `json:"root"`
+	}
+	start := time.Now()
+	errs := Decode(yaml.MustParse(b.String()), &got)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("decoding %d bytes took %v", b.Len(), took)
+	}
+	if len(errs) != 1 || errs[0].Field != "<nil>" || !strings.Contains(errs[0].Detail, "YAML aliases expand this object beyond") {
+		t.Fatalf("errors: %v, want one about the object's aliases", errs)
+	}
+
+	// Aliases within the budget are read as written out.
+	small := "levels:\n- &a {name: x}\n- *a\nroot: {children: [*a, *a]}\n"
+	if errs := Decode(yaml.MustParse(small), &got); len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	if len(got.Levels) != 2 || got.Levels[1].Name != "x" || len(got.Root.Children) != 2 || got.Root.Children[1].Name != "x" {
+		t.Errorf("decoded %+v", got)
+	}
+}

@@ -254,8 +254,15 @@ type ChainSpec struct {
 	// +optional
 	L1 bool `json:"l1,omitempty"`
 
-	// RPCURL is the chain's JSON-RPC endpoint (http, https, ws or wss).
-	RPCURL string `json:"rpcUrl"`
+	// RPCURL is the chain's JSON-RPC endpoint (http, https, ws or wss). Give it or rpcUrlFrom.
+	// +optional
+	RPCURL string `json:"rpcUrl,omitempty"`
+
+	// RPCURLFrom takes the L1 chain's endpoint from a Secret key, for URLs that carry an API key:
+	// the executor pod reads it into the configuration through an environment variable, and it
+	// appears neither in Git nor in the rendered output.
+	// +optional
+	RPCURLFrom *RPCURLSource `json:"rpcUrlFrom,omitempty"`
 
 	// ChainID of the chain. Defaults from well-known chain names (ethereum and mainnet: 1,
 	// sepolia: 11155111, holesky: 17000, hoodi: 560048, base: 8453, base-sepolia: 84532).
@@ -273,6 +280,12 @@ type ChainSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	BlockConfirmations int32 `json:"blockConfirmations,omitempty"`
+}
+
+// RPCURLSource is where an RPC URL comes from.
+type RPCURLSource struct {
+	// SecretKeyRef names a key of a Secret in the declaration's namespace.
+	SecretKeyRef corev1.SecretKeySelector `json:"secretKeyRef"`
 }
 
 // AVSSpec lists the AVSs an executor serves.
