@@ -91,9 +91,16 @@ func Install(ctx context.Context, opts Options) error {
 	if err := kubectlApply(ctx, opts.Kubeconfig, nil, "-f", filepath.Join(opts.Bins, "crds")); err != nil {
 		return err
 	}
-	if _, err := kubectl(ctx, opts.Kubeconfig, nil, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/applications.argoproj.io", "crd/appprojects.argoproj.io"); err != nil {
-		return err
+	for _, crd := range []string{"applications.argoproj.io", "appprojects.argoproj.io"} {
+		// kubectl's jsonpath fails while the CRD has no conditions yet.
+		var got string
+		var err error
+		for t0 := time.Now(); got != "True"; time.Sleep(200 * time.Millisecond) {
+			if time.Since(t0) > time.Minute {
+				return fmt.Errorf("CRD %s is not Established after a minute (%v)", crd, err)
+			}
+			got, err = kubectl(ctx, opts.Kubeconfig, nil, "get", "crd", crd, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		}
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
