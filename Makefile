@@ -52,7 +52,7 @@ lint: vet ## Fail when gofmt would change a file, or go vet finds a problem.
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run 'make fmt')" >&2; exit 1; fi
 
 .PHONY: test
-test: test-go test-e2e ## Run every test: unit, envtest integration and end-to-end.
+test: test-go test-e2e test-argocd ## Run every test: unit, envtest integration and end-to-end (Flux-style and Argo CD).
 
 .PHONY: test-go
 test-go: ## Run the unit and envtest integration tests (etcd and kube-apiserver are built once, then cached).
@@ -150,6 +150,14 @@ N ?= 200
 .PHONY: bench
 bench: ## Controller vs the cluster's raw bound at N Performers (N=200), and the function vs a no-op function.
 	go run ./hack/bench -n $(N) $(BENCH_ARGS)
+
+.PHONY: argocd-bins
+argocd-bins: ## Build Argo CD's application controller, repo server and CMP server (cached) and install Redis if missing.
+	hack/argocd-bins.sh
+
+.PHONY: test-argocd
+test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local cluster of its own (a few minutes once built).
+	HOURGLASS_E2E=1 go test ./test/argocd/ -count=1 -v -timeout 20m
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end test on a local cluster of its own (a few minutes once binaries are cached).

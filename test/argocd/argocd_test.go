@@ -1,0 +1,846 @@
+package argocd_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hourglass-gitops/hourglass-gitops/test/argocd"
+	"github.com/hourglass-gitops/hourglass-gitops/test/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
+)
+
+func init() { ctrllog.SetLogger(logr.Discard()) }
+
+// What examples/basic declares (the getting started guide's names).
+const (
+	example       = "basic"
+	appName       = "my-avs-executor"
+	appNamespace  = "my-avs-project"
+	performerName = "my-avs"
+	executorName  = "my-avs-executor"
+	syncWave      = "argocd.argoproj.io/sync-wave"
+)
+
+var (
+	applicationGVK = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"}
+	performerGVK   = schema.GroupVersionKind{Group: "hourglass.eigenlayer.io", Version: "v1alpha1", Kind: "Performer"}
+)
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.t.Log(line)
+	}
+	return len(p), nil
+}
+
+type env struct {
+	root    string
+	c       *localcluster.Cluster
+	cl      client.Client
+	argo    *argocd.ArgoCD
+	repo    *gitserver.Repo
+	example string // the example's folder in the Git repository's work tree
+}
+
+// TestArgoCD runs the real Argo CD with the plugin of examples/argocd against a local cluster and
+// the project's controller: the Application of examples/argocd, pointed at examples/basic in a
+// loopback Git repository, renders the declaration with the function, syncs in waves, turns
+// Healthy only once the Performer is Ready, stays Synced, heals hand edits, reports a stalled
+// Performer as Degraded and a bad declaration as the function's field error.
+//
+// It runs only with HOURGLASS_E2E=1 (make test-argocd). HOURGLASS_ARGOCD_DIR sets its state
+// folder (default .local/argocd): the cluster's and Argo CD's logs stay there.
+func TestArgoCD(t *testing.T) {
+	if os.Getenv("HOURGLASS_E2E") != "1" {
+		t.Skip("Argo CD end-to-end test: run it with `make test-argocd` (HOURGLASS_E2E=1)")
+	}
+	for _, tool := range []string{"kubectl", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not on PATH: the Argo CD test needs it", tool)
+		}
+	}
+	root, err := localcluster.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("HOURGLASS_ARGOCD_DIR")
+	if dir == "" {
+		dir = filepath.Join(root, ".local", "argocd")
+	}
+	clusterDir := filepath.Join(dir, "cluster")
+	out := logWriter{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	start := time.Now()
+	phase := func(name string, f func() error) {
+		t.Helper()
+		t0 := time.Now()
+		t.Logf("==> %s", name)
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Logf("    %s: %.1fs (total %.1fs)", name, time.Since(t0).Seconds(), time.Since(start).Seconds())
+	}
+
+	e := &env{root: root}
+	var bins, kustomize string
+	phase("build Argo CD, kustomize and the function", func() (err error) {
+		if bins, err = argocd.Binaries(ctx, root, out); err != nil {
+			return err
+		}
+		if kustomize, err = localcluster.Kustomize(ctx, root); err != nil {
+			return err
+		}
+		return localcluster.BuildFunction(ctx, root, out)
+	})
+	t.Cleanup(func() {
+		if err := localcluster.Down(root, clusterDir, out); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+	})
+	phase("cluster up, base/ installed", func() (err error) {
+		if err := localcluster.Down(root, clusterDir, out); err != nil {
+			return err
+		}
+		if e.c, err = localcluster.Up(ctx, root, clusterDir, out); err != nil {
+			return err
+		}
+		return e.c.InstallController(ctx)
+	})
+	t.Cleanup(e.c.StopController)
+	if e.cl, err = client.New(e.c.Config, client.Options{}); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := argocd.Options{
+		Root: root, Bins: bins, Dir: dir, Kubeconfig: e.c.Kubeconfig,
+		Kustomize: kustomize, Function: localcluster.FunctionBinary(root), Out: out,
+	}
+	phase("Argo CD installed and started", func() (err error) {
+		if err := argocd.Install(ctx, opts); err != nil {
+			return err
+		}
+		e.argo, err = argocd.Start(ctx, opts)
+		return err
+	})
+	t.Cleanup(e.argo.Stop)
+
+	gs, err := gitserver.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gs.Close() })
+	phase("Git repository with examples/"+example, func() (err error) {
+		if e.repo, err = gs.NewRepo(ctx, "gitops", t.TempDir()); err != nil {
+			return err
+		}
+		// The declarations only: Git holds no function binary and no rendered output.
+		e.example = filepath.Join(e.repo.Work, "examples", example)
+		if err := os.CopyFS(e.example, os.DirFS(filepath.Join(root, "examples", example))); err != nil {
+			return err
+		}
+		_, err = e.repo.Commit(ctx, "examples/"+example)
+		return err
+	})
+	phase("Application from examples/argocd", func() error { return e.applyApplication(ctx, gs.URL("gitops")) })
+
+	steps := []struct {
+		name string
+		f    func(t *testing.T, ctx context.Context)
+	}{
+		{"healthy only when every performer is ready", e.healthyWhenReady},
+		{"sync waves", e.waves},
+		{"stays synced after convergence", e.staysSynced},
+		{"self-heal reverts a hand edit", e.selfHeal},
+		{"a stalled performer is degraded", e.stalled},
+		{"a bad declaration applies nothing", e.badDeclaration},
+	}
+	for _, s := range steps {
+		t0 := time.Now()
+		ok := t.Run(s.name, func(t *testing.T) { s.f(t, ctx) })
+		t.Logf("    %s: %.1fs (total %.1fs)", s.name, time.Since(t0).Seconds(), time.Since(start).Seconds())
+		if !ok && s.name == "healthy only when every performer is ready" {
+			t.Logf("logs: %s", filepath.Join(dir, "logs"))
+			t.FailNow()
+		}
+	}
+	if t.Failed() {
+		t.Logf("logs: %s and %s", filepath.Join(dir, "logs"), filepath.Join(clusterDir, "logs"))
+	}
+}
+
+// applyApplication applies the executor Application of examples/argocd/application.yaml with only
+// its source pointed at the loopback repository.
+func (e *env) applyApplication(ctx context.Context, repoURL string) error {
+	raw, err := os.ReadFile(filepath.Join(e.root, "examples", "argocd", "application.yaml"))
+	if err != nil {
+		return err
+	}
+	var app *unstructured.Unstructured
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			return fmt.Errorf("examples/argocd/application.yaml: %w", err)
+		}
+		if u.GetKind() == "Application" && u.GetName() == appName {
+			app = u
+		}
+	}
+	if app == nil {
+		return fmt.Errorf("examples/argocd/application.yaml has no Application %s", appName)
+	}
+	if name, _, _ := unstructured.NestedString(app.Object, "spec", "source", "plugin", "name"); name != argocd.PluginName {
+		return fmt.Errorf("Application %s uses plugin %q, want %q", appName, name, argocd.PluginName)
+	}
+	for field, value := range map[string]string{"repoURL": repoURL, "targetRevision": "main", "path": "examples/" + example} {
+		if err := unstructured.SetNestedField(app.Object, value, "spec", "source", field); err != nil {
+			return err
+		}
+	}
+	return e.cl.Create(ctx, app)
+}
+
+// --- reading the Application ----------------------------------------------------------------
+
+type appState struct {
+	sync, health, healthMessage string
+	revision                    string
+	opPhase, opMessage          string
+	opStarted                   string
+	opPartial                   bool  // a sync of some resources only (what self-heal starts)
+	selfHeals                   int64 // self-heal attempts since the last sync to a new revision
+	history                     int
+	conditions                  []string // "Type: message"
+	resources                   []result // the last sync's resource results, in Argo CD's order
+}
+
+type result struct {
+	Kind, Namespace, Name, Status, Message, SyncPhase string
+}
+
+func (e *env) app(ctx context.Context) (*unstructured.Unstructured, appState, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(applicationGVK)
+	if err := e.cl.Get(ctx, types.NamespacedName{Namespace: argocd.Namespace, Name: appName}, u); err != nil {
+		return nil, appState{}, err
+	}
+	var s appState
+	s.sync, _, _ = unstructured.NestedString(u.Object, "status", "sync", "status")
+	s.revision, _, _ = unstructured.NestedString(u.Object, "status", "sync", "revision")
+	s.health, _, _ = unstructured.NestedString(u.Object, "status", "health", "status")
+	s.healthMessage, _, _ = unstructured.NestedString(u.Object, "status", "health", "message")
+	s.opPhase, _, _ = unstructured.NestedString(u.Object, "status", "operationState", "phase")
+	s.opMessage, _, _ = unstructured.NestedString(u.Object, "status", "operationState", "message")
+	s.opStarted, _, _ = unstructured.NestedString(u.Object, "status", "operationState", "startedAt")
+	partial, _, _ := unstructured.NestedSlice(u.Object, "status", "operationState", "operation", "sync", "resources")
+	s.opPartial = len(partial) > 0
+	s.selfHeals, _, _ = unstructured.NestedInt64(u.Object, "status", "operationState", "operation", "sync", "autoHealAttemptsCount")
+	history, _, _ := unstructured.NestedSlice(u.Object, "status", "history")
+	s.history = len(history)
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		s.conditions = append(s.conditions, fmt.Sprintf("%v: %v", m["type"], m["message"]))
+	}
+	res, _, _ := unstructured.NestedSlice(u.Object, "status", "operationState", "syncResult", "resources")
+	for _, r := range res {
+		m, _ := r.(map[string]any)
+		str := func(k string) string { v, _ := m[k].(string); return v }
+		s.resources = append(s.resources, result{Kind: str("kind"), Namespace: str("namespace"), Name: str("name"),
+			Status: str("status"), Message: str("message"), SyncPhase: str("syncPhase")})
+	}
+	return u, s, nil
+}
+
+func (s appState) String() string {
+	return fmt.Sprintf("sync=%s health=%s (%s) operation=%s %q conditions=%q", s.sync, s.health, s.healthMessage, s.opPhase, s.opMessage, s.conditions)
+}
+
+// refresh asks Argo CD to re-read Git now, as a Git host's webhook would.
+func (e *env) refresh(ctx context.Context) error {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(applicationGVK)
+	u.SetNamespace(argocd.Namespace)
+	u.SetName(appName)
+	patch := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"normal"}}}`)
+	return e.cl.Patch(ctx, u, client.RawPatch(types.MergePatchType, patch))
+}
+
+func (e *env) performer(ctx context.Context, name string) (*unstructured.Unstructured, error) {
+	p := &unstructured.Unstructured{}
+	p.SetGroupVersionKind(performerGVK)
+	return p, e.cl.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: name}, p)
+}
+
+// performersReady reports whether every Performer of the namespace is Ready for its generation.
+func (e *env) performersReady(ctx context.Context) (bool, string, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(performerGVK.GroupVersion().WithKind("PerformerList"))
+	if err := e.cl.List(ctx, list, client.InNamespace(appNamespace)); err != nil {
+		return false, "", err
+	}
+	if len(list.Items) == 0 {
+		return false, "no Performer", nil
+	}
+	for _, p := range list.Items {
+		if ok, why := ready(&p); !ok {
+			return false, p.GetName() + ": " + why, nil
+		}
+	}
+	return true, "", nil
+}
+
+func ready(p *unstructured.Unstructured) (bool, string) {
+	observed, _, _ := unstructured.NestedInt64(p.Object, "status", "observedGeneration")
+	if observed != p.GetGeneration() {
+		return false, fmt.Sprintf("observedGeneration %d, generation %d", observed, p.GetGeneration())
+	}
+	conds, _, _ := unstructured.NestedSlice(p.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Ready" {
+			return m["status"] == "True", fmt.Sprintf("Ready=%v %v: %v", m["status"], m["reason"], m["message"])
+		}
+	}
+	return false, "no Ready condition"
+}
+
+func poll(ctx context.Context, timeout time.Duration, cond func(ctx context.Context) (bool, error)) error {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, cond)
+}
+
+// converged waits until the Application is Synced and Healthy at revision (any revision if
+// empty) with its last sync operation Succeeded.
+func (e *env) converged(ctx context.Context, revision string, timeout time.Duration) (appState, error) {
+	var last appState
+	err := poll(ctx, timeout, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		return s.sync == "Synced" && s.health == "Healthy" && s.opPhase == "Succeeded" && (revision == "" || s.revision == revision), nil
+	})
+	if err != nil {
+		return last, fmt.Errorf("the Application did not converge (%v): %s", err, last)
+	}
+	return last, nil
+}
+
+// commit changes the example's declaration in Git, pushes it and asks Argo CD to refresh.
+func (e *env) commit(t *testing.T, ctx context.Context, message string, edit func(decl string) string) string {
+	t.Helper()
+	path := filepath.Join(e.example, "executor.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := edit(string(raw))
+	if changed == string(raw) {
+		t.Fatalf("%s: the edit changes nothing", message)
+	}
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := e.repo.Commit(ctx, message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+// restore puts the example back as shipped and waits for Argo CD to converge on it.
+func (e *env) restore(t *testing.T, ctx context.Context) appState {
+	t.Helper()
+	orig, err := os.ReadFile(filepath.Join(e.root, "examples", example, "executor.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := e.commit(t, ctx, "restore examples/"+example, func(string) string { return string(orig) })
+	s, err := e.converged(ctx, rev, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// terminate ends a running operation the way `argocd app terminate-op` does.
+func (e *env) terminate(ctx context.Context) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u, s, err := e.app(ctx)
+		if err != nil {
+			return err
+		}
+		if _, running := u.Object["operation"]; !running || s.opPhase != "Running" {
+			return nil
+		}
+		if err := unstructured.SetNestedField(u.Object, "Terminating", "status", "operationState", "phase"); err != nil {
+			return err
+		}
+		return e.cl.Update(ctx, u)
+	})
+}
+
+// --- checks ---------------------------------------------------------------------------------
+
+// healthyWhenReady: with the project's controller not yet running, Argo CD renders and applies
+// the declaration but the Application stays Progressing (the Lua health check of argocd-cm reads
+// the Performer as unobserved); once the controller runs and the Performer is Ready, the sync
+// finishes and the Application turns Healthy. At no point is it Healthy with a Performer not Ready.
+func (e *env) healthyWhenReady(t *testing.T, ctx context.Context) {
+	var last appState
+	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		_, perr := e.performer(ctx, performerName)
+		return perr == nil && s.health == "Progressing", nil
+	})
+	if err != nil {
+		t.Fatalf("the Performer was not applied or the Application is not Progressing: %s", last)
+	}
+	// Hold: without the controller nothing may report the Performer ready.
+	holdUntil := time.Now().Add(5 * time.Second)
+	for time.Now().Before(holdUntil) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.health == "Healthy" {
+			t.Fatalf("the Application reports %s before any controller observed the Performer", s)
+		}
+		last = s
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("before the controller runs: %s", last)
+	e.waitingWave(t, ctx, last)
+
+	if err := e.c.StartController(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var healths []string
+	err = poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		if len(healths) == 0 || healths[len(healths)-1] != s.health {
+			healths = append(healths, s.health)
+		}
+		if s.health == "Healthy" {
+			ok, why, err := e.performersReady(ctx)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				return false, fmt.Errorf("the Application is Healthy while a Performer is not ready: %s", why)
+			}
+		}
+		return s.sync == "Synced" && s.health == "Healthy" && s.opPhase == "Succeeded", nil
+	})
+	if err != nil {
+		t.Fatalf("%v: %s", err, last)
+	}
+	// Between waves the Application can be Healthy for a moment (the Performer is ready and the
+	// executor not yet applied); the check above holds at every step.
+	if healths[0] != "Progressing" || healths[len(healths)-1] != "Healthy" {
+		t.Errorf("Application health after the controller started: %v, want Progressing first and Healthy last", healths)
+	}
+	t.Logf("Application health after the controller started: %v", healths)
+	if ok, why, err := e.performersReady(ctx); err != nil || !ok {
+		t.Errorf("Healthy, but the Performers are not ready: %s %v", why, err)
+	}
+	t.Logf("converged: %s", last)
+}
+
+// waitingWave: when the Performers are not in the last wave, Argo CD waits for their health
+// before the next wave: the waves up to theirs are applied, the later ones are not. When they are
+// in the last wave, the sync ends without waiting for them and everything is applied.
+func (e *env) waitingWave(t *testing.T, ctx context.Context, s appState) {
+	p, err := e.performer(ctx, performerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := wave(p)
+	rendered, err := e.rendered(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := pw
+	for _, o := range rendered {
+		last = max(last, wave(o))
+	}
+	if pw == last {
+		pw = last + 1 // nothing comes after the Performers
+	} else if want := "waiting for healthy state of hourglass.eigenlayer.io/Performer/" + performerName; s.opPhase != "Running" || !strings.Contains(s.opMessage, want) {
+		t.Errorf("want the sync operation %q while the Performer is not ready, got %s", want, s)
+	}
+	for _, o := range rendered {
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(o.GroupVersionKind())
+		err := e.cl.Get(ctx, client.ObjectKeyFromObject(o), live)
+		switch w := wave(o); {
+		case w <= pw && err != nil:
+			t.Errorf("%s %s (wave %d) is not applied while Argo CD waits for the Performer (wave %d): %v", o.GetKind(), o.GetName(), w, pw, err)
+		case w > pw && err == nil:
+			t.Errorf("%s %s (wave %d) is applied before the Performer (wave %d) is healthy", o.GetKind(), o.GetName(), w, pw)
+		case w > pw && !apierrors.IsNotFound(err):
+			t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+}
+
+// rendered renders the example as committed with kustomize and the function, the way the plugin
+// does: in a copy of the declarations with the function linked where their exec.path points.
+func (e *env) rendered(ctx context.Context) ([]*unstructured.Unstructured, error) {
+	tmp, err := os.MkdirTemp("", "argocd-render-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	dir := filepath.Join(tmp, "examples", example)
+	if err := os.CopyFS(dir, os.DirFS(e.example)); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(filepath.Join(tmp, "bin"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Symlink(localcluster.FunctionBinary(e.root), filepath.Join(tmp, "bin", "avs-executor-fn")); err != nil {
+		return nil, err
+	}
+	out, err := localcluster.Build(ctx, e.root, dir, true)
+	if err != nil {
+		return nil, err
+	}
+	var objs []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(out), "\n---\n") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			return nil, err
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+	return objs, nil
+}
+
+func wave(o *unstructured.Unstructured) int {
+	w, err := strconv.Atoi(o.GetAnnotations()[syncWave])
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+// role groups what the function renders by what it is for.
+func role(o *unstructured.Unstructured) string {
+	switch o.GetKind() {
+	case "Namespace":
+		return "namespace"
+	case "Performer":
+		return "performer"
+	case "StatefulSet":
+		return "executor"
+	}
+	return "support" // RBAC, ServiceAccount, ConfigMap, Services, NetworkPolicy, ...
+}
+
+// waves: the last sync operation's resource results list every rendered object, synced, in
+// wave order; the namespace comes first, then RBAC and configuration, then the executor and its
+// Performers.
+func (e *env) waves(t *testing.T, ctx context.Context) {
+	_, s, err := e.app(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := e.rendered(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]*unstructured.Unstructured{}
+	for _, o := range rendered {
+		byKey[o.GetKind()+"/"+o.GetName()] = o
+	}
+	var order []string
+	prev := -1 << 31
+	for _, r := range s.resources {
+		o := byKey[r.Kind+"/"+r.Name]
+		if o == nil {
+			t.Errorf("sync result for %s %s, which the plugin does not render", r.Kind, r.Name)
+			continue
+		}
+		delete(byKey, r.Kind+"/"+r.Name)
+		if r.Status != "Synced" {
+			t.Errorf("%s %s: %s %s", r.Kind, r.Name, r.Status, r.Message)
+		}
+		w := wave(o)
+		if w < prev {
+			t.Errorf("%s %s (wave %d) synced after wave %d", r.Kind, r.Name, w, prev)
+		}
+		prev = w
+		order = append(order, fmt.Sprintf("%d %s %s", w, r.Kind, r.Name))
+	}
+	for k := range byKey {
+		t.Errorf("%s is rendered but not in the sync result", k)
+	}
+	t.Logf("sync order:\n  %s", strings.Join(order, "\n  "))
+
+	waves := map[string][]int{}
+	for _, o := range rendered {
+		waves[role(o)] = append(waves[role(o)], wave(o))
+	}
+	lo := func(r string) int { sort.Ints(waves[r]); return waves[r][0] }
+	hi := func(r string) int { sort.Ints(waves[r]); return waves[r][len(waves[r])-1] }
+	for _, r := range []string{"namespace", "support", "executor", "performer"} {
+		if len(waves[r]) == 0 {
+			t.Fatalf("the example renders no %s object", r)
+		}
+	}
+	if hi("namespace") >= lo("support") {
+		t.Errorf("namespace wave %v is not before the RBAC and configuration waves %v", waves["namespace"], waves["support"])
+	}
+	if hi("support") >= lo("executor") || hi("support") >= lo("performer") {
+		t.Errorf("RBAC and configuration waves %v are not before the executor %v and Performers %v", waves["support"], waves["executor"], waves["performer"])
+	}
+	// Argo CD waits for the health of every wave but the last. With the executor before the
+	// Performers it waits until its cache holds the patched StatefulSet, rolled out, so the
+	// comparison after the sync cannot see a stale one (and self-heal it); a stalled Performer
+	// then degrades the Application without failing the sync that updates the executor.
+	if hi("executor") >= lo("performer") {
+		t.Errorf("executor wave %v is not before the Performer waves %v", waves["executor"], waves["performer"])
+	}
+}
+
+// staysSynced: after convergence Argo CD has nothing to correct: the sync that converged was the
+// last (no self-heal sync of part of the resources followed it) and for a while the Application
+// stays Synced and Healthy with no new operation.
+func (e *env) staysSynced(t *testing.T, ctx context.Context) {
+	check := func(t *testing.T, wantHistory int) {
+		_, first, err := e.app(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		until := time.Now().Add(20 * time.Second)
+		for time.Now().Before(until) {
+			_, s, err := e.app(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.sync != "Synced" || s.health != "Healthy" {
+				t.Errorf("after convergence: %s", s)
+				return
+			}
+			if s.opStarted != first.opStarted {
+				t.Errorf("a sync operation started after convergence: %s", s)
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		_, s, err := e.app(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.opPartial || s.selfHeals > 0 || s.history != wantHistory {
+			t.Errorf("want the converging sync to be the last (%d syncs in the history), got %d, the last of them partial=%v after %d self-heal attempts: %s",
+				wantHistory, s.history, s.opPartial, s.selfHeals, s)
+		}
+	}
+	t.Run("first sync", func(t *testing.T) { check(t, 1) })
+	t.Run("configuration change", func(t *testing.T) {
+		_, before, err := e.app(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A new RPC endpoint: the executor's ConfigMap and its pod template's config hash change.
+		rev := e.commit(t, ctx, "new Ethereum RPC endpoint", func(d string) string {
+			return strings.Replace(d, `rpcUrl: "https://eth-mainnet.alchemyapi.io/v2/YOUR_API_KEY"`, `rpcUrl: "https://eth-rpc-2.example.com"`, 1)
+		})
+		if _, err := e.converged(ctx, rev, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		check(t, before.history+1)
+	})
+}
+
+// selfHeal: a hand edit of a Performer is reverted to what Git declares.
+func (e *env) selfHeal(t *testing.T, ctx context.Context) {
+	p, err := e.performer(ctx, performerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := unstructured.NestedString(p.Object, "spec", "image")
+	if _, err := e.c.Kubectl(ctx, "-n", appNamespace, "patch", "performer", performerName, "--type=merge",
+		"-p", `{"spec":{"image":"my-org/my-avs-performer:hand-edited"}}`); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	err = poll(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		p, err := e.performer(ctx, performerName)
+		if err != nil {
+			return false, err
+		}
+		got, _, _ = unstructured.NestedString(p.Object, "spec", "image")
+		return got == want, nil
+	})
+	if err != nil {
+		t.Fatalf("Argo CD did not revert the hand-edited image: spec.image is %q, want %q", got, want)
+	}
+	if _, err := e.converged(ctx, "", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stalled: a Performer that asks for a GPU no node has (an H100; the cluster has A100s) cannot be
+// scheduled: the controller marks it Stalled and Argo CD reports the Application Degraded with the
+// reason. Restoring the declaration makes it Healthy again.
+func (e *env) stalled(t *testing.T, ctx context.Context) {
+	e.commit(t, ctx, "my-avs on an H100", func(d string) string {
+		return strings.Replace(d, "        resources:\n", "        profiles: [gpu-h100]\n        resources:\n", 1)
+	})
+	var last appState
+	err := poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		return s.health == "Degraded", nil
+	})
+	if err != nil {
+		t.Fatalf("the Application is not Degraded: %s", last)
+	}
+	p, err := e.performer(ctx, performerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := ready(p); ok {
+		t.Errorf("the Application is Degraded but the Performer is ready: %s", why)
+	} else if !strings.Contains(why, "Unschedulable") {
+		t.Errorf("want the Performer not ready because it is Unschedulable, got %s", why)
+	}
+	t.Logf("stalled: %s", last)
+	// A Performer that turns Degraded in a wave before the last fails the sync, and automated sync
+	// retries it (five times, with backoff) before it takes a new revision: end it as
+	// `argocd app terminate-op` does.
+	if err := e.terminate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := e.restore(t, ctx)
+	t.Logf("restored: %s", s)
+}
+
+// badDeclaration: a declaration the function rejects (a new AVS with a malformed address) is not
+// rendered at all: the Application shows the function's error naming the object and the field,
+// no sync operation starts, and nothing in the cluster changes.
+func (e *env) badDeclaration(t *testing.T, ctx context.Context) {
+	_, before, err := e.app(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := e.rendered(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, err := e.liveVersions(ctx, rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.commit(t, ctx, "a second AVS with a malformed address", func(d string) string {
+		return strings.Replace(d, "    supportedAvs:\n", `    supportedAvs:
+      - address: "0x12345"
+        name: "second-avs"
+        performer:
+          image: "my-org/second-performer"
+          version: "v1.0.0"
+`, 1)
+	})
+	const field = `spec.avs.supportedAvs[0].address: "0x12345" is no Ethereum address`
+	var last appState
+	err = poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		for _, c := range s.conditions {
+			if strings.Contains(c, field) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("the Application's conditions do not show the function's error %q: %s", field, last)
+	}
+	t.Logf("rejected: %s", last)
+	// Give a sync the time to do harm, then check nothing happened.
+	time.Sleep(5 * time.Second)
+	_, after, err := e.app(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.opStarted != before.opStarted || after.history != before.history {
+		t.Errorf("a sync ran for the rejected declaration: %s", after)
+	}
+	if _, err := e.performer(ctx, "second-avs"); !apierrors.IsNotFound(err) {
+		t.Errorf("the rejected declaration's Performer second-avs exists (%v)", err)
+	}
+	now, err := e.liveVersions(ctx, rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(versions, now); diff != "" {
+		t.Errorf("objects changed after a rejected declaration (-before +after):\n%s", diff)
+	}
+	e.restore(t, ctx)
+}
+
+// liveVersions maps every rendered object to its resourceVersion, or for the Performers and the
+// StatefulSet (whose status the controllers write) to its generation.
+func (e *env) liveVersions(ctx context.Context, rendered []*unstructured.Unstructured) (map[string]string, error) {
+	out := map[string]string{}
+	for _, o := range rendered {
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(o.GroupVersionKind())
+		if err := e.cl.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
+			return nil, err
+		}
+		key := o.GetKind() + "/" + o.GetName()
+		if r := role(o); r == "performer" || r == "executor" {
+			out[key] = fmt.Sprintf("generation %d", live.GetGeneration())
+		} else {
+			out[key] = "resourceVersion " + live.GetResourceVersion()
+		}
+	}
+	return out, nil
+}
