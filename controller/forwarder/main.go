@@ -94,15 +94,18 @@ func main() {
 // run forwards until ctx is done, then stops accepting and lets open connections finish for up
 // to the grace period.
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	// Routes first: once the health endpoint answers at all, every route listens, so a startup
+	// probe on /healthz or /readyz holds the executor back until its performers are reachable.
 	f := newForwarder(cfg.routes, cfg.dialTimeout, log)
-	health, err := startHealth(cfg.healthAddr, f.Ready, log)
-	if err != nil {
-		return err
-	}
-	defer health.Close()
 	if err := f.Listen(); err != nil {
 		return err
 	}
+	health, err := startHealth(cfg.healthAddr, f.Ready, log)
+	if err != nil {
+		f.Shutdown(0)
+		return err
+	}
+	defer health.Close()
 	for _, r := range f.routes {
 		log.Info("forwarding", "listen", r.listener.Addr().String(), "target", r.target)
 	}

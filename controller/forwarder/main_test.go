@@ -144,6 +144,7 @@ func TestBinaryRefusesBadInput(t *testing.T) {
 		{[]string{"--route=127.0.0.1:9101"}, 2, `performer-forwarder: invalid value "127.0.0.1:9101" for flag -route: want LISTEN=TARGET`},
 		{[]string{"--route=" + taken.Addr().String() + "=perf:9090", "--health-addr=127.0.0.1:0"}, 1, `"error":"--route ` + taken.Addr().String() + `=perf:9090: listen tcp ` + taken.Addr().String() + `: bind: address already in use"`},
 		{[]string{"--route=127.0.0.1:0=perf:9090"}, 2, `listen address: "127.0.0.1:0": port must be a number from 1 to 65535`},
+		{[]string{"--route=" + freeAddr(t) + "=perf:9090", "--health-addr=" + taken.Addr().String()}, 1, `"error":"--health-addr ` + taken.Addr().String() + `: listen tcp ` + taken.Addr().String() + `: bind: address already in use"`},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		var out bytes.Buffer
