@@ -145,6 +145,12 @@ demo: ## Local cluster, controller and the examples applied the way Flux applies
 demo-down: ## Stop the demo: its controller and its cluster.
 	hack/local-cluster.sh down
 
+N ?= 200
+
+.PHONY: bench
+bench: ## Controller vs the cluster's raw bound at N Performers (N=200), and the function vs a no-op function.
+	go run ./hack/bench -n $(N) $(BENCH_ARGS)
+
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests on local clusters of their own (a few minutes once binaries are cached).
 	HOURGLASS_E2E=1 go test ./test/e2e/ ./test/executor/ -count=1 -v -timeout 20m

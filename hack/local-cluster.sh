@@ -8,6 +8,7 @@
 #   hack/local-cluster.sh env      print `export KUBECONFIG=...` for eval
 #   hack/local-cluster.sh status   show the processes and the nodes
 #
+# HOURGLASS_AUDIT=1 turns on the API server's audit log of writes (logs/audit.log).
 # HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster in the repository), so a demo
 # cluster and a test cluster can run side by side: each picks free loopback ports at start.
 # Layout: kubeconfig, pki/, logs/, pids/ (one "<pid> <executable>" file per process), etcd/.
@@ -318,6 +319,21 @@ up() {
     --initial-cluster="local=http://127.0.0.1:$etcd_peer" --unsafe-no-fsync --log-level=warn
   wait_for etcd 30 etcd http_ok "$etcd_port" /health
 
+  # HOURGLASS_AUDIT=1 records every write (who, verb, resource) in logs/audit.log, for make bench.
+  local -a audit=()
+  if [[ ${HOURGLASS_AUDIT:-} == 1 ]]; then
+    cat >"$CONF/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+POLICY
+    audit=(--audit-policy-file="$CONF/audit-policy.yaml" --audit-log-path="$LOGS/audit.log" --audit-log-format=json
+      --audit-log-mode=batch --audit-log-maxsize=0)
+  fi
   log "starting kube-apiserver on $server"
   start kube-apiserver "$bins/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
@@ -332,7 +348,7 @@ up() {
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --authorization-mode=Node,RBAC --allow-privileged=true \
-    --profiling=false --v=0
+    --profiling=false --v=0 "${audit[@]}"
   kubeconfig "$KUBECONFIG_FILE" admin "$server"
   kubeconfig "$CONF/controller-manager.kubeconfig" controller-manager "$server"
   kubeconfig "$CONF/scheduler.kubeconfig" scheduler "$server"

@@ -1,0 +1,516 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
+)
+
+const (
+	imageV1 = "ghcr.io/hourglass-gitops/bench-performer:v1"
+	imageV2 = "ghcr.io/hourglass-gitops/bench-performer:v2"
+	// Both sides send requests from this many goroutines.
+	workers = 32
+	// Agents the audit log tells the two sides apart by.
+	rawAgent        = "hourglass-bench-raw"
+	controllerAgent = "hourglass-controller"
+)
+
+// phases are the timings of one side.
+type phases struct {
+	createPods    time.Duration // create burst → all pods Ready
+	createCurrent time.Duration // create burst → all Performers Current (controller only)
+	update        time.Duration // image change → all new pods Ready
+	delete        time.Duration // delete → all pods, Services and Deployments gone
+}
+
+// usage is what the controller process cost.
+type usage struct {
+	peakRSSKiB int64
+	cpu        time.Duration
+	logLines   int // during the create burst
+	logBytes   int64
+	writes     map[string]int // by "verb resource", whole run
+	idleWrites int
+	idle       time.Duration
+}
+
+func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration) error {
+	bin := filepath.Join(work, "bin")
+	fmt.Printf("bench: building the controller\n")
+	ctrlBin, err := goBuild(ctx, root, bin, "./controller", "hourglass-controller")
+	if err != nil {
+		return err
+	}
+
+	state := filepath.Join(work, "cluster")
+	fmt.Printf("bench: starting the local control plane in %s (audit log on)\n", state)
+	_ = clusterScript(ctx, root, state, "down")
+	if err := clusterScript(ctx, root, state, "up"); err != nil {
+		return err
+	}
+	defer func() { _ = clusterScript(context.Background(), root, state, "down") }()
+	kubeconfig := filepath.Join(state, "kubeconfig")
+	audit := filepath.Join(state, "logs", "audit.log")
+
+	c, err := newClient(kubeconfig, rawAgent)
+	if err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side",
+		"-f", filepath.Join(root, "base", "crd")).CombinedOutput(); err != nil {
+		return fmt.Errorf("installing the CRD: %v: %s", err, out)
+	}
+	// kubectl wait fails at once while the CRD has no conditions yet: ask until it is served.
+	if err := poll(ctx, time.Minute, func() (bool, error) {
+		var list v1alpha1.PerformerList
+		return c.List(ctx, &list, client.Limit(1)) == nil, nil
+	}); err != nil {
+		return fmt.Errorf("the Performer API is not served: %w", err)
+	}
+
+	fmt.Printf("bench: raw bound, N=%d\n", n)
+	raw, err := rawBound(ctx, c, "bench-raw", n)
+	if err != nil {
+		return fmt.Errorf("raw bound: %w", err)
+	}
+	fmt.Printf("bench: controller, N=%d\n", n)
+	ctl, use, err := controllerRun(ctx, c, ctrlBin, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	report(n, raw, ctl, use)
+	return nil
+}
+
+func clusterScript(ctx context.Context, root, state, verb string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "local-cluster.sh"), verb)
+	cmd.Env = append(os.Environ(), "HOURGLASS_CLUSTER_DIR="+state, "HOURGLASS_AUDIT=1")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("hack/local-cluster.sh %s: %w", verb, err)
+	}
+	return nil
+}
+
+func newClient(kubeconfig, agent string) (client.Client, error) {
+	ctrllog.SetLogger(logr.Discard())
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = agent
+	// The raw bound must not be held back by client-side throttling.
+	cfg.QPS, cfg.Burst = 1000, 2000
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+func performerObject(ns string, i int, image string) *v1alpha1.Performer {
+	return &v1alpha1.Performer{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.PerformerKind},
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%04d", i), Namespace: ns},
+		Spec: v1alpha1.PerformerSpec{
+			AVSAddress: fmt.Sprintf("0x%040x", i+1),
+			Image:      image,
+		},
+	}
+}
+
+func ensureNamespace(ctx context.Context, c client.Client, ns string) error {
+	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		return err
+	}
+	return nil
+}
+
+// parallel runs f for 0..n-1 on the bench's workers and returns the first error.
+func parallel(n int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// rawBound applies the controller's own Deployments and Services for n Performers (without owner
+// references: there are no Performers), changes their image, and deletes them.
+func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, error) {
+	var ph phases
+	if err := ensureNamespace(ctx, c, ns); err != nil {
+		return ph, err
+	}
+	apply := func(image string) func(i int) error {
+		return func(i int) error {
+			p := performerObject(ns, i, image)
+			dep, err := workload.Deployment(p)
+			if err != nil {
+				return err
+			}
+			dep.OwnerReferences = nil
+			if err := c.Apply(ctx, dep, client.FieldOwner(rawAgent), client.ForceOwnership); err != nil {
+				return err
+			}
+			svc := workload.Service(p)
+			svc.OwnerReferences = nil
+			return c.Apply(ctx, svc, client.FieldOwner(rawAgent), client.ForceOwnership)
+		}
+	}
+
+	start := time.Now()
+	if err := parallel(n, apply(imageV1)); err != nil {
+		return ph, err
+	}
+	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
+		return ph, err
+	}
+	ph.createPods = time.Since(start)
+	fmt.Printf("  create → pods Ready    %s\n", secs(ph.createPods))
+
+	start = time.Now()
+	if err := parallel(n, apply(imageV2)); err != nil {
+		return ph, err
+	}
+	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+		return ph, err
+	}
+	ph.update = time.Since(start)
+	fmt.Printf("  image → new pods Ready %s\n", secs(ph.update))
+
+	start = time.Now()
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	if err := parallel(n, func(i int) error {
+		name := v1alpha1.WorkloadName(performerObject(ns, i, "").Name)
+		if err := c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}, bg); err != nil {
+			return err
+		}
+		return c.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
+	}); err != nil {
+		return ph, err
+	}
+	if err := waitGone(ctx, c, ns); err != nil {
+		return ph, err
+	}
+	ph.delete = time.Since(start)
+	fmt.Printf("  delete → all gone      %s\n", secs(ph.delete))
+	return ph, nil
+}
+
+// controllerRun drives the controller, running as a local process, through the same three phases
+// with Performers, and measures what the process cost.
+func controllerRun(ctx context.Context, c client.Client, bin, kubeconfig, audit, logPath, ns string, n int, idle time.Duration) (phases, usage, error) {
+	var (
+		ph  phases
+		use usage
+	)
+	if err := ensureNamespace(ctx, c, ns); err != nil {
+		return ph, use, err
+	}
+	probe, err := freeAddr()
+	if err != nil {
+		return ph, use, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return ph, use, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--metrics-bind-address=0",
+		"--health-probe-bind-address="+probe, "--leader-elect=false")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return ph, use, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	if err := poll(ctx, time.Minute, func() (bool, error) {
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	}); err != nil {
+		return ph, use, fmt.Errorf("controller not ready: %w (log: %s)", err, logPath)
+	}
+	_, auditStart, err := auditWrites(audit, controllerAgent, 0)
+	if err != nil {
+		return ph, use, err
+	}
+	logStart := fileSize(logPath)
+
+	start := time.Now()
+	if err := parallel(n, func(i int) error { return c.Create(ctx, performerObject(ns, i, imageV1)) }); err != nil {
+		return ph, use, err
+	}
+	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
+		return ph, use, err
+	}
+	ph.createPods = time.Since(start)
+	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
+	if err := waitCurrent(ctx, c, ns, n); err != nil {
+		return ph, use, err
+	}
+	ph.createCurrent = time.Since(start)
+	fmt.Printf("  create → Performers Current  %s\n", secs(ph.createCurrent))
+	use.logBytes = fileSize(logPath) - logStart
+	use.logLines = countLines(logPath, logStart)
+
+	start = time.Now()
+	if err := parallel(n, func(i int) error {
+		p := performerObject(ns, i, "")
+		patch := []byte(fmt.Sprintf(`{"spec":{"image":%q}}`, imageV2))
+		return c.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
+	}); err != nil {
+		return ph, use, err
+	}
+	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+		return ph, use, err
+	}
+	ph.update = time.Since(start)
+	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
+	if err := waitCurrent(ctx, c, ns, n); err != nil {
+		return ph, use, err
+	}
+
+	// Idle: everything converged; any write now is a write that changes nothing.
+	time.Sleep(5 * time.Second) // let the audit log's batch flush
+	before, _, err := auditWrites(audit, controllerAgent, auditStart)
+	if err != nil {
+		return ph, use, err
+	}
+	fmt.Printf("  idle for %s ...\n", idle)
+	time.Sleep(idle)
+	after, _, err := auditWrites(audit, controllerAgent, auditStart)
+	if err != nil {
+		return ph, use, err
+	}
+	use.idle = idle
+	use.idleWrites = total(after) - total(before)
+
+	start = time.Now()
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	if err := parallel(n, func(i int) error { return c.Delete(ctx, performerObject(ns, i, ""), bg) }); err != nil {
+		return ph, use, err
+	}
+	if err := waitGone(ctx, c, ns); err != nil {
+		return ph, use, err
+	}
+	ph.delete = time.Since(start)
+	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
+
+	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
+	time.Sleep(3 * time.Second)
+	use.writes, _, err = auditWrites(audit, controllerAgent, auditStart)
+	return ph, use, err
+}
+
+func waitPodsReady(ctx context.Context, c client.Client, ns, image string, n int) error {
+	return poll(ctx, 20*time.Minute, func() (bool, error) {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AppLabel: v1alpha1.AppName}); err != nil {
+			return false, err
+		}
+		ready := 0
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != image {
+				continue
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready >= n, nil
+	})
+}
+
+// waitCurrent waits until kstatus, as Flux's health checks compute it, says Current for all n
+// Performers.
+func waitCurrent(ctx context.Context, c client.Client, ns string, n int) error {
+	return poll(ctx, 20*time.Minute, func() (bool, error) {
+		var list unstructured.UnstructuredList
+		list.SetAPIVersion(v1alpha1.GroupVersion.String())
+		list.SetKind(v1alpha1.PerformerKind + "List")
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		current := 0
+		for i := range list.Items {
+			res, err := status.Compute(&list.Items[i])
+			if err == nil && res.Status == status.CurrentStatus {
+				current++
+			}
+		}
+		return current >= n, nil
+	})
+}
+
+func waitGone(ctx context.Context, c client.Client, ns string) error {
+	return poll(ctx, 20*time.Minute, func() (bool, error) {
+		for _, list := range []client.ObjectList{&corev1.PodList{}, &corev1.ServiceList{}, &appsv1.DeploymentList{}} {
+			if err := c.List(ctx, list, client.InNamespace(ns), client.Limit(1)); err != nil {
+				return false, err
+			}
+			if meta, ok := list.(interface{ GetContinue() string }); ok && meta.GetContinue() != "" {
+				return false, nil
+			}
+			switch l := list.(type) {
+			case *corev1.PodList:
+				if len(l.Items) > 0 {
+					return false, nil
+				}
+			case *corev1.ServiceList:
+				if len(l.Items) > 0 {
+					return false, nil
+				}
+			case *appsv1.DeploymentList:
+				if len(l.Items) > 0 {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+}
+
+func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// procUsage reads a running process's peak resident set (VmHWM) and CPU time from /proc.
+func procUsage(pid int) (int64, time.Duration) {
+	var peak int64
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+				peak, _ = strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+	}
+	var cpu time.Duration
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name, which is in parentheses and may hold spaces.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i > 0 {
+			f := strings.Fields(s[i+1:])
+			if len(f) > 13 {
+				ut, _ := strconv.ParseInt(f[11], 10, 64)
+				st, _ := strconv.ParseInt(f[12], 10, 64)
+				cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ
+			}
+		}
+	}
+	return peak, cpu
+}
+
+func fileSize(path string) int64 {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
+func countLines(path string, from int64) int {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < from {
+		return 0
+	}
+	return strings.Count(string(b[from:]), "\n")
+}
+
+func report(n int, raw, ctl phases, use usage) {
+	fmt.Printf("\n## Controller at N=%d\n\n", n)
+	fmt.Printf("| N=%d | raw bound | controller | ratio |\n|---|---|---|---|\n", n)
+	fmt.Printf("| create burst → all pods Ready | %s | %s | %s |\n", secs(raw.createPods), secs(ctl.createPods), ratio(ctl.createPods, raw.createPods))
+	fmt.Printf("| create burst → all Performers Current | – | %s | %s |\n", secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createPods))
+	fmt.Printf("| image change → all new pods Ready | %s | %s | %s |\n", secs(raw.update), secs(ctl.update), ratio(ctl.update, raw.update))
+	fmt.Printf("| delete → all pods, Services, Deployments gone | %s | %s | %s |\n", secs(raw.delete), secs(ctl.delete), ratio(ctl.delete, raw.delete))
+	fmt.Printf("| writes per idle minute | – | %.0f | |\n", float64(use.idleWrites)/use.idle.Minutes())
+	fmt.Printf("| peak RSS | – | %.1f MiB | |\n", float64(use.peakRSSKiB)/1024)
+	fmt.Printf("| CPU time (whole run) | – | %.1f s | |\n", use.cpu.Seconds())
+	fmt.Printf("| log during the create burst | – | %d lines, %.1f KB | |\n", use.logLines, float64(use.logBytes)/1000)
+	fmt.Printf("\nController API writes by verb and resource (audit log), whole run, %d Performers:\n\n", n)
+	fmt.Printf("| verb resource | writes | per Performer |\n|---|---|---|\n")
+	for _, k := range sortedKeys(use.writes) {
+		fmt.Printf("| %s | %d | %.2f |\n", k, use.writes[k], float64(use.writes[k])/float64(n))
+	}
+	fmt.Printf("| total | %d | %.2f |\n", total(use.writes), float64(total(use.writes))/float64(n))
+}
