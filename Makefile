@@ -153,4 +153,4 @@ bench: ## Controller vs the cluster's raw bound at N Performers (N=200), and the
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests on local clusters of their own (a few minutes once binaries are cached).
-	HOURGLASS_E2E=1 go test ./test/e2e/ ./test/executor/ -count=1 -v -timeout 20m
+	HOURGLASS_E2E=1 go test -p 1 ./test/e2e/ ./test/executor/ -count=1 -v -timeout 20m
