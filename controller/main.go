@@ -3,12 +3,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +24,7 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
 func main() {
@@ -29,6 +35,9 @@ func main() {
 		leaderElectionID string
 		leaderElectionNS string
 		watchNamespaces  string
+		neverPullPolicy  string
+		allowPrivileged  bool
+		allowedSAs       string
 		zapOpts          = zap.Options{}
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `Address the Prometheus metrics endpoint (plain HTTP) binds to; "0" disables it.`)
@@ -37,6 +46,12 @@ func main() {
 	flag.StringVar(&leaderElectionID, "leader-election-id", "performer-controller.hourglass.eigenlayer.io", "Name of the Lease used for leader election.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the namespace the controller runs in.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty means all namespaces.")
+	flag.StringVar(&neverPullPolicy, "never-pull-policy", string(corev1.PullIfNotPresent),
+		"Image pull policy that replaces Never on Performers not declared in Git (the executor asks for Never on the ones it makes): IfNotPresent, Always, or Never to keep it.")
+	flag.BoolVar(&allowPrivileged, "allow-privileged-performers", false,
+		"Let Performers ask for privileged containers, privilege escalation or running as root; otherwise such a Performer is Stalled.")
+	flag.StringVar(&allowedSAs, "allowed-service-accounts", "",
+		`Comma-separated ServiceAccounts performer pods may run as besides "default"; "*" allows any.`)
 	zapOpts.BindFlags(flag.CommandLine)
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.Parse()
@@ -44,6 +59,10 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
+	pullPolicy, err := parsePullPolicy(neverPullPolicy)
+	if err != nil {
+		fail(log, err, "reading --never-pull-policy")
+	}
 	namespaces := splitNamespaces(watchNamespaces)
 	log.Info("starting hourglass-controller",
 		"version", version(),
@@ -53,6 +72,9 @@ func main() {
 		"leaderElectionID", leaderElectionID,
 		"leaderElectionNamespace", leaderElectionNS,
 		"watchNamespaces", watchNamespacesForLog(namespaces),
+		"neverPullPolicy", pullPolicy,
+		"allowPrivilegedPerformers", allowPrivileged,
+		"allowedServiceAccounts", allowedSAs,
 		"fieldManager", performer.FieldManager,
 	)
 
@@ -77,19 +99,25 @@ func main() {
 		LeaderElectionNamespace:       leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         performer.CacheOptions(namespaces),
+		GracefulShutdownTimeout:       ptr(gracefulShutdown),
 	})
 	if err != nil {
 		fail(log, err, "creating the manager")
 	}
 
-	r := &performer.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(performer.FieldManager)}
+	r := &performer.Reconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder(performer.FieldManager),
+		NeverPullPolicy: pullPolicy,
+		Security:        workload.Allowance{Privileged: allowPrivileged, ServiceAccounts: splitNamespaces(allowedSAs)},
+	}
 	if err := r.SetupWithManager(mgr, controller.Options{}); err != nil {
 		fail(log, err, "setting up the performer controller")
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		fail(log, err, "adding the health check")
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr.GetCache())); err != nil {
 		fail(log, err, "adding the readiness check")
 	}
 
@@ -99,6 +127,35 @@ func main() {
 	}
 }
 
+// gracefulShutdown bounds how long the manager waits for running reconciles when it stops. It is
+// shorter than the pod's terminationGracePeriodSeconds (10, base/manager/deployment.yaml), so the
+// manager releases its Lease and exits before the kubelet kills it.
+const gracefulShutdown = 5 * time.Second
+
+// cachesSynced is ready once the informer caches have synced: a replica that answered before
+// would reconcile from an empty cache and take every Performer for new.
+func cachesSynced(c interface{ WaitForCacheSync(context.Context) bool }) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the informer caches have not synced yet")
+		}
+		return nil
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func parsePullPolicy(s string) (corev1.PullPolicy, error) {
+	switch p := corev1.PullPolicy(s); p {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("%q is no image pull policy: want IfNotPresent, Always or Never", s)
+}
+
+// splitNamespaces splits a comma-separated flag value, dropping blanks.
 func splitNamespaces(s string) []string {
 	var out []string
 	for _, ns := range strings.Split(s, ",") {

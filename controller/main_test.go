@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
@@ -173,5 +174,54 @@ func until(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestParsePullPolicy(t *testing.T) {
+	for in, want := range map[string]string{"IfNotPresent": "IfNotPresent", "Always": "Always", "Never": "Never"} {
+		got, err := parsePullPolicy(in)
+		if err != nil || string(got) != want {
+			t.Errorf("parsePullPolicy(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "ifnotpresent", "Sometimes"} {
+		if _, err := parsePullPolicy(in); err == nil || !strings.Contains(err.Error(), "IfNotPresent, Always or Never") {
+			t.Errorf("parsePullPolicy(%q) error = %v, want one naming the allowed values", in, err)
+		}
+	}
+}
+
+type syncedCache bool
+
+func (s syncedCache) WaitForCacheSync(ctx context.Context) bool {
+	if !s {
+		<-ctx.Done()
+	}
+	return bool(s)
+}
+
+func TestReadyOnlyOnceCachesSynced(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "/readyz", nil)
+	if err := cachesSynced(syncedCache(false))(req); err == nil || !strings.Contains(err.Error(), "not synced") {
+		t.Errorf("readyz before the caches synced: %v, want an error", err)
+	}
+	if err := cachesSynced(syncedCache(true))(req); err != nil {
+		t.Errorf("readyz after the caches synced: %v", err)
+	}
+}
+
+// The kubelet must not kill the controller before the manager's graceful shutdown has run out.
+func TestGracefulShutdownFitsTheTerminationGracePeriod(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "base", "manager", "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep appsv1.Deployment
+	if err := yaml.UnmarshalStrict(b, &dep); err != nil {
+		t.Fatal(err)
+	}
+	grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
+	if grace == nil || time.Duration(*grace)*time.Second <= gracefulShutdown+2*time.Second {
+		t.Errorf("terminationGracePeriodSeconds %v must exceed the manager's graceful shutdown %v with room to release the Lease", grace, gracefulShutdown)
 	}
 }

@@ -24,7 +24,7 @@ func TestHelp(t *testing.T) {
 // TestRefusesArguments checks that the binary never switches to kyaml's standalone mode, which
 // would read its configuration from a file argument instead of the ResourceList.
 func TestRefusesArguments(t *testing.T) {
-	cmd := exec.Command(binary(t), "testdata/walkthrough-values/config.yaml")
+	cmd := exec.Command(binary(t), goldenDir+"/walkthrough-values/config.yaml")
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "takes no arguments") {

@@ -82,15 +82,22 @@ type golden struct {
 	errors   []*regexp.Regexp
 }
 
+// goldenDir holds the golden cases of the function's processor; the binary's tests run them
+// through kustomize, kpt and the API server too.
+const goldenDir = "avsexecutor/testdata"
+
 func goldenCases(t *testing.T) []golden {
 	t.Helper()
-	dirs, err := os.ReadDir("testdata")
+	dirs, err := os.ReadDir(goldenDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cases []golden
 	for _, d := range dirs {
-		g := golden{name: d.Name(), dir: filepath.Join("testdata", d.Name())}
+		if !d.IsDir() || d.Name() == "fuzz" {
+			continue
+		}
+		g := golden{name: d.Name(), dir: filepath.Join(goldenDir, d.Name())}
 		_, err := os.Stat(filepath.Join(g.dir, "input.yaml"))
 		g.hasInput = err == nil
 		if b, err := os.ReadFile(filepath.Join(g.dir, "errors.txt")); err == nil {
@@ -332,5 +339,23 @@ func TestKrusty(t *testing.T) {
 			}
 			check(t, g, "krusty", out, string(msg), err)
 		})
+	}
+}
+
+// TestInlineAndResourceProfilesAgree checks that a custom profile gives the same objects whether
+// it is defined inline (what a kustomize generator can see) or as a PerformerProfile resource
+// (kpt packages, kustomize transformers).
+func TestInlineAndResourceProfilesAgree(t *testing.T) {
+	read := func(c string) map[string]map[string]any {
+		b, err := os.ReadFile(filepath.Join(goldenDir, c, "expected.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return applied(t, b)
+	}
+	inline, resource := read("profile-custom-inline"), read("profile-custom-resource")
+	delete(resource, "v1/ConfigMap/custom-avs/unrelated") // the pass-through object of that case
+	if diff := cmp.Diff(inline, resource); diff != "" {
+		t.Errorf("(-inline +resource):\n%s", diff)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
@@ -100,41 +101,30 @@ func HardwareBound(hw *v1alpha1.HardwareRequirements) bool {
 	return hw != nil && (hw.GPUCount > 0 || hw.GPUType != "" || hw.TEERequired || hw.TEEType != "")
 }
 
-// FieldError is a problem with one field of a Performer spec, named by its path.
-type FieldError struct {
-	Field  string
-	Detail string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Detail }
-
 // Validate reports the combinations the CRD schema cannot see or that reached the cluster before
 // a schema check existed: a TEE requirement without a type, a GPU on a confidential runtime that
-// cannot pass GPUs through. fieldPrefix is prepended to field paths (for example "spec").
-func Validate(fieldPrefix string, hw *v1alpha1.HardwareRequirements, sched *v1alpha1.Scheduling) []error {
+// cannot pass GPUs through. path is where hardwareRequirements and scheduling sit (for example
+// spec); nil means the top level. Each error's Detail is a whole sentence, shown after its field.
+func Validate(path *field.Path, hw *v1alpha1.HardwareRequirements, sched *v1alpha1.Scheduling) field.ErrorList {
 	if hw == nil {
 		return nil
 	}
-	p := func(s string) string {
-		if fieldPrefix == "" {
-			return s
-		}
-		return fieldPrefix + "." + s
-	}
-	var errs []error
+	hwPath := path.Child("hardwareRequirements") // a child of a nil path is a top-level path
+	var errs field.ErrorList
 	if hw.GPUCount < 0 {
-		errs = append(errs, &FieldError{p("hardwareRequirements.gpuCount"), fmt.Sprintf("must be 0 or more, got %d", hw.GPUCount)})
+		errs = append(errs, field.Invalid(hwPath.Child("gpuCount"), hw.GPUCount, fmt.Sprintf("must be 0 or more, got %d", hw.GPUCount)))
 	}
 	if hw.TEERequired && hw.TEEType == "" {
-		errs = append(errs, &FieldError{p("hardwareRequirements.teeType"), "is required when teeRequired is true (one of sgx, sev-snp, tdx)"})
+		errs = append(errs, field.Required(hwPath.Child("teeType"), "is required when teeRequired is true (one of sgx, sev-snp, tdx)"))
 	}
 	switch hw.TEEType {
 	case "", v1alpha1.TEETypeSGX, v1alpha1.TEETypeSEVSNP, v1alpha1.TEETypeTDX:
 	default:
-		errs = append(errs, &FieldError{p("hardwareRequirements.teeType"), fmt.Sprintf("unknown TEE type %q (one of sgx, sev-snp, tdx)", hw.TEEType)})
+		errs = append(errs, field.Invalid(hwPath.Child("teeType"), hw.TEEType, fmt.Sprintf("unknown TEE type %q (one of sgx, sev-snp, tdx)", hw.TEEType)))
 	}
 	if hw.GPUCount > 0 && sched != nil && sched.RuntimeClass != nil && confidentialRuntimeWithoutGPU[*sched.RuntimeClass] {
-		errs = append(errs, &FieldError{p("scheduling.runtimeClass"), fmt.Sprintf("runtime class %q cannot pass GPUs through, but hardwareRequirements.gpuCount is %d", *sched.RuntimeClass, hw.GPUCount)})
+		errs = append(errs, field.Invalid(path.Child("scheduling", "runtimeClass"), *sched.RuntimeClass,
+			fmt.Sprintf("runtime class %q cannot pass GPUs through, but hardwareRequirements.gpuCount is %d", *sched.RuntimeClass, hw.GPUCount)))
 	}
 	return errs
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
@@ -268,8 +269,12 @@ func TestValidate(t *testing.T) {
 			sched: &v1alpha1.Scheduling{RuntimeClass: &gpuSNP}},
 	} {
 		var got []string
-		for _, err := range Validate(tc.prefix, tc.hw, tc.sched) {
-			got = append(got, err.Error())
+		var path *field.Path
+		if tc.prefix != "" {
+			path = field.NewPath(tc.prefix)
+		}
+		for _, err := range Validate(path, tc.hw, tc.sched) {
+			got = append(got, err.Field+": "+err.Detail)
 		}
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("%s: Validate (-want +got):\n%s", tc.name, diff)

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -677,7 +678,13 @@ func TestSuspendLeavesWorkloadAlone(t *testing.T) {
 		t.Errorf("a suspended performer's Deployment was changed: image %s", img)
 	}
 	got := getPerformer(t, p)
-	if diff := cmp.Diff(*statusBefore, got.Status); diff != "" {
+	// The status only gains a condition that says the Performer is suspended.
+	if c := condition(got, performer.SuspendedCondition); c == nil || c.Status != metav1.ConditionTrue || c.Reason != meta.SuspendedReason || !strings.Contains(c.Message, "spec.suspend") {
+		t.Errorf("Suspended condition = %+v, want True/Suspended naming spec.suspend", c)
+	}
+	withoutSuspended := got.Status.DeepCopy()
+	apimeta.RemoveStatusCondition(&withoutSuspended.Conditions, performer.SuspendedCondition)
+	if diff := cmp.Diff(*statusBefore, *withoutSuspended); diff != "" {
 		t.Errorf("the status of a suspended performer changed (-before +after):\n%s", diff)
 	}
 
@@ -688,6 +695,9 @@ func TestSuspendLeavesWorkloadAlone(t *testing.T) {
 	}
 	waitDeployment(t, p, "the image to be restored", func(d *appsv1.Deployment) bool {
 		return d.Spec.Template.Spec.Containers[0].Image == "registry.example.com/avs/performer:v1.0.0"
+	})
+	waitPerformer(t, p, "the Suspended condition to go", func(p *v1alpha1.Performer) bool {
+		return condition(p, performer.SuspendedCondition) == nil
 	})
 }
 

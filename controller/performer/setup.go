@@ -2,8 +2,9 @@ package performer
 
 import (
 	"context"
+	"fmt"
 
-	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/predicates"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -26,14 +27,24 @@ import (
 // reconcile is requested through the reconcile.fluxcd.io/requestedAt annotation, or its deletion
 // starts, and whenever its Deployment, Service or pods change. There is no periodic resync: every
 // change that matters arrives as a watch event.
+//
+// Performers are indexed by AVS address, and every change of a Performer declared in Git
+// reconciles the Performers bound to it, so that they report its readiness at once.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Performer{}, avsAddressField, indexAVSAddress); err != nil {
+		return fmt.Errorf("indexing Performers by %s: %w", avsAddressField, err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("performer").
 		For(&v1alpha1.Performer{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, reconcileRequested(), deletionStarted()))).
+			predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}, deletionStarted()))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPerformer)).
+		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers)).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -64,21 +75,6 @@ func podToPerformer(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
-}
-
-// reconcileRequested passes updates that change the reconcile.fluxcd.io/requestedAt annotation,
-// which `flux reconcile`-style tooling sets to ask for a reconcile without a spec change.
-func reconcileRequested() predicate.Predicate {
-	return predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		DeleteFunc:  func(event.DeleteEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			before, _ := meta.ReconcileAnnotationValue(e.ObjectOld.GetAnnotations())
-			after, _ := meta.ReconcileAnnotationValue(e.ObjectNew.GetAnnotations())
-			return before != after
-		},
-	}
 }
 
 // deletionStarted passes the update that sets the deletion timestamp (foreground deletion), so

@@ -77,7 +77,12 @@ func startManager(e *envtest.Env) error {
 	if err != nil {
 		return err
 	}
-	r := &performer.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(performer.FieldManager)}
+	r := &performer.Reconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder(performer.FieldManager),
+		NeverPullPolicy: corev1.PullIfNotPresent,
+		Security:        workload.Allowance{ServiceAccounts: []string{"performer-runner"}},
+	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		return err
 	}

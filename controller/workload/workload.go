@@ -7,17 +7,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
+	"github.com/hourglass-gitops/hourglass-gitops/api/imageref"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
@@ -50,19 +52,10 @@ func Endpoint(p *v1alpha1.Performer) string { return p.Endpoint() }
 // image names neither a tag nor a digest.
 func Image(p *v1alpha1.Performer) string {
 	img := p.Spec.Image
-	if p.Spec.Version == "" || hasTagOrDigest(img) {
+	if p.Spec.Version == "" || imageref.Split(img).Pinned() {
 		return img
 	}
 	return img + ":" + p.Spec.Version
-}
-
-func hasTagOrDigest(image string) bool {
-	if strings.Contains(image, "@") {
-		return true
-	}
-	// A colon before the last slash belongs to a registry host:port, not to a tag.
-	last := image[strings.LastIndex(image, "/")+1:]
-	return strings.Contains(last, ":")
 }
 
 // SelectorLabels select a Performer's pods. They never change over the Performer's life, since a
@@ -108,22 +101,27 @@ func Strategy(p *v1alpha1.Performer) appsv1.DeploymentStrategyType {
 // Validate reports what the CRD schema cannot check but the workload needs: a name that fits the
 // Service name, hardware combinations, and environment variables given twice.
 func Validate(p *v1alpha1.Performer) []error {
-	var errs []error
+	var errs field.ErrorList
 	if len(p.Name) > v1alpha1.MaxNameLength || len(validation.IsDNS1035Label(p.Name)) > 0 {
-		errs = append(errs, &hardware.FieldError{Field: "metadata.name", Detail: fmt.Sprintf(
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), p.Name, fmt.Sprintf(
 			"%q cannot name Service %q: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter) of at most %d characters",
-			p.Name, Name(p), v1alpha1.MaxNameLength)})
+			p.Name, Name(p), v1alpha1.MaxNameLength)))
 	}
-	errs = append(errs, hardware.Validate("spec", p.Spec.HardwareRequirements, p.Spec.Scheduling)...)
+	spec := field.NewPath("spec")
+	errs = append(errs, hardware.Validate(spec, p.Spec.HardwareRequirements, p.Spec.Scheduling)...)
 	for i, e := range p.Spec.Config.EnvironmentFrom {
 		if _, dup := p.Spec.Config.Environment[e.Name]; dup {
-			errs = append(errs, &hardware.FieldError{
-				Field:  fmt.Sprintf("spec.config.environmentFrom[%d].name", i),
-				Detail: fmt.Sprintf("%q is also set in spec.config.environment", e.Name),
-			})
+			errs = append(errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: spec.Child("config", "environmentFrom").Index(i).Child("name").String(),
+				BadValue: e.Name, Detail: fmt.Sprintf("%q is also set in spec.config.environment", e.Name)})
 		}
 	}
-	return errs
+	// The field errors' details are whole sentences (see hardware.Validate); the controller's
+	// conditions and events show them after the field path.
+	var out []error
+	for _, e := range errs {
+		out = append(out, fmt.Errorf("%s: %s", e.Field, e.Detail))
+	}
+	return out
 }
 
 // OwnerReference makes the Performer the controller of what it owns, so that deleting it
@@ -157,13 +155,13 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 	if len(spec.Config.Args) > 0 {
 		c.WithArgs(spec.Config.Args...)
 	}
-	env, err := envVars(&spec.Config)
+	env, err := envVars(&spec.Config, port)
 	if err != nil {
 		return nil, err
 	}
 	c.WithEnv(env...)
 	if len(resolved.Resources.Requests) > 0 || len(resolved.Resources.Limits) > 0 || len(resolved.Resources.Claims) > 0 {
-		r, err := convert[corev1ac.ResourceRequirementsApplyConfiguration](roundedResources(resolved.Resources))
+		r, err := Convert[corev1ac.ResourceRequirementsApplyConfiguration](roundedResources(resolved.Resources))
 		if err != nil {
 			return nil, fmt.Errorf("spec.resources: %w", err)
 		}
@@ -172,34 +170,34 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 
 	liveness, readiness := defaultProbes(port)
 	if spec.Probes != nil && spec.Probes.Liveness != nil {
-		if liveness, err = convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Liveness); err != nil {
+		if liveness, err = Convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Liveness); err != nil {
 			return nil, fmt.Errorf("spec.probes.liveness: %w", err)
 		}
 	}
 	if spec.Probes != nil && spec.Probes.Readiness != nil {
-		if readiness, err = convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Readiness); err != nil {
+		if readiness, err = Convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Readiness); err != nil {
 			return nil, fmt.Errorf("spec.probes.readiness: %w", err)
 		}
 	}
 	c.WithLivenessProbe(liveness).WithReadinessProbe(readiness)
 
-	sc := corev1ac.SecurityContext().
-		WithAllowPrivilegeEscalation(false).
-		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL"))
-	if spec.SecurityContext != nil {
-		if sc, err = convert[corev1ac.SecurityContextApplyConfiguration](spec.SecurityContext); err != nil {
-			return nil, fmt.Errorf("spec.securityContext: %w", err)
-		}
+	secCtx, err := securityContext(p)
+	if err != nil {
+		return nil, fmt.Errorf("spec.securityContext: %w", err)
+	}
+	sc, err := Convert[corev1ac.SecurityContextApplyConfiguration](secCtx)
+	if err != nil {
+		return nil, fmt.Errorf("spec.securityContext: %w", err)
 	}
 	c.WithSecurityContext(sc)
 
-	psc := corev1ac.PodSecurityContext().
-		WithRunAsNonRoot(true).
-		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
-	if spec.PodSecurityContext != nil {
-		if psc, err = convert[corev1ac.PodSecurityContextApplyConfiguration](spec.PodSecurityContext); err != nil {
-			return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
-		}
+	podSecCtx, err := podSecurityContext(p)
+	if err != nil {
+		return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
+	}
+	psc, err := Convert[corev1ac.PodSecurityContextApplyConfiguration](podSecCtx)
+	if err != nil {
+		return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
 	}
 
 	pod := corev1ac.PodSpec().WithContainers(c).WithSecurityContext(psc)
@@ -216,14 +214,14 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 		pod.WithNodeSelector(sched.NodeSelector)
 	}
 	for i := range sched.Tolerations {
-		t, err := convert[corev1ac.TolerationApplyConfiguration](sched.Tolerations[i])
+		t, err := Convert[corev1ac.TolerationApplyConfiguration](sched.Tolerations[i])
 		if err != nil {
 			return nil, fmt.Errorf("spec.scheduling.tolerations[%d]: %w", i, err)
 		}
 		pod.WithTolerations(t)
 	}
 	if sched.Affinity != nil {
-		a, err := convert[corev1ac.AffinityApplyConfiguration](sched.Affinity)
+		a, err := Convert[corev1ac.AffinityApplyConfiguration](sched.Affinity)
 		if err != nil {
 			return nil, fmt.Errorf("spec.scheduling.affinity: %w", err)
 		}
@@ -289,22 +287,34 @@ func defaultProbes(port int32) (liveness, readiness *corev1ac.ProbeApplyConfigur
 	return liveness, readiness
 }
 
+// GRPCPortEnv tells the performer which port to serve gRPC on. Performers built from the Hourglass
+// performer template read it; the executor passes it to the performers it runs itself.
+const GRPCPortEnv = "GRPC_PORT"
+
 // envVars lists the plain environment variables sorted by name, then the ones whose value comes
 // from elsewhere sorted by name, so that map iteration order never changes the pod template.
-func envVars(cfg *v1alpha1.PerformerConfig) ([]*corev1ac.EnvVarApplyConfiguration, error) {
-	names := make([]string, 0, len(cfg.Environment))
-	for n := range cfg.Environment {
+// GRPC_PORT is the gRPC port unless the Performer sets it itself.
+func envVars(cfg *v1alpha1.PerformerConfig, port int32) ([]*corev1ac.EnvVarApplyConfiguration, error) {
+	plain := make(map[string]string, len(cfg.Environment)+1)
+	for n, v := range cfg.Environment {
+		plain[n] = v
+	}
+	if _, set := plain[GRPCPortEnv]; !set && !setFrom(cfg.EnvironmentFrom, GRPCPortEnv) {
+		plain[GRPCPortEnv] = strconv.Itoa(int(port))
+	}
+	names := make([]string, 0, len(plain))
+	for n := range plain {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	out := make([]*corev1ac.EnvVarApplyConfiguration, 0, len(names)+len(cfg.EnvironmentFrom))
 	for _, n := range names {
-		out = append(out, corev1ac.EnvVar().WithName(n).WithValue(cfg.Environment[n]))
+		out = append(out, corev1ac.EnvVar().WithName(n).WithValue(plain[n]))
 	}
 	from := append([]v1alpha1.EnvVarFrom(nil), cfg.EnvironmentFrom...)
 	sort.SliceStable(from, func(i, j int) bool { return from[i].Name < from[j].Name })
 	for _, e := range from {
-		src, err := convert[corev1ac.EnvVarSourceApplyConfiguration](withEnvSourceDefaults(e.ValueFrom))
+		src, err := Convert[corev1ac.EnvVarSourceApplyConfiguration](withEnvSourceDefaults(e.ValueFrom))
 		if err != nil {
 			return nil, fmt.Errorf("spec.config.environmentFrom %q: %w", e.Name, err)
 		}
@@ -317,6 +327,15 @@ func envVars(cfg *v1alpha1.PerformerConfig) ([]*corev1ac.EnvVarApplyConfiguratio
 // (atomic), and rounds quantities to milli units. The controller sets the same values itself, so
 // that the fields it owns read back exactly as it applied them and an unchanged Performer compares
 // equal to its Deployment.
+
+func setFrom(from []v1alpha1.EnvVarFrom, name string) bool {
+	for _, e := range from {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
 
 func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
 	src = *src.DeepCopy()
@@ -341,9 +360,10 @@ func roundedResources(r corev1.ResourceRequirements) corev1.ResourceRequirements
 	return r
 }
 
-// convert turns a core API value into its apply configuration. Both share one JSON form, and the
+// Convert turns a value into another type of the same JSON form: a core API value into its apply
+// configuration, or an apply configuration into the object it describes. The
 // typed values carry no fields that omitempty would keep as zero values.
-func convert[T any](in any) (*T, error) {
+func Convert[T any](in any) (*T, error) {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, err

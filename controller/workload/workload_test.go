@@ -115,7 +115,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 	for _, e := range first.Spec.Template.Spec.Containers[0].Env {
 		names = append(names, *e.Name)
 	}
-	wantNames := strings.Fields("VAR_A VAR_B VAR_C VAR_D VAR_E VAR_F VAR_G VAR_H VAR_I VAR_J VAR_K VAR_L VAR_M VAR_N VAR_O VAR_P VAR_Q VAR_R VAR_S VAR_T VAR_U VAR_V VAR_W VAR_X VAR_Y VAR_Z")
+	wantNames := strings.Fields("GRPC_PORT VAR_A VAR_B VAR_C VAR_D VAR_E VAR_F VAR_G VAR_H VAR_I VAR_J VAR_K VAR_L VAR_M VAR_N VAR_O VAR_P VAR_Q VAR_R VAR_S VAR_T VAR_U VAR_V VAR_W VAR_X VAR_Y VAR_Z")
 	if diff := cmp.Diff(wantNames, names); diff != "" {
 		t.Errorf("env order (-want +got):\n%s", diff)
 	}
@@ -140,6 +140,8 @@ func TestServerDefaults(t *testing.T) {
 	c := toMap(t, dep.Spec.Template.Spec.Containers[0])
 	want, _ := readYAMLString(t, `
 env:
+- name: GRPC_PORT
+  value: "9090"
 - name: NODE
   valueFrom: {fieldRef: {apiVersion: v1, fieldPath: spec.nodeName}}
 - name: POD
@@ -154,6 +156,47 @@ resources:
 	}
 	if q := p.Spec.Resources.Requests["cpu"]; q.String() != "1000100u" {
 		t.Errorf("building the Deployment changed the Performer's resources: cpu %s", q.String())
+	}
+}
+
+// GRPC_PORT follows the gRPC port unless the Performer sets it, as a value or from a source.
+func TestGRPCPortEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*v1alpha1.Performer)
+		want   []string // name=value, or name<- for a value from a source
+	}{
+		{name: "default port", mutate: func(*v1alpha1.Performer) {}, want: []string{"GRPC_PORT=9090"}},
+		{name: "the template's port", mutate: func(p *v1alpha1.Performer) { p.Spec.Config.GRPCPort = 8080 }, want: []string{"GRPC_PORT=8080"}},
+		{name: "set as a value", mutate: func(p *v1alpha1.Performer) {
+			p.Spec.Config.GRPCPort = 8080
+			p.Spec.Config.Environment = map[string]string{"GRPC_PORT": "7000"}
+		}, want: []string{"GRPC_PORT=7000"}},
+		{name: "set from a ConfigMap", mutate: func(p *v1alpha1.Performer) {
+			p.Spec.Config.EnvironmentFrom = []v1alpha1.EnvVarFrom{{Name: "GRPC_PORT", ValueFrom: corev1.EnvVarSource{
+				ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "ports"}, Key: "grpc"}}}}
+		}, want: []string{"GRPC_PORT<-"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := performer()
+			p.Spec.Config.Environment, p.Spec.Config.EnvironmentFrom = nil, nil
+			tc.mutate(p)
+			dep, err := Deployment(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+				if e.ValueFrom != nil {
+					got = append(got, *e.Name+"<-")
+				} else {
+					got = append(got, *e.Name+"="+*e.Value)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

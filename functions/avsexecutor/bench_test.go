@@ -58,7 +58,7 @@ func BenchmarkRender(b *testing.B) {
 // TestTooManyAVSs checks that a declaration whose configuration would not fit a ConfigMap is
 // refused with a message, rather than rendered for the API server to reject.
 func TestTooManyAVSs(t *testing.T) {
-	out, err := execute(t, resourceList(t, declaration(4200), nil))
+	out, err := execute(t, resourceList(t, declaration(5000), nil))
 	if err == nil || !strings.Contains(err.Error(), "split the AVSs over several executors") {
 		t.Fatalf("got %v, want a refusal", err)
 	}

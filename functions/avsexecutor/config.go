@@ -168,7 +168,7 @@ func executorConfigFile(m *model) (string, error) {
 			DeploymentMode: "kubernetes",
 			Kubernetes: performerKubernetes{
 				ServiceAccountName: a.spec.Performer.ServiceAccountName,
-				EndpointOverride:   performerEndpoint(m, a),
+				EndpointOverride:   a.endpoint,
 			},
 		}
 		for _, e := range a.spec.Performer.Env {

@@ -4,7 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"reflect"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,7 +21,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
@@ -59,7 +59,7 @@ func render(m *model) ([]*yaml.RNode, error) {
 		return nil, err
 	}
 	if len(cfg) > maxConfigSize {
-		return nil, &configTooBigError{size: len(cfg), avss: len(m.avss)}
+		return nil, &tooBigError{what: fmt.Sprintf("the executor configuration for %d AVSs is %d bytes, more than a ConfigMap holds (%d)", len(m.avss), len(cfg), maxConfigSize)}
 	}
 	hash := sha256.New()
 	hash.Write([]byte(cfg))
@@ -80,7 +80,7 @@ func render(m *model) ([]*yaml.RNode, error) {
 			data[m.keys.blsKeystore] = []byte(in.BLSKeystore)
 			data[m.keys.blsPassword] = []byte(in.BLSPassword)
 		}
-		for _, k := range sortedKeys(data) {
+		for _, k := range slices.Sorted(maps.Keys(data)) {
 			hash.Write([]byte(k))
 			hash.Write(data[k])
 		}
@@ -114,19 +114,33 @@ func render(m *model) ([]*yaml.RNode, error) {
 		}, waveSupport)
 	}
 	r.statefulSet(configMap, hex.EncodeToString(hash.Sum(nil)))
-	return r.objs, r.err
+	if r.err != nil {
+		return nil, r.err
+	}
+	for _, o := range r.objs {
+		b, err := o.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxObjectSize {
+			return nil, &tooBigError{what: fmt.Sprintf("the rendered %s %s is %d bytes, more than the API server stores in one object (%d)", o.GetKind(), displayName(o), len(b), maxObjectSize)}
+		}
+	}
+	return r.objs, nil
 }
 
 // maxConfigSize keeps the executor ConfigMap under the API server's 1 MiB object limit, with
-// room for its metadata.
-const maxConfigSize = 1000 * 1024
+// room for its metadata. maxObjectSize is that limit (the API server refuses ConfigMaps and
+// Secrets above it, and etcd requests not much larger), applied to every rendered object.
+const (
+	maxConfigSize = 1000 * 1024
+	maxObjectSize = 1024 * 1024
+)
 
-type configTooBigError struct{ size, avss int }
+// tooBigError is a declaration too large for the objects it renders.
+type tooBigError struct{ what string }
 
-func (e *configTooBigError) Error() string {
-	return fmt.Sprintf("the executor configuration for %d AVSs is %d bytes, more than a ConfigMap holds (%d); split the AVSs over several executors",
-		e.avss, e.size, maxConfigSize)
-}
+func (e *tooBigError) Error() string { return e.what + "; split the AVSs over several executors" }
 
 type renderer struct {
 	m    *model
@@ -314,13 +328,15 @@ func (r *renderer) performer(a avsModel) {
 	perf := a.spec.Performer
 	spec := v1alpha1.PerformerSpec{
 		AVSAddress:      a.spec.Address,
-		Image:           perf.Image,
+		Image:           a.image,
 		ImagePullPolicy: perf.ImagePullPolicy,
 		Version:         perf.Version,
 		Config: v1alpha1.PerformerConfig{
 			GRPCPort: a.grpcPort, Args: perf.Args, Command: perf.Command, ServiceAccountName: perf.ServiceAccountName,
 		},
-		HardwareRequirements: a.settings.HardwareRequirements,
+		HardwareRequirements: a.hardware,
+		Scheduling:           a.scheduling,
+		Resources:            a.resources,
 		ImagePullSecrets:     perf.ImagePullSecrets,
 	}
 	for _, e := range perf.Env {
@@ -332,15 +348,6 @@ func (r *renderer) performer(a avsModel) {
 			continue
 		}
 		spec.Config.EnvironmentFrom = append(spec.Config.EnvironmentFrom, v1alpha1.EnvVarFrom{Name: e.Name, ValueFrom: *e.ValueFrom.DeepCopy()})
-	}
-	// Written out in full, so Git shows exactly where the performer runs; the controller applies
-	// the same mapping again and finds nothing to add.
-	resolved := hardware.Resolve(a.settings.HardwareRequirements, a.settings.Scheduling, a.settings.Resources)
-	if !reflect.DeepEqual(resolved.Scheduling, v1alpha1.Scheduling{}) {
-		spec.Scheduling = &resolved.Scheduling
-	}
-	if len(resolved.Resources.Requests) > 0 || len(resolved.Resources.Limits) > 0 || len(resolved.Resources.Claims) > 0 {
-		spec.Resources = &resolved.Resources
 	}
 	om := metav1.ObjectMeta{Name: a.spec.Name, Namespace: m.namespace,
 		Labels: merge(r.labels("performer"), map[string]string{ExecutorLabel: m.name})}
@@ -417,6 +424,10 @@ func (r *renderer) statefulSet(configMap, hash string) {
 	if e.Resources != nil {
 		container.Resources = *e.Resources.DeepCopy()
 	}
+	var initContainers []corev1.Container
+	if m.forwarder != nil {
+		initContainers = append(initContainers, r.forwarder())
+	}
 	if m.mgmtPort != 0 {
 		container.Ports = append(container.Ports, corev1.ContainerPort{Name: "management", ContainerPort: m.mgmtPort, Protocol: corev1.ProtocolTCP})
 	}
@@ -444,6 +455,7 @@ func (r *renderer) statefulSet(configMap, hash string) {
 			RunAsNonRoot: &trueV, RunAsUser: &user, RunAsGroup: &user, FSGroup: &user,
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
+		InitContainers:   initContainers,
 		Containers:       []corev1.Container{container},
 		Volumes:          volumes,
 		ImagePullSecrets: e.ImagePullSecrets,
@@ -499,6 +511,52 @@ func (r *renderer) statefulSet(configMap, hash string) {
 	}
 	r.add(sts, waveExecutor)
 }
+
+// forwarder is the loopback forwarder: a native sidecar (an init container that keeps running),
+// started and ready before the executor, listening on 127.0.0.1 once per AVS and passing each
+// connection on to the performer's Service. The released executor dials 127.0.0.1 without TLS,
+// and the kubelet probes /healthz on the pod IP.
+func (r *renderer) forwarder() corev1.Container {
+	m := r.m
+	f := m.forwarder
+	args := make([]string, 0, len(m.avss)+1)
+	for _, a := range m.avss {
+		args = append(args, fmt.Sprintf("--route=127.0.0.1:%d=%s", a.listenPort, performerEndpoint(m, a)))
+	}
+	args = append(args, fmt.Sprintf("--health-addr=:%d", f.healthPort))
+	always := corev1.ContainerRestartPolicyAlways
+	falseV, trueV := false, true
+	probe := func(period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(forwarderHealthPortName)}},
+			PeriodSeconds:    period,
+			FailureThreshold: failures,
+		}
+	}
+	return corev1.Container{
+		Name:            forwarderContainer,
+		Image:           f.image,
+		ImagePullPolicy: f.pullPolicy,
+		Command:         []string{forwarderBinary},
+		Args:            args,
+		RestartPolicy:   &always,
+		Ports:           []corev1.ContainerPort{{Name: forwarderHealthPortName, ContainerPort: f.healthPort, Protocol: corev1.ProtocolTCP}},
+		Resources:       *f.resources.DeepCopy(),
+		StartupProbe:    probe(2, 30),
+		ReadinessProbe:  probe(10, 3),
+		LivenessProbe:   probe(20, 3),
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: &falseV,
+			ReadOnlyRootFilesystem:   &trueV,
+			RunAsNonRoot:             &trueV,
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+// forwarderHealthPortName names the forwarder's health port (at most 15 characters).
+const forwarderHealthPortName = "fwd-health"
 
 // keyEnv fills the configuration's empty key values from the operator key Secret.
 func (r *renderer) keyEnv() []corev1.EnvVar {

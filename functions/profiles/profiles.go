@@ -2,15 +2,34 @@
 // settings. Profiles state hardware requirements wherever they can, so that the hardware package
 // (the mapping the Performer controller uses too) remains the one place that knows which labels,
 // taints, device resources and runtime classes a technology needs.
+//
+// A performer's settings come from three merges, each with its own rule:
+//
+//  1. Combine, profiles among themselves: they must agree. The first profile to set a field (the
+//     GPU type and count, the TEE type, a custom label, a node selector key — including those its
+//     hardware implies —, the affinity, runtime and priority class, a resource request or limit)
+//     sets it; a later profile that gives it another value is a conflict, reported as an error.
+//     teeRequired and tolerations add up.
+//  2. Overlay, the AVS's own settings over the combined profiles: the AVS wins, field by field
+//     and key by key; tolerations add up.
+//  3. hardware.Resolve, the hardware mapping (labels, device resources, runtime class) under the
+//     result: what is explicit wins, the mapping fills only what is unset; tolerations are the
+//     union. Resolving twice changes nothing, so the controller, which applies the mapping again,
+//     agrees with what the function rendered.
 package profiles
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
@@ -110,13 +129,6 @@ func Names(set map[string]Profile) []string {
 	return names
 }
 
-// Conflict is a disagreement between profiles or a problem of the combined settings, at a field
-// path relative to the AVS (for example hardwareRequirements.teeType).
-type Conflict struct {
-	Field   string
-	Message string
-}
-
 // Settings are the hardware, scheduling and resource settings of a performer.
 type Settings struct {
 	HardwareRequirements *v1alpha1.HardwareRequirements
@@ -124,59 +136,99 @@ type Settings struct {
 	Resources            *corev1.ResourceRequirements
 }
 
-// Combine merges the profiles in order. Profiles must agree: two that give the same field
-// different values are a conflict, whichever comes first. Tolerations add up.
-func Combine(ps []Profile) (Settings, []Conflict) {
-	var out Settings
-	var conflicts []Conflict
-	conflict := func(field string, a, b Profile, va, vb any) {
-		conflicts = append(conflicts, Conflict{Field: field, Message: fmt.Sprintf(
-			"profiles %q and %q disagree: %v versus %v", a.Name, b.Name, va, vb)})
+// claim is a field's value as the first profile that set it stated it. A later profile must state
+// the same value or it conflicts.
+type claim[T any] struct {
+	value T
+	by    Profile
+	set   bool
+}
+
+// offer gives the field value v from profile p: the first offer wins, a different later one is a
+// conflict at path.
+func (c *claim[T]) offer(path *field.Path, p Profile, v T, same func(a, b T) bool, errs *field.ErrorList) {
+	switch {
+	case !c.set:
+		c.value, c.by, c.set = v, p, true
+	case !same(c.value, v):
+		*errs = append(*errs, conflict(path, c.by, p, c.value, v))
 	}
-	hw := &v1alpha1.HardwareRequirements{}
-	sched := &v1alpha1.Scheduling{}
-	res := &corev1.ResourceRequirements{}
+}
+
+func conflict(path *field.Path, a, b Profile, va, vb any) *field.Error {
+	return field.Invalid(path, display(vb), fmt.Sprintf("profiles %q and %q disagree: %v versus %v", a.Name, b.Name, display(va), display(vb)))
+}
+
+func display(v any) any {
+	if q, ok := v.(resource.Quantity); ok {
+		return q.String()
+	}
+	return v
+}
+
+// claims is a claim per map key, for node selectors, labels and resources.
+type claims[T any] map[string]*claim[T]
+
+func (cs claims[T]) offer(path *field.Path, key string, p Profile, v T, same func(a, b T) bool, errs *field.ErrorList) {
+	if cs[key] == nil {
+		cs[key] = &claim[T]{}
+	}
+	cs[key].offer(path.Key(strconv.Quote(key)), p, v, same, errs)
+}
+
+func (cs claims[T]) values() map[string]T {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make(map[string]T, len(cs))
+	for k, c := range cs {
+		out[k] = c.value
+	}
+	return out
+}
+
+func equal[T comparable](a, b T) bool { return a == b }
+
+// affinityText shows an affinity in a conflict message; the whole structure would not help.
+type affinityText struct {
+	*corev1.Affinity
+	text string
+}
+
+func (a affinityText) String() string { return a.text }
+
+// Combine merges the profiles in order (rule 1 of the package comment): profiles must agree, so
+// two that give the same field different values are a conflict, whichever comes first; teeRequired
+// and tolerations add up. Conflicts are reported at paths relative to the AVS (for example
+// hardwareRequirements.teeType).
+func Combine(ps []Profile) (Settings, field.ErrorList) {
+	var errs field.ErrorList
+	hwPath, schedPath, resPath := field.NewPath("hardwareRequirements"), field.NewPath("scheduling"), field.NewPath("resources")
 	var (
-		gpuTypeFrom, gpuCountFrom, teeTypeFrom, affinityFrom, runtimeFrom, priorityFrom Profile
-		labelFrom                                                                       = map[string]Profile{}
-		selectorFrom                                                                    = map[string]Profile{}
-		effectiveSel                                                                    = map[string]string{}
-		reqFrom, limFrom                                                                = map[corev1.ResourceName]Profile{}, map[corev1.ResourceName]Profile{}
+		gpuType, teeType, runtime, priority claim[string]
+		gpuCount                            claim[int32]
+		affinity                            claim[affinityText]
+		labels, explicitSel, effectiveSel   = claims[string]{}, claims[string]{}, claims[string]{}
+		requests, limits                    = claims[resource.Quantity]{}, claims[resource.Quantity]{}
+		teeRequired                         bool
+		tolerations                         []corev1.Toleration
 	)
+	sameQuantity := func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }
+	var ignored field.ErrorList // the effective node selection reports selector conflicts
 	for _, p := range ps {
 		if h := p.Spec.HardwareRequirements; h != nil {
 			if h.GPUType != "" {
-				if hw.GPUType != "" && !strings.EqualFold(hw.GPUType, h.GPUType) {
-					conflict("hardwareRequirements.gpuType", gpuTypeFrom, p, hw.GPUType, h.GPUType)
-				} else if hw.GPUType == "" {
-					hw.GPUType, gpuTypeFrom = h.GPUType, p
-				}
+				gpuType.offer(hwPath.Child("gpuType"), p, h.GPUType, strings.EqualFold, &errs)
 			}
 			if h.GPUCount != 0 {
-				if hw.GPUCount != 0 && hw.GPUCount != h.GPUCount {
-					conflict("hardwareRequirements.gpuCount", gpuCountFrom, p, hw.GPUCount, h.GPUCount)
-				} else if hw.GPUCount == 0 {
-					hw.GPUCount, gpuCountFrom = h.GPUCount, p
-				}
+				gpuCount.offer(hwPath.Child("gpuCount"), p, h.GPUCount, equal, &errs)
 			}
-			hw.TEERequired = hw.TEERequired || h.TEERequired
+			teeRequired = teeRequired || h.TEERequired
 			if h.TEEType != "" {
-				if hw.TEEType != "" && hw.TEEType != h.TEEType {
-					conflict("hardwareRequirements.teeType", teeTypeFrom, p, hw.TEEType, h.TEEType)
-				} else if hw.TEEType == "" {
-					hw.TEEType, teeTypeFrom = h.TEEType, p
-				}
+				teeType.offer(hwPath.Child("teeType"), p, string(h.TEEType), equal, &errs)
 			}
-			for _, k := range sortedKeys(h.CustomLabels) {
-				v := h.CustomLabels[k]
-				if old, ok := hw.CustomLabels[k]; ok && old != v {
-					conflict(fmt.Sprintf("hardwareRequirements.customLabels[%q]", k), labelFrom[k], p, old, v)
-					continue
-				}
-				if hw.CustomLabels == nil {
-					hw.CustomLabels = map[string]string{}
-				}
-				hw.CustomLabels[k], labelFrom[k] = v, p
+			for _, k := range slices.Sorted(maps.Keys(h.CustomLabels)) {
+				labels.offer(hwPath.Child("customLabels"), k, p, h.CustomLabels[k], equal, &errs)
 			}
 		}
 
@@ -193,78 +245,89 @@ func Combine(ps []Profile) (Settings, []Conflict) {
 				own[k] = v
 			}
 		}
-		for _, k := range sortedKeys(own) {
-			if old, ok := effectiveSel[k]; ok && old != own[k] {
-				conflict(fmt.Sprintf("scheduling.nodeSelector[%q]", k), selectorFrom[k], p, old, own[k])
-				continue
-			}
-			effectiveSel[k], selectorFrom[k] = own[k], p
+		for _, k := range slices.Sorted(maps.Keys(own)) {
+			effectiveSel.offer(schedPath.Child("nodeSelector"), k, p, own[k], equal, &errs)
 		}
 
 		if s := p.Spec.Scheduling; s != nil {
-			for _, k := range sortedKeys(s.NodeSelector) {
-				if _, bad := sched.NodeSelector[k]; bad && sched.NodeSelector[k] != s.NodeSelector[k] {
-					continue // reported above
-				}
-				if sched.NodeSelector == nil {
-					sched.NodeSelector = map[string]string{}
-				}
-				sched.NodeSelector[k] = s.NodeSelector[k]
+			for _, k := range slices.Sorted(maps.Keys(s.NodeSelector)) {
+				explicitSel.offer(schedPath.Child("nodeSelector"), k, p, s.NodeSelector[k], equal, &ignored)
 			}
-			sched.Tolerations = addTolerations(sched.Tolerations, s.Tolerations)
+			tolerations = addTolerations(tolerations, s.Tolerations)
 			if s.Affinity != nil {
-				if sched.Affinity != nil && !reflect.DeepEqual(sched.Affinity, s.Affinity) {
-					conflict("scheduling.affinity", affinityFrom, p, "one affinity", "another")
-				} else if sched.Affinity == nil {
-					sched.Affinity, affinityFrom = s.Affinity.DeepCopy(), p
+				text := "one affinity"
+				if affinity.set {
+					text = "another"
 				}
+				affinity.offer(schedPath.Child("affinity"), p, affinityText{s.Affinity, text}, func(a, b affinityText) bool {
+					return reflect.DeepEqual(a.Affinity, b.Affinity)
+				}, &errs)
 			}
 			if s.RuntimeClass != nil {
-				if sched.RuntimeClass != nil && *sched.RuntimeClass != *s.RuntimeClass {
-					conflict("scheduling.runtimeClass", runtimeFrom, p, *sched.RuntimeClass, *s.RuntimeClass)
-				} else if sched.RuntimeClass == nil {
-					rc := *s.RuntimeClass
-					sched.RuntimeClass, runtimeFrom = &rc, p
-				}
+				runtime.offer(schedPath.Child("runtimeClass"), p, *s.RuntimeClass, equal, &errs)
 			}
 			if s.PriorityClassName != "" {
-				if sched.PriorityClassName != "" && sched.PriorityClassName != s.PriorityClassName {
-					conflict("scheduling.priorityClassName", priorityFrom, p, sched.PriorityClassName, s.PriorityClassName)
-				} else if sched.PriorityClassName == "" {
-					sched.PriorityClassName, priorityFrom = s.PriorityClassName, p
-				}
+				priority.offer(schedPath.Child("priorityClassName"), p, s.PriorityClassName, equal, &errs)
 			}
 		}
 
 		if r := p.Spec.Resources; r != nil {
-			res.Requests = addResources(res.Requests, r.Requests, "resources.requests", reqFrom, p, conflict)
-			res.Limits = addResources(res.Limits, r.Limits, "resources.limits", limFrom, p, conflict)
+			for _, n := range slices.Sorted(maps.Keys(r.Requests)) {
+				requests.offer(resPath.Child("requests"), string(n), p, r.Requests[n], sameQuantity, &errs)
+			}
+			for _, n := range slices.Sorted(maps.Keys(r.Limits)) {
+				limits.offer(resPath.Child("limits"), string(n), p, r.Limits[n], sameQuantity, &errs)
+			}
 		}
 	}
 
+	hw := &v1alpha1.HardwareRequirements{GPUType: gpuType.value, GPUCount: gpuCount.value, TEERequired: teeRequired,
+		TEEType: v1alpha1.TEEType(teeType.value), CustomLabels: labels.values()}
+	sched := &v1alpha1.Scheduling{NodeSelector: explicitSel.values(), Tolerations: tolerations, PriorityClassName: priority.value}
+	if affinity.set {
+		sched.Affinity = affinity.value.DeepCopy()
+	}
+	if runtime.set {
+		rc := runtime.value
+		sched.RuntimeClass = &rc
+	}
 	// A runtime class stated by one profile must be the one the TEE of another profile needs
 	// (a custom kata-qemu-tdx next to tee-sev-snp is a mistake). A profile that states both is
 	// taken at its word: that is how a provider-specific runtime class is chosen.
-	if sched.RuntimeClass != nil && hw.TEEType != "" && teeTypeFrom.Name != runtimeFrom.Name {
-		if rc := hardware.PlacementFor(hw).RuntimeClassName; rc != nil && *rc != *sched.RuntimeClass {
-			conflict("scheduling.runtimeClass", runtimeFrom, teeTypeFrom, *sched.RuntimeClass, *rc)
+	if runtime.set && teeType.set && teeType.by.Name != runtime.by.Name {
+		if rc := hardware.PlacementFor(hw).RuntimeClassName; rc != nil && *rc != runtime.value {
+			errs = append(errs, conflict(schedPath.Child("runtimeClass"), runtime.by, teeType.by, runtime.value, *rc))
 		}
 	}
 
+	var out Settings
 	if !reflect.DeepEqual(*hw, v1alpha1.HardwareRequirements{}) {
 		out.HardwareRequirements = hw
 	}
 	if !reflect.DeepEqual(*sched, v1alpha1.Scheduling{}) {
 		out.Scheduling = sched
 	}
+	res := &corev1.ResourceRequirements{Requests: resourceList(requests.values()), Limits: resourceList(limits.values())}
 	if len(res.Requests) > 0 || len(res.Limits) > 0 {
 		out.Resources = res
 	}
-	return out, conflicts
+	return out, errs
 }
 
-// Overlay puts an AVS's own settings over the combined profile settings. The AVS's own settings
-// win field by field (a node selector key, a resource name, the GPU count); tolerations add up.
+func resourceList(m map[string]resource.Quantity) corev1.ResourceList {
+	if len(m) == 0 {
+		return nil
+	}
+	out := corev1.ResourceList{}
+	for k, q := range m {
+		out[corev1.ResourceName(k)] = q.DeepCopy()
+	}
+	return out
+}
+
+// Overlay puts an AVS's own settings over the combined profile settings (rule 2 of the package
+// comment): the AVS's own settings win field by field (a node selector key, a resource name, the
+// GPU count); tolerations add up.
 func Overlay(base Settings, own Settings) Settings {
 	out := Settings{}
 	if base.HardwareRequirements != nil || own.HardwareRequirements != nil {
@@ -357,37 +420,4 @@ func addTolerations(list, more []corev1.Toleration) []corev1.Toleration {
 		}
 	}
 	return list
-}
-
-func addResources(list, more corev1.ResourceList, field string, from map[corev1.ResourceName]Profile, p Profile,
-	conflict func(string, Profile, Profile, any, any)) corev1.ResourceList {
-	names := make([]string, 0, len(more))
-	for n := range more {
-		names = append(names, string(n))
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		name := corev1.ResourceName(n)
-		q := more[name]
-		if old, ok := list[name]; ok {
-			if old.Cmp(q) != 0 {
-				conflict(fmt.Sprintf("%s[%q]", field, n), from[name], p, old.String(), q.String())
-			}
-			continue
-		}
-		if list == nil {
-			list = corev1.ResourceList{}
-		}
-		list[name], from[name] = q.DeepCopy(), p
-	}
-	return list
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -72,7 +72,7 @@ func TestCombineAndOverlay(t *testing.T) {
 	c := Profile{Name: "c", Spec: fnv1alpha1.PerformerProfileSpec{
 		Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3")}},
 	}}
-	if _, conflicts := Combine([]Profile{a, c}); len(conflicts) != 1 || conflicts[0].Field != `resources.requests["cpu"]` {
+	if _, conflicts := Combine([]Profile{a, c}); len(conflicts) != 1 || conflicts[0].Field != `resources.requests["cpu"]` || conflicts[0].Detail != `profiles "a" and "c" disagree: 1 versus 3` {
 		t.Errorf("conflicts: %+v, want one on the cpu request", conflicts)
 	}
 }

@@ -19,68 +19,49 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
-// FieldError is a problem with one field.
-type FieldError struct {
-	// Path of the field, for example spec.avs.supportedAvs[0].address.
-	Path string
-	// Message says what is wrong.
-	Message string
-}
-
-func (e FieldError) Error() string { return e.Path + ": " + e.Message }
-
 // Decode decodes obj into out, a pointer to a struct with json tags. Fields with problems are left
 // out of the decoded value, so that the caller can still validate everything else; the problems
-// are returned. metadata is decoded leniently: tools add their own annotations there.
-func Decode(obj *yaml.RNode, out any) []FieldError {
+// are returned, sorted by field, each with a whole sentence as its Detail. metadata is decoded
+// leniently: tools add their own annotations there.
+func Decode(obj *yaml.RNode, out any) field.ErrorList {
 	d := &decoder{}
 	n := obj.Copy().YNode()
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
 	}
-	if d.walk(n, reflect.TypeOf(out).Elem(), "") {
+	if d.walk(n, reflect.TypeOf(out).Elem(), nil) {
 		data, err := yaml.NewRNode(n).MarshalJSON()
 		if err == nil {
 			err = json.Unmarshal(data, out)
 		}
 		if err != nil {
-			d.add("", "cannot decode: "+err.Error())
+			d.errs = append(d.errs, &field.Error{Type: field.ErrorTypeInternal, Detail: "cannot decode: " + err.Error()})
 		}
 	}
-	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Path < d.errs[j].Path })
+	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Field < d.errs[j].Field })
 	return d.errs
 }
 
-// Join appends a field name or index to a path.
-func Join(path, field string) string {
-	switch {
-	case strings.HasPrefix(field, "["):
-		return path + field
-	case path == "":
-		return field
-	default:
-		return path + "." + field
-	}
-}
-
-// Key renders a map key as a path element: .key for plain keys, ["key"] for keys with dots or
-// slashes, such as node label names.
-func Key(path, key string) string {
+// KeyPath is the path of a map entry: .key for plain keys, as people write them in YAML, and
+// ["key"] for keys with dots or slashes, such as node label names.
+func KeyPath(path *field.Path, key string) *field.Path {
 	if plainKey.MatchString(key) {
-		return Join(path, key)
+		return path.Child(key)
 	}
-	return path + "[" + strconv.Quote(key) + "]"
+	return path.Key(strconv.Quote(key))
 }
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-type decoder struct{ errs []FieldError }
+type decoder struct{ errs field.ErrorList }
 
-func (d *decoder) add(path, msg string) {
-	d.errs = append(d.errs, FieldError{Path: path, Message: msg})
+// invalid records a value of the wrong type or form.
+func (d *decoder) invalid(path *field.Path, n *yaml.Node, msg string) {
+	d.errs = append(d.errs, field.Invalid(path, n.Value, msg))
 }
 
 var (
@@ -92,7 +73,7 @@ var (
 
 // walk checks n against t and reports whether n can be decoded; nodes that cannot are removed by
 // the caller.
-func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
+func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -110,7 +91,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 			return false
 		}
 		if _, err := resource.ParseQuantity(n.Value); err != nil {
-			d.add(path, fmt.Sprintf("invalid quantity %q: use a number with an optional suffix such as 500m, 2 or 4Gi", n.Value))
+			d.invalid(path, n, fmt.Sprintf("invalid quantity %q: use a number with an optional suffix such as 500m, 2 or 4Gi", n.Value))
 			return false
 		}
 		return true
@@ -121,7 +102,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 			return false
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
-			d.add(path, fmt.Sprintf("invalid duration %q: use a duration such as 30s or 1m", n.Value))
+			d.invalid(path, n, fmt.Sprintf("invalid duration %q: use a duration such as 30s or 1m", n.Value))
 			return false
 		}
 		return true
@@ -135,10 +116,10 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			p := Join(path, k.Value)
+			p := path.Child(k.Value)
 			f, ok := fields[k.Value]
 			if !ok {
-				d.add(p, unknownField(k.Value, fields))
+				d.errs = append(d.errs, field.Forbidden(p, unknownField(k.Value, fields)))
 				continue
 			}
 			if d.walk(v, f, p) {
@@ -154,7 +135,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if d.walk(v, t.Elem(), Key(path, k.Value)) {
+			if d.walk(v, t.Elem(), KeyPath(path, k.Value)) {
 				kept = append(kept, k, v)
 			}
 		}
@@ -167,7 +148,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 		for i, v := range n.Content {
 			// A bad item becomes null rather than going away, so the items after it keep the
 			// indexes that the caller's messages name.
-			if !d.walk(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i)) {
+			if !d.walk(v, t.Elem(), path.Index(i)) {
 				n.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"}
 			}
 		}
@@ -183,7 +164,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 		v, err := strconv.ParseInt(n.Value, 0, 64)
 		bits := t.Bits()
 		if err != nil || v < -(1<<(bits-1)) || (bits < 64 && v > 1<<(bits-1)-1) {
-			d.add(path, fmt.Sprintf("%s is out of range for a %d-bit integer", n.Value, bits))
+			d.invalid(path, n, fmt.Sprintf("%s is out of range for a %d-bit integer", n.Value, bits))
 			return false
 		}
 		return true
@@ -193,7 +174,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 		}
 		v, err := strconv.ParseUint(n.Value, 0, 64)
 		if err != nil || (t.Bits() < 64 && v > math.MaxUint64>>(64-t.Bits())) {
-			d.add(path, fmt.Sprintf("%s is out of range for an unsigned %d-bit integer", n.Value, t.Bits()))
+			d.invalid(path, n, fmt.Sprintf("%s is out of range for an unsigned %d-bit integer", n.Value, t.Bits()))
 			return false
 		}
 		return true
@@ -202,19 +183,19 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string) bool {
 	case reflect.Interface:
 		return true
 	}
-	d.add(path, "cannot be decoded into "+t.String())
+	d.invalid(path, n, "cannot be decoded into "+t.String())
 	return false
 }
 
-func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path, what string) bool {
+func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what string) bool {
 	if n.Kind != kind {
-		d.add(path, fmt.Sprintf("must be %s, not %s", what, describe(n)))
+		d.errs = append(d.errs, field.TypeInvalid(path, n.Value, fmt.Sprintf("must be %s, not %s", what, describe(n))))
 		return false
 	}
 	return true
 }
 
-func (d *decoder) scalar(n *yaml.Node, path, what string, tags ...string) bool {
+func (d *decoder) scalar(n *yaml.Node, path *field.Path, what string, tags ...string) bool {
 	if n.Kind == yaml.ScalarNode {
 		for _, t := range tags {
 			if n.ShortTag() == t {
@@ -222,7 +203,7 @@ func (d *decoder) scalar(n *yaml.Node, path, what string, tags ...string) bool {
 			}
 		}
 	}
-	d.add(path, fmt.Sprintf("must be %s, not %s", what, describe(n)))
+	d.errs = append(d.errs, field.TypeInvalid(path, n.Value, fmt.Sprintf("must be %s, not %s", what, describe(n))))
 	return false
 }
 

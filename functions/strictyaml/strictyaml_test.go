@@ -30,7 +30,7 @@ type sample struct {
 func TestDecode(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
-		want     []FieldError
+		want     []problem
 		decoded  sample
 	}{
 		{
@@ -41,7 +41,7 @@ func TestDecode(t *testing.T) {
 		{
 			name: "every problem at once, the rest still decoded",
 			in:   "count: 1.5\non: yes please\nsize: 2 GB\nitems: [{name: a}, 3, {nme: c}]\nlabels: {a.b/c: [x]}\ncuont: 1\n",
-			want: []FieldError{
+			want: []problem{
 				{"count", "must be an integer, not the number 1.5"},
 				{"cuont", `unknown field "cuont" (did you mean "count"?)`},
 				{"items[1]", "must be an object, not the number 3"},
@@ -55,7 +55,7 @@ func TestDecode(t *testing.T) {
 		{
 			name:    "out of range",
 			in:      "count: 3000000000\n",
-			want:    []FieldError{{"count", "3000000000 is out of range for a 32-bit integer"}},
+			want:    []problem{{"count", "3000000000 is out of range for a 32-bit integer"}},
 			decoded: sample{},
 		},
 		{
@@ -66,7 +66,10 @@ func TestDecode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got sample
-			errs := Decode(yaml.MustParse(tc.in), &got)
+			var errs []problem
+			for _, e := range Decode(yaml.MustParse(tc.in), &got) {
+				errs = append(errs, problem{e.Field, e.Detail})
+			}
 			if diff := cmp.Diff(tc.want, errs); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
@@ -76,5 +79,8 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+// problem is a field error's path and sentence, what users see of it.
+type problem struct{ Path, Message string }
 
 func ptr[T any](v T) *T { return &v }

@@ -12,8 +12,9 @@ import (
 // AVSExecutorSpec declares one Hourglass executor and the AVSs it serves. Its layout follows the
 // executor's Helm values file so that values move over almost unchanged.
 type AVSExecutorSpec struct {
-	// Executor is the executor workload.
-	Executor ExecutorSpec `json:"executor"`
+	// Executor is the executor workload. Every field has a default.
+	// +optional
+	Executor ExecutorSpec `json:"executor,omitempty"`
 
 	// Aggregator the executor's operator set works with. The executor does not dial the
 	// aggregator (the aggregator calls the executor's gRPC port), so these values are validated
@@ -82,8 +83,23 @@ type ExecutorSpec struct {
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 
-	// Image of the executor.
-	Image ImageSpec `json:"image"`
+	// Image of the executor. Defaults to the released Hourglass executor,
+	// public.ecr.aws/z6g0f8n7/eigenlayer-hourglass at the tag the Hourglass chart pins
+	// (v1.0.0-rc.2). When a repository is given, its tag must be given too.
+	// +optional
+	Image ImageSpec `json:"image,omitempty"`
+
+	// PerformerConnection is how the executor reaches its performers. Defaults to a loopback
+	// forwarder in the executor pod, which the released executor needs.
+	// +optional
+	PerformerConnection *PerformerConnectionSpec `json:"performerConnection,omitempty"`
+
+	// AllowUnlistedChains lets the L1 chain be one for which the released executor has no
+	// TaskMailbox contract built in (it has them for chain IDs 1, 11155111, 8453 and 84532, and
+	// the local Anvil chains 31337 and 31338). Set it for an executor image that knows more
+	// chains; the released one stops with "task mailbox contract not found".
+	// +optional
+	AllowUnlistedChains bool `json:"allowUnlistedChains,omitempty"`
 
 	// Resources of the executor container.
 	// +optional
@@ -127,15 +143,71 @@ type ExecutorSpec struct {
 	PodDisruptionBudget *PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
 }
 
+// PerformerConnectionMode says how the executor dials its performers.
+// +kubebuilder:validation:Enum=Forwarder;Direct
+type PerformerConnectionMode string
+
+const (
+	// PerformerConnectionForwarder runs a loopback forwarder next to the executor: the executor
+	// dials 127.0.0.1, which the released executor reaches without TLS, and the forwarder passes
+	// the connection on to the performer's Service.
+	PerformerConnectionForwarder PerformerConnectionMode = "Forwarder"
+	// PerformerConnectionDirect lets the executor dial the performer's Service itself. Only for
+	// executors that dial plaintext gRPC to any host: the released one uses TLS for every
+	// address but localhost and 127.0.0.1, and performers serve plaintext.
+	PerformerConnectionDirect PerformerConnectionMode = "Direct"
+)
+
+// PerformerConnectionSpec is how the executor reaches its performers.
+type PerformerConnectionSpec struct {
+	// Mode is Forwarder (the default) or Direct.
+	// +optional
+	Mode PerformerConnectionMode `json:"mode,omitempty"`
+
+	// Forwarder settings, used in Forwarder mode.
+	// +optional
+	Forwarder *ForwarderSpec `json:"forwarder,omitempty"`
+}
+
+// ForwarderSpec configures the loopback forwarder, a native sidecar of the executor pod.
+type ForwarderSpec struct {
+	// Image carrying /performer-forwarder. Defaults to the Performer controller image
+	// (ghcr.io/hourglass-gitops/performer-controller) at the tag of the base install.
+	// +optional
+	Image *ImageSpec `json:"image,omitempty"`
+
+	// BasePort is the loopback port of the first AVS; the AVS at index i of supportedAvs gets
+	// basePort+i. Defaults to 9101.
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	BasePort int32 `json:"basePort,omitempty"`
+
+	// HealthPort serves the forwarder's /healthz on the pod IP, for the kubelet's probes.
+	// Defaults to 9100, or, when the executor uses 9100, to the first free port after the AVSs'
+	// loopback ports.
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	HealthPort int32 `json:"healthPort,omitempty"`
+
+	// Resources of the forwarder container. Defaults to requests of 10m CPU and 16Mi memory and
+	// limits of 200m CPU and 64Mi memory.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
 // ImageSpec is a container image.
 type ImageSpec struct {
 	// Repository of the image.
 	// +kubebuilder:validation:MinLength=1
-	Repository string `json:"repository"`
+	// +optional
+	Repository string `json:"repository,omitempty"`
 
 	// Tag of the image.
 	// +kubebuilder:validation:MinLength=1
-	Tag string `json:"tag"`
+	// +optional
+	Tag string `json:"tag,omitempty"`
 
 	// PullPolicy of the image.
 	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never

@@ -1,0 +1,213 @@
+package performer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
+)
+
+// The Hourglass executor creates a Performer of its own for each AVS it serves and waits for it to
+// become ready. In GitOps the performer is declared in Git instead. A Performer that is not
+// declared, for an AVS whose Performer in the same namespace is, is bound to that declared
+// Performer: it gets no workload of its own and reports the declared one's readiness, so the
+// executor finds its performer ready and uses the one Git runs.
+
+const (
+	// BoundCondition is True on a Performer bound to a Performer declared in Git and serving
+	// through it, False while the binding cannot serve it (the images differ). Its message names
+	// the declared Performer.
+	BoundCondition = "Bound"
+	// DeclaredInGitReason: the bound Performer is served by the declared one.
+	DeclaredInGitReason = "DeclaredInGit"
+	// ImageNotDeclaredReason: the Performer asks for an image other than the one Git declares
+	// for its AVS; only a change in Git can change the image.
+	ImageNotDeclaredReason = "ImageNotDeclared"
+)
+
+// Event reasons of bindings.
+const (
+	eventBound           = "Bound"
+	eventWorkloadRemoved = "WorkloadRemoved"
+)
+
+// avsAddressField indexes Performers by their AVS address, lower case: Ethereum addresses are
+// case-insensitive and may come with or without the checksum capitalisation.
+const avsAddressField = "spec.avsAddress"
+
+func avsKey(p *v1alpha1.Performer) string { return strings.ToLower(p.Spec.AVSAddress) }
+
+func indexAVSAddress(o client.Object) []string {
+	p, ok := o.(*v1alpha1.Performer)
+	if !ok || p.Spec.AVSAddress == "" {
+		return nil
+	}
+	return []string{avsKey(p)}
+}
+
+// sameAVS lists the Performers in p's namespace that serve p's AVS, p included.
+func (r *Reconciler) sameAVS(ctx context.Context, p *v1alpha1.Performer) ([]v1alpha1.Performer, error) {
+	var list v1alpha1.PerformerList
+	if err := r.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{avsAddressField: avsKey(p)}); err != nil {
+		return nil, fmt.Errorf("listing the Performers of AVS %s in namespace %s: %w", p.Spec.AVSAddress, p.Namespace, err)
+	}
+	return list.Items, nil
+}
+
+// declaredTwin finds the declared Performer that p, not declared itself, is bound to: among the
+// declared Performers of p's AVS in p's namespace that are not being deleted, one that runs the
+// image p asks for if any does, and of those the first by name. Nil when p is declared or no
+// declared Performer serves its AVS.
+func declaredTwin(p *v1alpha1.Performer, candidates []v1alpha1.Performer) *v1alpha1.Performer {
+	if p.Declared() {
+		return nil
+	}
+	want := workload.Image(p)
+	var best *v1alpha1.Performer
+	for i := range candidates {
+		c := &candidates[i]
+		if !c.Declared() || !c.DeletionTimestamp.IsZero() || avsKey(c) != avsKey(p) {
+			continue
+		}
+		if best == nil {
+			best = c
+			continue
+		}
+		cMatch, bestMatch := workload.Image(c) == want, workload.Image(best) == want
+		if cMatch != bestMatch {
+			if cMatch {
+				best = c
+			}
+			continue
+		}
+		if c.Name < best.Name {
+			best = c
+		}
+	}
+	return best
+}
+
+// twinReady tells whether the declared Performer is Ready for its current spec.
+func twinReady(d *v1alpha1.Performer) bool {
+	return d.Status.ObservedGeneration == d.Generation && d.Status.Ready && conditions.IsReady(d) &&
+		d.Status.CurrentImage == workload.Image(d)
+}
+
+// reconcileBound reports the status of a Performer bound to the declared Performer twin, after
+// removing any workload it had of its own.
+func (r *Reconciler) reconcileBound(ctx context.Context, old, p, twin *v1alpha1.Performer) (transitions, error) {
+	st := &p.Status
+	st.ObservedGeneration = p.Generation
+	st.ServiceName = workload.Name(twin)
+	st.GRPCEndpoint = twin.Endpoint()
+	declaration := twin.Annotations[v1alpha1.DeclarationAnnotation]
+
+	if err := r.removeWorkload(ctx, p, twin); err != nil {
+		markFailed(p, err)
+		return transitions{}, err
+	}
+
+	want, runs := workload.Image(p), workload.Image(twin)
+	if want != runs {
+		msg := fmt.Sprintf("asks for image %s but Performer %s, declared in Git by %s for AVS %s, runs %s: "+
+			"to run another version, change the image in that declaration in Git",
+			want, twin.Name, declaration, p.Spec.AVSAddress, runs)
+		conditions.MarkFalse(p, BoundCondition, ImageNotDeclaredReason, "%s", short(msg))
+		st.PodName = ""
+		markStalled(p, ImageNotDeclaredReason, msg)
+		return transitions{}, nil
+	}
+	conditions.MarkTrue(p, BoundCondition, DeclaredInGitReason,
+		"served by Performer %s, declared in Git by %s; no workload of its own", twin.Name, declaration)
+
+	if !twinReady(twin) {
+		st.Ready = false
+		st.Phase = v1alpha1.PhasePending
+		st.PodName = ""
+		msg := fmt.Sprintf("waiting for Performer %s, declared in Git, to be ready", twin.Name)
+		if c := conditions.Get(twin, meta.ReadyCondition); c != nil && c.Message != "" {
+			msg += ": " + c.Message
+		}
+		conditions.MarkReconciling(p, meta.DependencyNotReadyReason, "%s", short(msg))
+		conditions.MarkFalse(p, meta.ReadyCondition, meta.DependencyNotReadyReason, "%s", short(msg))
+		return transitions{}, nil
+	}
+
+	if !old.Status.Ready || st.ReadyTime == nil {
+		now := metav1.NewTime(time.Now().Truncate(time.Second))
+		st.ReadyTime = &now
+	}
+	st.Ready = true
+	st.Phase = v1alpha1.PhaseRunning
+	st.PodName = twin.Status.PodName
+	st.CurrentImage = twin.Status.CurrentImage
+	conditions.Delete(p, meta.StalledCondition)
+	conditions.Delete(p, meta.ReconcilingCondition)
+	conditions.MarkTrue(p, meta.ReadyCondition, meta.SucceededReason,
+		"served by Performer %s, declared in Git, at %s with %s", twin.Name, st.GRPCEndpoint, st.CurrentImage)
+	return transitions{}, nil
+}
+
+// removeWorkload deletes the Deployment and Service that p controls, if it has any: a Performer
+// made before its declared twin appeared ran a workload of its own.
+func (r *Reconciler) removeWorkload(ctx context.Context, p, twin *v1alpha1.Performer) error {
+	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
+		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
+		if err := r.Get(ctx, key, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return fmt.Errorf("reading %s %s: %w", kind, key, err)
+		}
+		if !metav1.IsControlledBy(obj, p) || !obj.GetDeletionTimestamp().IsZero() {
+			continue
+		}
+		uid := obj.GetUID()
+		err := r.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s %s of a Performer bound to %s: %w", kind, key, twin.Name, err)
+		}
+		ctrl.LoggerFrom(ctx).Info("removed the workload of a bound performer", "kind", kind, "name", key.Name, "declared", twin.Name)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(p, twin, corev1.EventTypeNormal, eventWorkloadRemoved, "Bind",
+				"deleted %s %s: Performer %s, declared in Git, serves this AVS", kind, key.Name, twin.Name)
+		}
+	}
+	return nil
+}
+
+// boundPerformers maps a declared Performer to the Performers bound, or to be bound, to it, so
+// that they follow its status within moments.
+func (r *Reconciler) boundPerformers(ctx context.Context, o client.Object) []reconcile.Request {
+	d, ok := o.(*v1alpha1.Performer)
+	if !ok || !d.Declared() || d.Spec.AVSAddress == "" {
+		return nil
+	}
+	others, err := r.sameAVS(ctx, d)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "cannot find the Performers bound to a declared one", "performer", d.Name)
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range others {
+		if !others[i].Declared() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&others[i])})
+		}
+	}
+	return out
+}

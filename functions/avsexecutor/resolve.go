@@ -1,0 +1,648 @@
+package avsexecutor
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
+	"github.com/hourglass-gitops/hourglass-gitops/api/imageref"
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/strictyaml"
+)
+
+const localConfigAnnotation = "config.kubernetes.io/local-config"
+
+// resolve checks the declaration against itself and its profiles and builds the model: defaults
+// filled in, each AVS's profiles combined, its own settings put over them and the hardware mapping
+// applied, once. The model is complete only when the report has no errors.
+func resolve(in input) (*model, *report) {
+	rep := &report{}
+	set, broken := profileSet(in, rep)
+	f := rep.about(in.declNode)
+	d := in.decl
+	s := &d.Spec
+	m := &model{decl: d, namespace: d.Namespace, id: d.Namespace + "/" + d.Name}
+
+	if d.Name == "" {
+		f.errs = append(f.errs, field.Required(field.NewPath("metadata", "name"), "is required"))
+	}
+	ns := field.NewPath("metadata", "namespace")
+	if d.Namespace == "" {
+		f.errs = append(f.errs, field.Required(ns, "is required: the executor, its configuration and its Performers go to this namespace"))
+	} else if errs := validation.IsDNS1123Label(d.Namespace); len(errs) > 0 {
+		f.errs = append(f.errs, field.Invalid(ns, d.Namespace, fmt.Sprintf("%q is no valid namespace name: %s", d.Namespace, strings.Join(errs, "; "))))
+	}
+
+	f.errs = append(f.errs, resolveExecutor(m)...)
+	if s.Aggregator != nil {
+		p := field.NewPath("spec", "aggregator", "endpoint")
+		if s.Aggregator.Endpoint == "" {
+			f.errs = append(f.errs, field.Required(p, "is required"))
+		} else if err := checkHostPort(s.Aggregator.Endpoint); err != nil {
+			f.errs = append(f.errs, field.Invalid(p, s.Aggregator.Endpoint, fmt.Sprintf("%q is no host:port: %v", s.Aggregator.Endpoint, err)))
+		}
+	}
+	f.errs = append(f.errs, resolveL1(m)...)
+	f.errs = append(f.errs, resolveAVSs(m, set, broken)...)
+	errs, warns := resolveConnection(m)
+	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
+	errs, warns = resolveKeys(m)
+	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
+	f.errs = append(f.errs, resolveStorage(m)...)
+	f.errs = append(f.errs, resolveKubernetes(m)...)
+	return m, rep
+}
+
+func resolveExecutor(m *model) field.ErrorList {
+	var errs field.ErrorList
+	e := &m.decl.Spec.Executor
+	p := field.NewPath("spec", "executor")
+	m.name = e.Name
+	if m.name == "" {
+		m.name = m.decl.Name
+	}
+	if m.name != "" {
+		np := p.Child("name")
+		if e.Name == "" {
+			np = field.NewPath("metadata", "name")
+		}
+		if msgs := validation.IsDNS1035Label(m.name); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q cannot name the executor: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter): %s", m.name, strings.Join(msgs, "; "))))
+		} else if len(m.name) > maxExecutorName {
+			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q is %d characters long; the executor name must be at most %d so that its pod, revision and Service names fit", m.name, len(m.name), maxExecutorName)))
+		} else if m.name == "hourglass-performer" {
+			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q is the app label of performer pods; choose another executor name", m.name)))
+		} else if prefix := v1alpha1.WorkloadName(""); strings.HasPrefix(m.name, prefix) {
+			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q begins with %q, the prefix of the Services the Performer controller makes for Performers: "+
+				"the executor's Service %s would be the Service of a Performer named %q; choose another executor name", m.name, prefix, m.name, strings.TrimPrefix(m.name, prefix))))
+		}
+	}
+
+	m.replicas = 1
+	if e.Replicas != nil {
+		m.replicas = *e.Replicas
+	}
+	m.image, errs = resolveImage(e.Image, p.Child("image"), DefaultExecutorRepository, DefaultExecutorTag, errs)
+	errs = append(errs, checkResourceOrder(e.Resources, p.Child("resources"), "")...)
+
+	m.grpcPort = DefaultExecutorGRPCPort
+	if e.GRPCPort != 0 {
+		m.grpcPort = e.GRPCPort
+	}
+	m.mgmtPort, m.metrics = e.ManagementPort, e.MetricsPort
+	ports := map[int32]string{}
+	for _, pt := range []struct {
+		field string
+		port  int32
+	}{{"grpcPort", m.grpcPort}, {"managementPort", m.mgmtPort}, {"metricsPort", m.metrics}} {
+		if pt.port == 0 {
+			continue
+		}
+		if other, dup := ports[pt.port]; dup {
+			errs = append(errs, duplicate(p.Child(pt.field), pt.port, fmt.Sprintf("port %d is already the %s", pt.port, other)))
+		}
+		ports[pt.port] = pt.field
+	}
+	errs = append(errs, checkScheduling(e.Scheduling, p.Child("scheduling"))...)
+	errs = append(errs, checkPullSecrets(e.ImagePullSecrets, p.Child("imagePullSecrets"))...)
+	if pdb := e.PodDisruptionBudget; pdb != nil {
+		pp := p.Child("podDisruptionBudget")
+		if (pdb.MinAvailable == nil) == (pdb.MaxUnavailable == nil) {
+			errs = append(errs, field.Invalid(pp, nil, "set exactly one of minAvailable and maxUnavailable"))
+		}
+		errs = append(errs, checkIntOrPercent(pdb.MinAvailable, pp.Child("minAvailable"))...)
+		errs = append(errs, checkIntOrPercent(pdb.MaxUnavailable, pp.Child("maxUnavailable"))...)
+	}
+	return errs
+}
+
+// resolveL1 finds the executor's L1 chain among the declared chains.
+func resolveL1(m *model) field.ErrorList {
+	var errs field.ErrorList
+	chains := m.decl.Spec.Chains
+	p := field.NewPath("spec", "chains")
+	if len(chains) == 0 {
+		return field.ErrorList{field.Required(p, "is required: name at least the L1 chain with its rpcUrl")}
+	}
+	var enabled, marked []string
+	for _, name := range slices.Sorted(maps.Keys(chains)) {
+		c := chains[name]
+		cp := strictyaml.KeyPath(p, name)
+		if c.RPCURL != "" {
+			errs = append(errs, checkURL(c.RPCURL, cp.Child("rpcUrl"))...)
+		}
+		if c.Enabled == nil || *c.Enabled {
+			enabled = append(enabled, name)
+			if c.L1 {
+				marked = append(marked, name)
+			}
+		} else if c.L1 {
+			errs = append(errs, field.Invalid(cp.Child("l1"), true, fmt.Sprintf("chain %q is the L1 but is not enabled", name)))
+		}
+	}
+	var l1 string
+	switch {
+	case len(enabled) == 0:
+		return append(errs, field.Invalid(p, nil, "no chain is enabled; the executor needs its L1 chain"))
+	case len(marked) == 1:
+		l1 = marked[0]
+	case len(marked) > 1:
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", strings.Join(marked, ", "))))
+	case len(enabled) == 1:
+		l1 = enabled[0]
+	default:
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", strings.Join(enabled, ", "))))
+	}
+	c := chains[l1]
+	m.l1 = chain{rpcURL: c.RPCURL, chainID: c.ChainID}
+	idPath := strictyaml.KeyPath(p, l1).Child("chainId")
+	if m.l1.chainID == 0 {
+		id, ok := wellKnownChains[strings.ToLower(l1)]
+		if !ok {
+			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %q is no well-known chain name", l1)))
+		}
+		m.l1.chainID = id
+		idPath = strictyaml.KeyPath(p, l1)
+	}
+	if _, ok := releasedL1Chains[m.l1.chainID]; !ok && !m.decl.Spec.Executor.AllowUnlistedChains {
+		errs = append(errs, &field.Error{Type: field.ErrorTypeNotSupported, Field: idPath.String(), BadValue: m.l1.chainID, Detail: fmt.Sprintf("the released executor has no TaskMailbox contract for L1 chain %d and stops with \"task mailbox contract not found\"; "+
+			"it supports %s. For an executor image that knows this chain, set spec.executor.allowUnlistedChains: true", m.l1.chainID, supportedChains())})
+	}
+	return errs
+}
+
+// supportedChains lists the released executor's L1 chains for messages.
+func supportedChains() string {
+	ids := slices.Sorted(maps.Keys(releasedL1Chains))
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = fmt.Sprintf("%d (%s)", id, releasedL1Chains[id])
+	}
+	return strings.Join(list, ", ")
+}
+
+// resolveImage fills an image's defaults: without a repository, the default image (a tag alone
+// picks another release of it); with a repository, its tag is required.
+func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag string, errs field.ErrorList) (string, field.ErrorList) {
+	if img.Repository == "" {
+		if img.Tag != "" {
+			tag = img.Tag
+		}
+		return repository + ":" + tag, errs
+	}
+	if strings.ContainsAny(img.Repository, " \t") || imageref.Split(img.Repository).Pinned() {
+		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository,
+			fmt.Sprintf("%q must be an image name without tag or digest (put the tag in image.tag)", img.Repository)))
+	}
+	if img.Tag == "" {
+		errs = append(errs, field.Required(p.Child("tag"), "is required"))
+	}
+	return img.Repository + ":" + img.Tag, errs
+}
+
+// resolveConnection decides how the executor reaches each performer: through the loopback
+// forwarder (the default; one port per AVS from basePort, in supportedAvs order) or directly.
+func resolveConnection(m *model) (errs, warns field.ErrorList) {
+	e := &m.decl.Spec.Executor
+	p := field.NewPath("spec", "executor", "performerConnection")
+	conn := e.PerformerConnection
+	if conn == nil {
+		conn = &fnv1alpha1.PerformerConnectionSpec{}
+	}
+	if conn.Mode == fnv1alpha1.PerformerConnectionDirect {
+		if conn.Forwarder != nil {
+			warns = append(warns, field.Invalid(p.Child("forwarder"), nil, "forwarder settings are ignored in Direct mode"))
+		}
+		if strings.HasPrefix(m.image, DefaultExecutorRepository+":") {
+			warns = append(warns, field.Invalid(p.Child("mode"), conn.Mode, "the released executor ("+DefaultExecutorRepository+
+				") dials performers with TLS unless the address is localhost or 127.0.0.1, and performers serve plaintext gRPC, so in Direct mode it cannot reach them; "+
+				"use mode Forwarder (the default) unless this executor image dials plaintext"))
+		}
+		for i := range m.avss {
+			m.avss[i].endpoint = performerEndpoint(m, m.avss[i])
+		}
+		return errs, warns
+	}
+
+	fw := conn.Forwarder
+	if fw == nil {
+		fw = &fnv1alpha1.ForwarderSpec{}
+	}
+	fp := p.Child("forwarder")
+	f := &forwarderModel{healthPort: DefaultForwarderHealthPort, resources: defaultForwarderResources()}
+	img := fnv1alpha1.ImageSpec{}
+	if fw.Image != nil {
+		img = *fw.Image
+		f.pullPolicy = fw.Image.PullPolicy
+	}
+	f.image, errs = resolveImage(img, fp.Child("image"), DefaultForwarderRepository, DefaultForwarderTag, errs)
+	if fw.Resources != nil {
+		f.resources = *fw.Resources.DeepCopy()
+		errs = append(errs, checkResourceOrder(fw.Resources, fp.Child("resources"), "")...)
+	}
+	base := DefaultForwarderBasePort
+	if fw.BasePort != 0 {
+		base = fw.BasePort
+	}
+	m.forwarder = f
+
+	// Every port of the pod is taken once: the executor's, the forwarder's health port and one
+	// loopback port per AVS.
+	taken := map[int32]string{m.grpcPort: "the executor's grpcPort"}
+	if m.mgmtPort != 0 {
+		taken[m.mgmtPort] = "the executor's managementPort"
+	}
+	if m.metrics != 0 {
+		taken[m.metrics] = "the executor's metricsPort"
+	}
+	last := int(base) + len(m.avss) - 1
+	switch {
+	case fw.HealthPort != 0:
+		f.healthPort = fw.HealthPort
+	case taken[f.healthPort] != "":
+		// The default is taken by the executor: the first port after the AVSs' is free.
+		f.healthPort = int32(last + 1)
+		for taken[f.healthPort] != "" {
+			f.healthPort++
+		}
+	}
+	if other, ok := taken[f.healthPort]; ok {
+		errs = append(errs, duplicate(fp.Child("healthPort"), f.healthPort, fmt.Sprintf("port %d is already %s", f.healthPort, other)))
+	}
+	taken[f.healthPort] = "the forwarder's healthPort"
+	if last > 65535 {
+		return append(errs, field.Invalid(fp.Child("basePort"), base, fmt.Sprintf(
+			"basePort %d leaves no room for %d AVSs: the last would listen on port %d, beyond 65535", base, len(m.avss), last))), warns
+	}
+	for i := range m.avss {
+		a := &m.avss[i]
+		port := base + int32(i)
+		if other, ok := taken[port]; ok {
+			errs = append(errs, duplicate(fp.Child("basePort"), base, fmt.Sprintf(
+				"AVS %s (supportedAvs[%d]) would get loopback port %d, which is already %s; choose basePort and healthPort so that ports %d to %d are free",
+				a.spec.Name, i, port, other, base, int(base)+len(m.avss)-1)))
+		}
+		a.listenPort = port
+		a.endpoint = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	return errs, warns
+}
+
+func defaultForwarderResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+	}
+}
+
+func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) field.ErrorList {
+	var errs field.ErrorList
+	list := m.decl.Spec.AVS.SupportedAVS
+	lp := field.NewPath("spec", "avs", "supportedAvs")
+	if len(list) == 0 {
+		return field.ErrorList{field.Required(lp, "is required: list at least one AVS")}
+	}
+	names, addrs := map[string]int{}, map[string]int{}
+	for i, a := range list {
+		p := lp.Index(i)
+		if a.Address != "" {
+			if j, dup := addrs[strings.ToLower(a.Address)]; dup {
+				errs = append(errs, duplicate(p.Child("address"), a.Address, fmt.Sprintf("%s is also the address of supportedAvs[%d]; each AVS is listed once", a.Address, j)))
+			} else {
+				addrs[strings.ToLower(a.Address)] = i
+			}
+		}
+		np := p.Child("name")
+		switch {
+		case a.Name == "":
+			errs = append(errs, field.Required(np, "is required"))
+		case len(validation.IsDNS1035Label(a.Name)) > 0:
+			errs = append(errs, field.Invalid(np, a.Name, fmt.Sprintf("%q cannot name a Performer: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter)", a.Name)))
+		case len(a.Name) > maxAVSName:
+			errs = append(errs, field.Invalid(np, a.Name, fmt.Sprintf("%q is %d characters long; with the prefix of its Service %s it must fit a DNS label, so at most %d",
+				a.Name, len(a.Name), v1alpha1.WorkloadName(a.Name), maxAVSName)))
+		default:
+			if j, dup := names[a.Name]; dup {
+				errs = append(errs, duplicate(np, a.Name, fmt.Sprintf("%q is also the name of supportedAvs[%d]; AVS names must be unique", a.Name, j)))
+			}
+			names[a.Name] = i
+		}
+		am, avsErrs := resolveAVS(a, p, set, broken)
+		errs = append(errs, avsErrs...)
+		m.avss = append(m.avss, am)
+	}
+	return errs
+}
+
+// resolveAVS resolves one AVS: its performer image and port, and its settings from profiles, its
+// own settings and the hardware mapping.
+func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profiles.Profile, broken map[string]bool) (avsModel, field.ErrorList) {
+	var errs field.ErrorList
+	am := avsModel{spec: a, profiles: a.Profiles}
+	perf := a.Performer
+	pp := p.Child("performer")
+	ref := imageref.Split(perf.Image)
+	switch {
+	case perf.Image == "":
+	case strings.ContainsAny(perf.Image, " \t"):
+		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference", perf.Image)))
+	case ref.Tag == "" && perf.Version == "":
+		errs = append(errs, field.Required(pp.Child("version"), fmt.Sprintf("is required when the image %q has no tag: the executor configuration names performer images by tag", perf.Image)))
+	}
+	// The executor asks for repository:tag; a digest rides along in the tag, and a version
+	// stands in for a missing tag, so that both name exactly the image the Performer runs.
+	am.image, am.repository, am.tag = perf.Image, ref.Name, ref.Tag
+	if am.tag == "" {
+		am.tag = perf.Version
+		if ref.Digest != "" && perf.Version != "" {
+			am.image = ref.Name + ":" + perf.Version + "@" + ref.Digest
+		}
+	}
+	if ref.Digest != "" {
+		am.tag += "@" + ref.Digest
+	}
+	am.grpcPort = v1alpha1.DefaultGRPCPort
+	if perf.GRPCPort != 0 {
+		am.grpcPort = perf.GRPCPort
+	}
+	errs = append(errs, checkEnv(perf.Env, pp.Child("env"))...)
+	if sa := perf.ServiceAccountName; sa != "" {
+		if msgs := validation.IsDNS1123Subdomain(sa); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(pp.Child("serviceAccountName"), sa, fmt.Sprintf("%q is no valid ServiceAccount name: %s", sa, strings.Join(msgs, "; "))))
+		}
+	}
+	errs = append(errs, checkPullSecrets(perf.ImagePullSecrets, pp.Child("imagePullSecrets"))...)
+	errs = append(errs, checkScheduling(a.Scheduling, p.Child("scheduling"))...)
+	errs = append(errs, checkHardwareFields(a.HardwareRequirements, p.Child("hardwareRequirements"))...)
+
+	var chosen []profiles.Profile
+	seen, skip := map[string]bool{}, false
+	for j, name := range a.Profiles {
+		pr, ok := set[name]
+		switch {
+		case broken[name]:
+			skip = true // reported where the profile is defined
+		case seen[name]:
+			errs = append(errs, duplicate(p.Child("profiles").Index(j), name, fmt.Sprintf("profile %q is listed twice", name)))
+		case !ok:
+			errs = append(errs, field.Invalid(p.Child("profiles").Index(j), name, fmt.Sprintf("unknown profile %q; known profiles: %s (custom profiles come from spec.customProfiles, "+
+				"or from PerformerProfile resources in the input, which a kustomize generator does not see: run the function as a transformer for those)",
+				name, capList(profiles.Names(set), 20))))
+		default:
+			chosen = append(chosen, pr)
+		}
+		seen[name] = true
+	}
+	if skip {
+		return am, errs
+	}
+	combined, conflicts := profiles.Combine(chosen)
+	for _, c := range conflicts {
+		errs = append(errs, field.Invalid(p.Child("profiles"), c.BadValue, c.Field+": "+c.Detail))
+	}
+	settings := profiles.Overlay(combined, profiles.Settings{
+		HardwareRequirements: a.HardwareRequirements, Scheduling: a.Scheduling, Resources: a.Resources,
+	})
+	from := ""
+	if len(a.Profiles) > 0 {
+		from = fmt.Sprintf(" (with profiles %s)", strings.Join(a.Profiles, ", "))
+	}
+	for _, e := range hardware.Validate(p, settings.HardwareRequirements, settings.Scheduling) {
+		e.Detail += from
+		errs = append(errs, e)
+	}
+	errs = append(errs, checkResourceOrder(settings.Resources, p.Child("resources"), from)...)
+
+	// The hardware mapping, applied once: rendering writes the result out in full.
+	am.hardware = settings.HardwareRequirements
+	resolved := hardware.Resolve(settings.HardwareRequirements, settings.Scheduling, settings.Resources)
+	if !reflect.DeepEqual(resolved.Scheduling, v1alpha1.Scheduling{}) {
+		am.scheduling = &resolved.Scheduling
+	}
+	if r := resolved.Resources; len(r.Requests) > 0 || len(r.Limits) > 0 || len(r.Claims) > 0 {
+		am.resources = &resolved.Resources
+	}
+	return am, errs
+}
+
+// resolveKeys finds the operator keys: a Secret the declaration names, or keys written in the
+// declaration when that is explicitly allowed (with a warning).
+func resolveKeys(m *model) (errs, warns field.ErrorList) {
+	o := &m.decl.Spec.Operator
+	op := field.NewPath("spec", "operator")
+	if o.Address == "" {
+		errs = append(errs, field.Required(op.Child("address"), "is required: the operator's Ethereum address"))
+	}
+
+	ip := field.NewPath("spec", "secrets", "operatorKeys")
+	if sec := m.decl.Spec.Secrets; sec != nil && sec.OperatorKeys != nil && *sec.OperatorKeys != (fnv1alpha1.InlineOperatorKeys{}) {
+		inline := sec.OperatorKeys
+		if !sec.AllowInlineKeys {
+			return append(errs, field.Forbidden(ip, "operator keys must not be written in the declaration, where they would end up in Git and in the rendered output: "+
+				"put them in a Secret in namespace "+m.namespace+" (made with SOPS, Sealed Secrets or External Secrets) and name it in spec.operator.keys.secretName; "+
+				"only for a throwaway test network, set spec.secrets.allowInlineKeys: true to render them into a plain Secret")), warns
+		}
+		if o.Keys != nil {
+			return append(errs, field.Invalid(ip, nil, "give the keys either inline or as spec.operator.keys, not both")), warns
+		}
+		warns = append(warns, field.Invalid(ip, nil, fmt.Sprintf("operator keys are rendered in plain text (base64) into Secret %s/%s because spec.secrets.allowInlineKeys is true; "+
+			"anyone who can read the rendered output or the Git repository holding it can take over the operator", m.namespace, m.name+"-operator-keys")))
+		if inline.BLSPrivateKey != "" {
+			errs = append(errs, field.Forbidden(ip.Child("blsPrivateKey"), "the executor reads BLS keys only from a keystore: give blsKeystore (the keystore JSON) and blsPassword instead"))
+		}
+		if inline.ECDSAPrivateKey == "" {
+			errs = append(errs, field.Required(ip.Child("ecdsaPrivateKey"), "is required: the executor signs transactions with it"))
+		}
+		if (inline.BLSKeystore == "") != (inline.BLSPassword == "") {
+			errs = append(errs, field.Invalid(ip, nil, "blsKeystore and blsPassword go together"))
+		}
+		m.keys = keysModel{secretName: m.name + "-operator-keys", ecdsaKey: DefaultECDSAKey, inline: inline}
+		if inline.BLSKeystore != "" {
+			m.keys.blsKeystore, m.keys.blsPassword = "bls-keystore.json", "bls-password"
+		}
+	} else {
+		k := o.Keys
+		kp := op.Child("keys")
+		if k == nil {
+			return append(errs, field.Required(kp, "is required: name the existing Secret that holds the operator keys (secretName, and the keys ecdsaPrivateKey, blsKeystore, blsPassword in it)")), warns
+		}
+		m.keys = keysModel{secretName: k.SecretName, ecdsaKey: k.ECDSAPrivateKey, blsKeystore: k.BLSKeystore, blsPassword: k.BLSPassword}
+		if m.keys.ecdsaKey == "" {
+			m.keys.ecdsaKey = DefaultECDSAKey
+		}
+		if k.SecretName != "" {
+			if msgs := validation.IsDNS1123Subdomain(k.SecretName); len(msgs) > 0 {
+				errs = append(errs, field.Invalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("%q is no valid Secret name: %s", k.SecretName, strings.Join(msgs, "; "))))
+			}
+		}
+		for _, sk := range []struct{ field, key string }{
+			{"ecdsaPrivateKey", m.keys.ecdsaKey}, {"blsKeystore", k.BLSKeystore}, {"blsPassword", k.BLSPassword},
+		} {
+			if sk.key == "" {
+				continue
+			}
+			if msgs := validation.IsConfigMapKey(sk.key); len(msgs) > 0 {
+				errs = append(errs, field.Invalid(kp.Child(sk.field), sk.key, fmt.Sprintf("%q is no valid Secret key: %s", sk.key, strings.Join(msgs, "; "))))
+			}
+		}
+		if (k.BLSKeystore == "") != (k.BLSPassword == "") {
+			errs = append(errs, field.Invalid(kp, nil, "blsKeystore and blsPassword go together: the executor needs the password to open the keystore"))
+		}
+	}
+
+	seen := map[fnv1alpha1.SigningKeyType]bool{}
+	for i, t := range o.SigningKeys {
+		p := op.Child("signingKeys").Index(i)
+		switch {
+		case seen[t]:
+			errs = append(errs, duplicate(p, t, fmt.Sprintf("%q is listed twice", t)))
+		case t == fnv1alpha1.SigningKeyBLS && m.keys.blsKeystore == "":
+			errs = append(errs, field.Invalid(p, t, "signing with bls needs a BLS keystore (blsKeystore and blsPassword)"))
+		}
+		seen[t] = true
+	}
+	m.keys.signing = o.SigningKeys
+	if len(m.keys.signing) == 0 {
+		m.keys.signing = []fnv1alpha1.SigningKeyType{fnv1alpha1.SigningKeyECDSA}
+		if m.keys.blsKeystore != "" {
+			m.keys.signing = []fnv1alpha1.SigningKeyType{fnv1alpha1.SigningKeyBLS}
+		}
+	}
+	return errs, warns
+}
+
+func resolveStorage(m *model) field.ErrorList {
+	ps := m.decl.Spec.Persistence
+	if !ps.Enabled {
+		return nil
+	}
+	var errs field.ErrorList
+	p := field.NewPath("spec", "persistence")
+	v := &volumeModel{size: DefaultVolumeSize.DeepCopy(), storageClass: ps.StorageClassName}
+	if ps.Size != nil {
+		v.size = ps.Size.DeepCopy()
+		if v.size.Sign() <= 0 {
+			errs = append(errs, field.Invalid(p.Child("size"), v.size.String(), fmt.Sprintf("must be more than 0, got %s", v.size.String())))
+		}
+	}
+	if sc := v.storageClass; sc != nil && *sc != "" {
+		if msgs := validation.IsDNS1123Subdomain(*sc); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("storageClassName"), *sc, fmt.Sprintf("%q is no valid StorageClass name: %s", *sc, strings.Join(msgs, "; "))))
+		}
+	}
+	m.volume = v
+	return errs
+}
+
+func resolveKubernetes(m *model) field.ErrorList {
+	var errs field.ErrorList
+	m.operatorNamespace, m.timeout = DefaultOperatorNamespace, DefaultConnectionTimeout
+	k := m.decl.Spec.Kubernetes
+	if k == nil {
+		return nil
+	}
+	p := field.NewPath("spec", "kubernetes")
+	if k.OperatorNamespace != "" {
+		m.operatorNamespace = k.OperatorNamespace
+		if msgs := validation.IsDNS1123Label(k.OperatorNamespace); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("operatorNamespace"), k.OperatorNamespace, fmt.Sprintf("%q is no valid namespace name: %s", k.OperatorNamespace, strings.Join(msgs, "; "))))
+		}
+	}
+	if k.ConnectionTimeout != nil {
+		m.timeout = k.ConnectionTimeout.Duration
+		if m.timeout <= 0 {
+			errs = append(errs, field.Invalid(p.Child("connectionTimeout"), m.timeout.String(), fmt.Sprintf("must be more than 0, got %s", m.timeout)))
+		}
+	}
+	return errs
+}
+
+// profileSet gathers the built-in profiles, the declaration's custom profiles and the
+// PerformerProfile resources of the input. A name may be defined once. Profiles with problems are
+// returned as broken: their problems are reported once, where they are defined.
+func profileSet(in input, rep *report) (map[string]profiles.Profile, map[string]bool) {
+	decl := in.decl
+	set := profiles.BuiltIn(decl.Spec.ProfileParameters)
+	broken := map[string]bool{}
+	df := rep.about(in.declNode)
+	df.errs = append(df.errs, checkBottlerocket(decl.Spec.ProfileParameters)...)
+	define := func(pr profiles.Profile, f *findings, p *field.Path) {
+		if old, dup := set[pr.Name]; dup {
+			if old.Origin == "built-in" {
+				f.errs = append(f.errs, duplicate(p, pr.Name, fmt.Sprintf("profile %q is built in; give the custom profile another name", pr.Name)))
+			} else {
+				f.errs = append(f.errs, duplicate(p, pr.Name, fmt.Sprintf("profile %q is defined twice: here and in %s", pr.Name, old.Origin)))
+			}
+			return
+		}
+		set[pr.Name] = pr
+	}
+	cps := field.NewPath("spec", "customProfiles")
+	for i, cp := range decl.Spec.CustomProfiles {
+		p := cps.Index(i)
+		if !validName(cp.Name) {
+			df.errs = append(df.errs, field.Invalid(p.Child("name"), cp.Name, fmt.Sprintf("%q is no valid profile name (lower case letters, digits and '-')", cp.Name)))
+			continue
+		}
+		if errs := checkProfile(&cp.PerformerProfileSpec, p); len(errs) > 0 {
+			df.errs = append(df.errs, errs...)
+			broken[cp.Name] = true
+		}
+		define(profiles.Profile{Name: cp.Name, Origin: "AVSExecutor " + decl.Name + " " + p.String(), Spec: cp.PerformerProfileSpec}, df, p.Child("name"))
+	}
+	for _, pr := range in.profiles {
+		f := rep.about(pr.node)
+		pp := pr.profile
+		if !validName(pp.Name) {
+			f.errs = append(f.errs, field.Invalid(field.NewPath("metadata", "name"), pp.Name, fmt.Sprintf("%q is no valid profile name (lower case letters, digits and '-')", pp.Name)))
+			continue
+		}
+		if errs := checkProfile(&pp.Spec, field.NewPath("spec")); len(errs) > 0 || pr.broken {
+			f.errs = append(f.errs, errs...)
+			broken[pp.Name] = true
+		}
+		if pr.node.GetAnnotations()[localConfigAnnotation] != "true" {
+			f.warns = append(f.warns, field.Invalid(field.NewPath("metadata", "annotations"), nil, fmt.Sprintf(
+				"PerformerProfile %s is not marked %s: \"true\", so kustomize and kpt would apply it to the cluster, which has no such kind", pp.Name, localConfigAnnotation)))
+		}
+		define(profiles.Profile{Name: pp.Name, Origin: "PerformerProfile " + displayName(pr.node), Spec: pp.Spec}, f, field.NewPath("metadata", "name"))
+	}
+	return set, broken
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 63 {
+		return false
+	}
+	for i, c := range n {
+		ok := (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0 && i < len(n)-1)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// capList joins at most n items for a message, saying how many more there are: a message must
+// stay readable, and its size must not grow with the input.
+func capList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}
+
+// duplicate is a field error for a value given twice, with the sentence that says where.
+func duplicate(p *field.Path, value any, detail string) *field.Error {
+	return &field.Error{Type: field.ErrorTypeDuplicate, Field: p.String(), BadValue: value, Detail: detail}
+}

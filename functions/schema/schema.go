@@ -1,0 +1,198 @@
+// Package schema holds the OpenAPI schemas generated from the function's API types
+// (api/fn/v1alpha1, by controller-gen from their kubebuilder markers) and checks objects against
+// them with the OpenAPI validator the API server uses for custom resources (kube-openapi). Ranges,
+// patterns, enums and required fields are written once, as markers; the function does not repeat
+// them by hand.
+package schema
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+	"k8s.io/kube-openapi/pkg/validation/strfmt"
+	"k8s.io/kube-openapi/pkg/validation/validate"
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed *.yaml
+var files embed.FS
+
+// Validator checks objects of one kind against its schema.
+type Validator struct{ schema *spec.Schema }
+
+var (
+	loadOnce   sync.Once
+	validators map[string]*Validator
+	loadErr    error
+)
+
+// For returns the validator of a kind of the function's API (version v1alpha1).
+func For(kind string) (*Validator, error) {
+	loadOnce.Do(func() { validators, loadErr = load() })
+	if loadErr != nil {
+		return nil, loadErr
+	}
+	v, ok := validators[kind]
+	if !ok {
+		return nil, fmt.Errorf("no schema for kind %s", kind)
+	}
+	return v, nil
+}
+
+// crd is the part of a CustomResourceDefinition that holds the schemas.
+type crd struct {
+	Spec struct {
+		Names    struct{ Kind string }
+		Versions []struct {
+			Name   string
+			Schema struct {
+				OpenAPIV3Schema json.RawMessage `json:"openAPIV3Schema"`
+			}
+		}
+	}
+}
+
+func load() (map[string]*Validator, error) {
+	entries, err := files.ReadDir(".")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*Validator{}
+	for _, e := range entries {
+		b, err := files.ReadFile(e.Name())
+		if err != nil {
+			return nil, err
+		}
+		var c crd
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+		}
+		for _, v := range c.Spec.Versions {
+			if v.Name != "v1alpha1" {
+				continue
+			}
+			s := &spec.Schema{}
+			if err := json.Unmarshal(v.Schema.OpenAPIV3Schema, s); err != nil {
+				return nil, fmt.Errorf("%s: %w", e.Name(), err)
+			}
+			out[c.Spec.Names.Kind] = &Validator{schema: s}
+		}
+	}
+	return out, nil
+}
+
+// Validate checks obj, an object as JSON decodes it, against the schema. Each error's Detail is a
+// whole sentence in the words of this project rather than the validator's.
+func (v *Validator) Validate(obj map[string]any) field.ErrorList {
+	res := validate.NewSchemaValidator(v.schema, nil, "", strfmt.Default).Validate(withoutNulls(obj))
+	var errs field.ErrorList
+	for _, err := range res.Errors {
+		errs = append(errs, toFieldError(err))
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	return errs
+}
+
+// withoutNulls drops null values: like the API server, the function reads an explicit null as
+// "not set".
+func withoutNulls(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			if x != nil {
+				out[k] = withoutNulls(x)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = withoutNulls(x)
+		}
+		return out
+	}
+	return v
+}
+
+// patterns names the patterns of the API types, so that a mismatch says what was expected.
+var patterns = map[string]string{
+	`^0x[0-9a-fA-F]{40}$`:             "is no Ethereum address (0x and 40 hex digits)",
+	`^[a-z]([-a-z0-9]*[a-z0-9])?$`:    "is no DNS-1035 label (lower case letters, digits and '-', starting with a letter)",
+	`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`: "is no valid name (lower case letters, digits and '-')",
+}
+
+var (
+	shouldMatch = regexp.MustCompile(`should match '(.*)'$`)
+	bound       = regexp.MustCompile(`should be (greater|less) than( or equal to)? (\S+)$`)
+	atMost      = regexp.MustCompile(`should be at most ([0-9]+) chars long$`)
+	atLeast     = regexp.MustCompile(`should (?:be|have) at least ([0-9]+) (chars long|items|properties)$`)
+	oneOf       = regexp.MustCompile(`should be one of \[(.*)\]$`)
+)
+
+func toFieldError(err error) *field.Error {
+	v, ok := err.(*openapierrors.Validation)
+	if !ok {
+		return &field.Error{Type: field.ErrorTypeInvalid, Detail: err.Error()}
+	}
+	path := strings.TrimPrefix(v.Name, ".")
+	e := &field.Error{Type: field.ErrorTypeInvalid, Field: path, BadValue: v.Value}
+	msg := v.Error()
+	switch m := []string(nil); {
+	case v.Code() == openapierrors.RequiredFailCode:
+		e.Type, e.Detail = field.ErrorTypeRequired, "is required"
+	case v.Code() == openapierrors.EnumFailCode:
+		e.Type = field.ErrorTypeNotSupported
+		if m = oneOf.FindStringSubmatch(msg); m != nil {
+			e.Detail = fmt.Sprintf("unknown value %s (one of %s)", quote(v.Value), strings.Join(strings.Fields(m[1]), ", "))
+		}
+	case v.Code() == openapierrors.InvalidTypeCode:
+		e.Type, e.Detail = field.ErrorTypeTypeInvalid, "has the wrong type: "+strings.TrimPrefix(msg, v.Name+" in body ")
+	default:
+		if m = shouldMatch.FindStringSubmatch(msg); m != nil {
+			if what, ok := patterns[m[1]]; ok {
+				e.Detail = quote(v.Value) + " " + what
+			} else {
+				e.Detail = fmt.Sprintf("%s does not match %s", quote(v.Value), m[1])
+			}
+		} else if m = bound.FindStringSubmatch(msg); m != nil {
+			switch {
+			case m[1] == "greater" && m[2] != "":
+				e.Detail = fmt.Sprintf("must be %s or more, got %v", m[3], v.Value)
+			case m[1] == "greater":
+				e.Detail = fmt.Sprintf("must be more than %s, got %v", m[3], v.Value)
+			case m[2] != "":
+				e.Detail = fmt.Sprintf("must be %s or less, got %v", m[3], v.Value)
+			default:
+				e.Detail = fmt.Sprintf("must be less than %s, got %v", m[3], v.Value)
+			}
+		} else if m = atMost.FindStringSubmatch(msg); m != nil {
+			e.Type, e.Detail = field.ErrorTypeTooLong, fmt.Sprintf("%s is too long: at most %s characters", quote(v.Value), m[1])
+		} else if m = atLeast.FindStringSubmatch(msg); m != nil {
+			if m[1] == "1" {
+				e.Type, e.Detail = field.ErrorTypeRequired, "is required"
+			} else {
+				e.Detail = fmt.Sprintf("needs at least %s %s", m[1], strings.TrimSuffix(m[2], " long"))
+			}
+		}
+	}
+	if e.Detail == "" {
+		e.Detail = strings.TrimPrefix(msg, v.Name+" in body ")
+	}
+	return e
+}
+
+func quote(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%v", v)
+}
