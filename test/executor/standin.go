@@ -3,8 +3,8 @@
 // The executor's own module is not on the Go module proxy, so the project's tests use this instead.
 //
 // Every step names the upstream file it follows, in github.com/Layr-Labs/hourglass-monorepo at
-// commit 11f155493c33 (ponos/...). Only the timing is a parameter, so that tests need not wait the
-// executor's 5 minutes.
+// commit 11f155493c33 (ponos/...). Only the timing and the gRPC retry settings are parameters, so
+// that tests need not wait the executor's 5 minutes or its minute of retries.
 package executor
 
 import (
