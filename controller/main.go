@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
@@ -30,6 +31,7 @@ import (
 func main() {
 	var (
 		metricsAddr      string
+		secureMetrics    bool
 		probeAddr        string
 		leaderElect      bool
 		leaderElectionID string
@@ -40,7 +42,9 @@ func main() {
 		allowedSAs       string
 		zapOpts          = zap.Options{}
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `Address the Prometheus metrics endpoint (plain HTTP) binds to; "0" disables it.`)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `Address the Prometheus metrics endpoint binds to; "0" disables it.`)
+	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS to clients with a bearer token that the API server authenticates and authorizes (get on the non-resource URL /metrics); false serves plain HTTP to anyone who reaches the port.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "performer-controller.hourglass.eigenlayer.io", "Name of the Lease used for leader election.")
@@ -67,6 +71,7 @@ func main() {
 	log.Info("starting hourglass-controller",
 		"version", version(),
 		"metricsBindAddress", metricsAddr,
+		"metricsSecure", secureMetrics,
 		"healthProbeBindAddress", probeAddr,
 		"leaderElect", leaderElect,
 		"leaderElectionID", leaderElectionID,
@@ -90,9 +95,15 @@ func main() {
 	if err != nil {
 		fail(log, err, "loading the kubeconfig")
 	}
+	metrics := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
+	if secureMetrics {
+		// The scaffold's way: TokenReview and SubjectAccessReview against the API server (granted by
+		// base/rbac/metrics_auth_role.yaml), with a self-signed serving certificate.
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                       metrics,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              leaderElectionID,

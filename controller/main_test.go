@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -15,10 +16,14 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
@@ -100,7 +105,14 @@ func TestBinary(t *testing.T) {
 		t.Errorf("the controller acted outside --watch-namespaces (Get: %v)", err)
 	}
 
-	body := httpBody(t, "http://"+metrics+"/metrics")
+	// Metrics are served over HTTPS to authenticated, authorized clients only.
+	if code := metricsStatus(t, metrics, ""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token answered %d, want 401", code)
+	}
+	if code := metricsStatus(t, metrics, scraperToken(t, env, watched, false)); code != http.StatusForbidden {
+		t.Errorf("/metrics with a token not allowed to read it answered %d, want 403", code)
+	}
+	body := metricsBody(t, metrics, scraperToken(t, env, watched, true))
 	for _, m := range []string{`controller_runtime_reconcile_total{controller="performer",result="success"}`, "workqueue_depth"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics has no %s", m)
@@ -142,19 +154,71 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func httpStatus(url string) int {
-	resp, err := http.Get(url)
+// scraperToken makes a ServiceAccount, bound to a metrics-reader ClusterRole when allowed, and
+// returns a token of it.
+func scraperToken(t *testing.T, env *envtest.Env, ns string, allowed bool) string {
+	t.Helper()
+	ctx := context.Background()
+	name := "scraper-denied"
+	if allowed {
+		name = "scraper"
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	if err := env.Client.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if allowed {
+		// The same rule as base/rbac/metrics_reader_role.yaml.
+		role := &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + ns},
+			Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
+		}
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}},
+		}
+		for _, o := range []client.Object{role, binding} {
+			if err := env.Client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tr := &authenticationv1.TokenRequest{}
+	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("requesting a token for %s: %v", name, err)
+	}
+	return tr.Status.Token
+}
+
+func metricsGet(t *testing.T, addr, token string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
 	if err != nil {
-		return 0
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	// The controller's serving certificate is self-signed, as the scaffold's is.
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	return c.Do(req)
+}
+
+func metricsStatus(t *testing.T, addr, token string) int {
+	t.Helper()
+	resp, err := metricsGet(t, addr, token)
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode
 }
 
-func httpBody(t *testing.T, url string) string {
+func metricsBody(t *testing.T, addr, token string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := metricsGet(t, addr, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +227,20 @@ func httpBody(t *testing.T, url string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics with an allowed token answered %d: %s", resp.StatusCode, b)
+	}
 	return string(b)
+}
+
+func httpStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
 }
 
 func until(t *testing.T, what string, cond func() bool) {

@@ -6,6 +6,8 @@ package workload
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -295,18 +297,15 @@ const GRPCPortEnv = "GRPC_PORT"
 // from elsewhere sorted by name, so that map iteration order never changes the pod template.
 // GRPC_PORT is the gRPC port unless the Performer sets it itself.
 func envVars(cfg *v1alpha1.PerformerConfig, port int32) ([]*corev1ac.EnvVarApplyConfiguration, error) {
-	plain := make(map[string]string, len(cfg.Environment)+1)
-	for n, v := range cfg.Environment {
-		plain[n] = v
+	plain := maps.Clone(cfg.Environment)
+	if plain == nil {
+		plain = map[string]string{}
 	}
-	if _, set := plain[GRPCPortEnv]; !set && !setFrom(cfg.EnvironmentFrom, GRPCPortEnv) {
+	setFrom := slices.ContainsFunc(cfg.EnvironmentFrom, func(e v1alpha1.EnvVarFrom) bool { return e.Name == GRPCPortEnv })
+	if _, set := plain[GRPCPortEnv]; !set && !setFrom {
 		plain[GRPCPortEnv] = strconv.Itoa(int(port))
 	}
-	names := make([]string, 0, len(plain))
-	for n := range plain {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(plain))
 	out := make([]*corev1ac.EnvVarApplyConfiguration, 0, len(names)+len(cfg.EnvironmentFrom))
 	for _, n := range names {
 		out = append(out, corev1ac.EnvVar().WithName(n).WithValue(plain[n]))
@@ -327,15 +326,6 @@ func envVars(cfg *v1alpha1.PerformerConfig, port int32) ([]*corev1ac.EnvVarApply
 // (atomic), and rounds quantities to milli units. The controller sets the same values itself, so
 // that the fields it owns read back exactly as it applied them and an unchanged Performer compares
 // equal to its Deployment.
-
-func setFrom(from []v1alpha1.EnvVarFrom, name string) bool {
-	for _, e := range from {
-		if e.Name == name {
-			return true
-		}
-	}
-	return false
-}
 
 func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
 	src = *src.DeepCopy()

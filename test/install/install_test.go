@@ -309,6 +309,11 @@ spec:
                     scheme: {type: string, enum: [http, https]}
                     interval: {type: string, pattern: '^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
                     scrapeTimeout: {type: string}
+                    bearerTokenFile: {type: string}
+                    tlsConfig:
+                      type: object
+                      properties:
+                        insecureSkipVerify: {type: boolean}
 `
 
 var smOnce sync.Once
