@@ -1,5 +1,7 @@
-# The Performer controller image: a static binary on distroless, running as non-root.
+# The Performer controller image: static binaries on distroless, running as non-root.
 #   docker build -t ghcr.io/hourglass-gitops/performer-controller:dev .
+# It also carries /performer-forwarder, which the AVS executor function renders as a sidecar of
+# every executor pod (same image, command /performer-forwarder): no third-party image is needed.
 ARG GO_VERSION=1.26.8
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
@@ -14,8 +16,11 @@ COPY api/ api/
 COPY controller/ controller/
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags="-s -w" -o /out/hourglass-controller ./controller
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -trimpath -ldflags="-s -w" -o /out/performer-forwarder ./controller/forwarder
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/hourglass-controller /hourglass-controller
+COPY --from=build /out/performer-forwarder /performer-forwarder
 USER 65532:65532
 ENTRYPOINT ["/hourglass-controller"]

@@ -160,5 +160,5 @@ test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local c
 	HOURGLASS_E2E=1 go test ./test/argocd/ -count=1 -v -timeout 20m
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end test on a local cluster of its own (a few minutes once binaries are cached).
-	HOURGLASS_E2E=1 go test ./test/e2e/ -count=1 -v -timeout 20m
+test-e2e: ## End-to-end tests on local clusters of their own (a few minutes once binaries are cached).
+	HOURGLASS_E2E=1 go test -p 1 ./test/e2e/ ./test/executor/ -count=1 -v -timeout 20m

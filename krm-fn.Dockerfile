@@ -14,7 +14,6 @@ COPY go.mod go.sum ./
 RUN go mod download
 # The function, its API types and the hardware mapping it shares with the controller.
 COPY api/ api/
-COPY controller/hardware/ controller/hardware/
 COPY functions/ functions/
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags="-s -w" -o /out/avs-executor-fn ./functions

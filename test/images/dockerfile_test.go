@@ -1,6 +1,6 @@
 // Package images checks the two Dockerfiles without a container engine: the files each build
-// stage copies are enough to build its binary, the binary is static, and the final image runs it
-// as non-root with no arguments.
+// stage copies are enough to build its binaries, the binaries are static and land in the final
+// image where they are expected, and the final image runs as non-root.
 package images
 
 import (
@@ -18,9 +18,10 @@ import (
 )
 
 type dockerfile struct {
-	copies     []string // build-context sources of the build stage's COPY lines
-	buildPkg   string   // the package the build stage compiles
-	base       string   // the final stage's base image
+	copies     []string          // build-context sources of the build stage's COPY lines
+	builds     map[string]string // output path in the build stage -> the package compiled there
+	binaries   map[string]string // path in the final image -> the package built into it
+	base       string            // the final stage's base image
 	user       string
 	entrypoint string
 }
@@ -34,7 +35,7 @@ func parse(t *testing.T, path string) dockerfile {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var d dockerfile
+	d := dockerfile{builds: map[string]string{}, binaries: map[string]string{}}
 	var logical strings.Builder
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -61,12 +62,15 @@ func parse(t *testing.T, path string) dockerfile {
 		case "COPY":
 			args := instr[1:]
 			if strings.HasPrefix(args[0], "--from") {
+				if pkg, ok := d.builds[args[1]]; ok && len(args) == 3 {
+					d.binaries[args[2]] = pkg
+				}
 				continue
 			}
 			d.copies = append(d.copies, args[:len(args)-1]...)
 		case "RUN":
 			if m := buildRe.FindStringSubmatch(strings.Join(instr, " ")); m != nil {
-				d.buildPkg = m[2]
+				d.builds[m[1]] = m[2]
 			}
 		case "USER":
 			d.user = instr[1]
@@ -87,18 +91,23 @@ func TestDockerfiles(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		file       string
-		pkg        string
+		binaries   map[string]string
 		entrypoint string
 	}{
-		{"Dockerfile", "./controller", `["/hourglass-controller"]`},
-		{"krm-fn.Dockerfile", "./functions", `["/avs-executor-fn"]`},
+		// The controller image also carries the forwarder the function renders as the executor
+		// pod's performer-forwarder sidecar.
+		{"Dockerfile", map[string]string{"/hourglass-controller": "./controller", "/performer-forwarder": "./controller/forwarder"}, `["/hourglass-controller"]`},
+		{"krm-fn.Dockerfile", map[string]string{"/avs-executor-fn": "./functions"}, `["/avs-executor-fn"]`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			d := parse(t, filepath.Join(root, tc.file))
-			got := []string{d.buildPkg, d.base, d.user, d.entrypoint}
-			want := []string{tc.pkg, "gcr.io/distroless/static-debian12:nonroot", "65532:65532", tc.entrypoint}
+			if diff := cmp.Diff(tc.binaries, d.binaries); diff != "" {
+				t.Errorf("%s: binaries in the final image and the packages built into them (-want +got):\n%s", tc.file, diff)
+			}
+			got := []string{d.base, d.user, d.entrypoint}
+			want := []string{"gcr.io/distroless/static-debian12:nonroot", "65532:65532", tc.entrypoint}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("%s: build package, final base, user, entrypoint (-want +got):\n%s", tc.file, diff)
+				t.Errorf("%s: final base, user, entrypoint (-want +got):\n%s", tc.file, diff)
 			}
 
 			// The build stage sees only what it copies: build from a context holding just that.
@@ -106,24 +115,33 @@ func TestDockerfiles(t *testing.T) {
 			for _, src := range d.copies {
 				copyPath(t, filepath.Join(root, src), filepath.Join(ctx, src))
 			}
-			out := filepath.Join(t.TempDir(), "bin")
-			cmd := exec.Command("go", "build", "-trimpath", "-o", out, d.buildPkg)
-			cmd.Dir = ctx
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false -mod=readonly")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%s: the files its build stage copies (%v) do not build %s: %v\n%s", tc.file, d.copies, d.buildPkg, err, b)
-			}
-			bin, err := elf.Open(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer bin.Close()
-			for _, p := range bin.Progs {
-				if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
-					t.Errorf("%s: %s is dynamically linked; distroless static has no libc", tc.file, d.buildPkg)
-				}
+			for _, pkg := range d.builds {
+				buildStatic(t, tc.file, ctx, pkg, d.copies)
 			}
 		})
+	}
+}
+
+// buildStatic builds pkg in the context dir as the build stage does and checks that the binary
+// is statically linked.
+func buildStatic(t *testing.T, file, ctx, pkg string, copies []string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "bin")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = ctx
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false -mod=readonly")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: the files its build stage copies (%v) do not build %s: %v\n%s", file, copies, pkg, err, b)
+	}
+	bin, err := elf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bin.Close()
+	for _, p := range bin.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("%s: %s is dynamically linked; distroless static has no libc", file, pkg)
+		}
 	}
 }
 
