@@ -41,14 +41,17 @@ const (
 	syncOptionsAnnotation = "argocd.argoproj.io/sync-options"
 )
 
-// Argo CD sync waves: the namespace first, then everything the executor needs, then the
-// Performers (their CRD comes from the controller install), then the executor itself, which
-// expects its performers' Services to exist.
+// Argo CD sync waves: the namespace first, then everything the executor needs, then the executor,
+// then its Performers (their CRD comes from the controller install). Argo CD waits for the health
+// of every wave but the last, so the executor's rollout is seen before the sync ends; with the
+// executor last, its comparison right after the sync could read a cache that had not seen the
+// patch yet and start a self-heal sync of an object that was already in sync. The executor does
+// not need its performers at start: it waits for them to turn Ready.
 const (
 	waveNamespace = "-1"
 	waveSupport   = "0"
-	wavePerformer = "1"
-	waveExecutor  = "2"
+	waveExecutor  = "1"
+	wavePerformer = "2"
 )
 
 // render builds every object of a validated declaration, in the order they are best applied.
