@@ -19,6 +19,10 @@ complete() {
 if complete; then echo "$BIN_DIR"; exit 0; fi
 
 mkdir -p "$BIN_DIR" "$CACHE_ROOT/src"
+# One build at a time (the demo and a test may ask together); the second finds the binaries built.
+exec 9>"$CACHE_ROOT/.flux-bins.lock"
+flock 9
+if complete; then echo "$BIN_DIR"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 export GOTOOLCHAIN=local
 
