@@ -45,9 +45,19 @@ alive() {
 # start <name> <binary> args...: runs detached (own session, so a terminal's Ctrl-C after `up`
 # returned does not reach it), logging to logs/<name>.log.
 start() {
-  local name=$1 bin=$2; shift 2
+  local name=$1 bin=$2 exe pid i; shift 2
+  exe=$(readlink -f "$bin")
   setsid "$bin" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo "$! $(readlink -f "$bin")" >"$PIDS/$name.pid"
+  pid=$!
+  # setsid execs the binary in the same process, but not at once: until it has, the process is
+  # still setsid, and alive() would take it for a stale pid. Wait for the exec (on a busy machine
+  # it can take a while).
+  for ((i = 0; i < 100; i++)); do
+    [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$exe" ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$pid $exe" >"$PIDS/$name.pid"
 }
 
 # stop <pid file>...: TERM to all at once, then wait (KILL after 10s); a stale pid file whose

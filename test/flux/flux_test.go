@@ -120,7 +120,8 @@ func TestFlux(t *testing.T) {
 		f    func(t *testing.T, ctx context.Context)
 	}{
 		{"operator and executors converge from an empty cluster in one go", s.convergeFromEmpty},
-		{"a resync writes nothing", s.noDrift},
+		{"a resync writes nothing", s.noResyncWrites},
+		{"a server-side diff without --force-conflicts is empty", s.noDiff},
 		{"a hand edit is reverted and the controller owns none of Flux's fields", s.handEdit},
 		{"a new performer version rolls the performer before the Kustomization is Ready", s.roll},
 		{"an unschedulable performer fails the health check", s.unschedulable},
@@ -226,11 +227,13 @@ func (s *suite) inventory(ctx context.Context, t *testing.T) []*unstructured.Uns
 	}
 	var out []*unstructured.Unstructured
 	for _, id := range st.Inventory {
-		// <namespace>_<name>_<group>_<kind>; names never contain "_".
+		// <namespace>_<name>_<group>_<kind>, with the colons of a name written as "__".
 		f := strings.Split(id, "_")
-		if len(f) != 4 {
+		if len(f) < 4 {
 			t.Fatalf("inventory entry %q", id)
 		}
+		n := len(f)
+		f = []string{f[0], strings.ReplaceAll(strings.Join(f[1:n-2], "_"), "__", ":"), f[n-2], f[n-1]}
 		u := &unstructured.Unstructured{}
 		mapping, err := s.g.Client.RESTMapper().RESTMappings(schema.GroupKind{Group: f[2], Kind: f[3]})
 		if err != nil || len(mapping) == 0 {
@@ -335,10 +338,9 @@ func (s *suite) convergeFromEmpty(t *testing.T, ctx context.Context) {
 	}
 }
 
-// noDrift: a reconciliation of an unchanged revision writes nothing (every applied object keeps
-// its resourceVersion), and a server-side diff of the rendered manifests against the cluster,
-// without taking over fields (no --force-conflicts), is empty.
-func (s *suite) noDrift(t *testing.T, ctx context.Context) {
+// noResyncWrites: a reconciliation of an unchanged revision writes nothing: every applied object
+// keeps its resourceVersion.
+func (s *suite) noResyncWrites(t *testing.T, ctx context.Context) {
 	before := map[string]string{}
 	for _, u := range s.inventory(ctx, t) {
 		before[key(u)] = u.GetResourceVersion()
@@ -357,6 +359,13 @@ func (s *suite) noDrift(t *testing.T, ctx context.Context) {
 			t.Errorf("%s: a resync of the same revision wrote it (resourceVersion %s -> %s)", key(u), rv, u.GetResourceVersion())
 		}
 	}
+}
+
+// noDiff: `kubectl diff --server-side` of the rendered manifests against what Flux applied is
+// empty without taking over fields (no --force-conflicts). An atomic list the API server defaults
+// (a StatefulSet's volumeClaimTemplates: spec.volumeMode, status.phase) conflicts with Flux's
+// ownership unless the rendering writes the defaulted values out.
+func (s *suite) noDiff(t *testing.T, ctx context.Context) {
 	for _, ex := range examples {
 		file := s.g.Executors.RenderedFile(ex)
 		cmd := exec.CommandContext(ctx, "kubectl", "--kubeconfig", s.g.Cluster.Kubeconfig, "diff", "--server-side", "-f", file)
@@ -382,6 +391,11 @@ func (s *suite) handEdit(t *testing.T, ctx context.Context) {
 	if _, err := s.g.Cluster.Kubectl(ctx, "patch", "performer", want.GetName(), "-n", want.GetNamespace(), "--type=merge",
 		"-p", `{"spec":{"version":"v0.0.0-hand-edit"}}`); err != nil {
 		t.Fatal(err)
+	}
+	if p, err := s.performer(ctx, want.GetNamespace(), want.GetName()); err != nil {
+		t.Fatal(err)
+	} else if v, _, _ := unstructured.NestedString(p.Object, "spec", "version"); v != "v0.0.0-hand-edit" {
+		t.Fatalf("kubectl patch did not change spec.version (%q)", v)
 	}
 	token, err := flux.Reconcile(ctx, s.g.Client, flux.Kustomization, flux.Namespace, gitops.ExecutorsKustomization)
 	if err != nil {

@@ -2,6 +2,8 @@ package flux
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http/httptest"
 	"strings"
 
@@ -17,7 +19,7 @@ type registryServer struct {
 }
 
 func startRegistry() (*registryServer, error) {
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	return &registryServer{Server: srv, Host: strings.TrimPrefix(srv.URL, "http://")}, nil
 }
 
