@@ -11,6 +11,7 @@
 package cluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -38,6 +39,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // The controller as base/ installs it.
@@ -503,22 +505,31 @@ func Needs(p *unstructured.Unstructured) string {
 	return strings.Join(needs, ",")
 }
 
-// ReadObjects decodes the Kubernetes objects of a multi-document YAML stream.
+// ReadObjects decodes the Kubernetes objects of a multi-document YAML stream, with numbers as
+// int64 where they are whole, as the API machinery reads them.
 func ReadObjects(b []byte) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
 	var out []*unstructured.Unstructured
 	for {
-		var o map[string]any
-		if err := dec.Decode(&o); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
 			return nil, fmt.Errorf("decoding manifests: %w", err)
 		}
-		if len(o) == 0 {
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, fmt.Errorf("decoding manifests: %w", err)
+		}
+		if len(bytes.TrimSpace(js)) == 0 || string(bytes.TrimSpace(js)) == "null" {
 			continue
 		}
-		out = append(out, &unstructured.Unstructured{Object: o})
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			return nil, fmt.Errorf("decoding manifests: %w", err)
+		}
+		out = append(out, u)
 	}
 }
 
