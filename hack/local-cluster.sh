@@ -11,8 +11,8 @@
 # HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster in the repository), so a demo
 # cluster and a test cluster can run side by side: each picks free loopback ports at start.
 # Layout: kubeconfig, pki/, logs/, pids/ (one "<pid> <executable>" file per process), etcd/.
-# Other processes that belong to the cluster's life (the demo's controller) may drop a pid file in
-# pids/ too; `down` stops them first.
+# Other processes that belong to the cluster's life (the controller, Flux's controllers, the
+# demo's Git server) drop a pid file in pids/ too; `down` stops them first.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
