@@ -416,6 +416,12 @@ func (s *suite) handEdit(t *testing.T, ctx context.Context) {
 
 	counts := map[string]int{}
 	for _, u := range s.inventory(ctx, t) {
+		// The controller writes the status of the Performers Flux applies, and nothing else there.
+		for _, mf := range u.GetManagedFields() {
+			if mf.Manager == controllerFM && mf.Subresource != "status" {
+				t.Errorf("%s: %s writes %q (operation %s), not only the status", key(u), controllerFM, mf.Subresource, mf.Operation)
+			}
+		}
 		by := fieldsBy(t, u)
 		fluxFields, ok := by[flux.FieldManager]
 		if !ok {
