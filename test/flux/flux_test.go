@@ -619,6 +619,18 @@ func (s *suite) oci(t *testing.T, ctx context.Context) {
 	if want := "latest@" + digest; src.Revision != want {
 		t.Errorf("OCIRepository revision %q, want %q", src.Revision, want)
 	}
+	// The artifact carries where it was rendered from, as `flux push artifact --source --revision`
+	// records it, and source-controller reports it.
+	repo := &unstructured.Unstructured{}
+	repo.SetGroupVersionKind(flux.OCIRepository)
+	if err := s.g.Client.Get(ctx, types.NamespacedName{Namespace: flux.Namespace, Name: "avs-executors"}, repo); err != nil {
+		t.Fatal(err)
+	}
+	meta, _, _ := unstructured.NestedStringMap(repo.Object, "status", "artifact", "metadata")
+	if diff := cmp.Diff(map[string]string{"source": s.g.Executors.URL, "revision": s.revision},
+		map[string]string{"source": meta["org.opencontainers.image.source"], "revision": meta["org.opencontainers.image.revision"]}); diff != "" {
+		t.Errorf("the OCIRepository's artifact metadata (-pushed +reported):\n%s", diff)
+	}
 	st, err := s.g.WaitReady(ctx, gitops.ExecutorsKustomization, src.Revision, 3*time.Minute)
 	if err != nil {
 		t.Fatal(err)
