@@ -92,17 +92,17 @@ func run(ctx context.Context) error {
 			return nil
 		}},
 		{"kubectl apply -f examples/flux/operator.yaml -f examples/flux/git/avs-executors.yaml (URLs pointed at loopback)", e.ApplyExamples},
-		{"Flux installs the operator (Kustomization hourglass-operator: overlays/production)", func(ctx context.Context) error {
-			s, err := e.WaitReady(ctx, gitops.OperatorKustomization, "", 3*time.Minute)
-			fmt.Printf("    %s\n", s)
-			return err
-		}},
-		{"controller (local process as the hourglass-operator ServiceAccount: KWOK pods run nothing)", func(ctx context.Context) error {
+		{"controller (local process as the hourglass-operator ServiceAccount, once Flux has created it: KWOK pods run nothing)", func(ctx context.Context) error {
 			if err := e.StartController(ctx); err != nil {
 				return err
 			}
 			fmt.Printf("    log: %s\n", filepath.Join(dir, "logs", "hourglass-controller.log"))
 			return nil
+		}},
+		{"Flux installs the operator (Kustomization hourglass-operator: overlays/production)", func(ctx context.Context) error {
+			s, err := e.WaitReady(ctx, gitops.OperatorKustomization, "", 3*time.Minute)
+			fmt.Printf("    %s\n", s)
+			return err
 		}},
 		{"Flux applies rendered/ and waits until every Performer is Ready (Kustomization avs-executors)", func(ctx context.Context) error {
 			s, err := e.WaitReady(ctx, gitops.ExecutorsKustomization, revision, 5*time.Minute)

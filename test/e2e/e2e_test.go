@@ -123,11 +123,11 @@ func TestEndToEnd(t *testing.T) {
 		return err
 	})
 	phase("apply examples/flux (operator and executors)", func() error { return g.ApplyExamples(ctx) })
+	phase("controller as the hourglass-operator ServiceAccount, once Flux has created it", func() error { return g.StartController(ctx) })
 	phase("Flux installs the operator", func() error {
 		_, err := g.WaitReady(ctx, gitops.OperatorKustomization, "", 3*time.Minute)
 		return err
 	})
-	phase("controller as the hourglass-operator ServiceAccount", func() error { return g.StartController(ctx) })
 	phase("Flux applies every example and waits (kstatus)", func() error {
 		_, err := g.WaitReady(ctx, gitops.ExecutorsKustomization, revision, 5*time.Minute)
 		return err

@@ -142,8 +142,9 @@ func Start(ctx context.Context, c *cluster.Cluster, binDir string) (*Controllers
 		"--metrics-addr=" + addr(ports[3]),
 		"--health-addr=" + addr(ports[4]),
 		"--no-remote-bases=true",
-		// The default 30s would make the executors wait half a minute for the operator.
-		"--requeue-dependency=5s",
+		// A Kustomization whose dependsOn is not Ready yet retries after this (30s by default, which
+		// would make the executors wait half a minute for the operator).
+		"--requeue-dependency=2s",
 		"--log-level=info",
 	}, env, "http://"+addr(ports[4])+"/readyz")
 	if err != nil {
