@@ -137,12 +137,16 @@ cluster-up: ## Start a local control plane with KWOK nodes (no Docker); binaries
 cluster-down: ## Stop the local control plane.
 	hack/local-cluster.sh down
 
+.PHONY: flux-bins
+flux-bins: ## Build Flux's source-controller and kustomize-controller once (cached in ~/.cache/hourglass-gitops).
+	hack/flux-bins.sh
+
 .PHONY: demo
-demo: ## Local cluster, controller and the examples applied the way Flux applies them; shows where performers run.
+demo: flux-bins ## Local cluster, Flux syncing the examples from a Git server on loopback, the controller; what Flux reports.
 	go run ./hack/demo
 
 .PHONY: demo-down
-demo-down: ## Stop the demo: its controller and its cluster.
+demo-down: ## Stop the demo: its controller, Flux, its Git server and its cluster.
 	hack/local-cluster.sh down
 
 N ?= 200
@@ -160,5 +164,6 @@ test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local c
 	HOURGLASS_E2E=1 go test ./test/argocd/ -count=1 -v -timeout 20m
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests on local clusters of their own (a few minutes once binaries are cached).
-	HOURGLASS_E2E=1 go test -p 1 ./test/e2e/ ./test/executor/ -count=1 -v -timeout 20m
+test-e2e: flux-bins ## End-to-end, Flux and executor pair tests, each on a local cluster of its own.
+	hack/control-plane-bins.sh >/dev/null
+	HOURGLASS_E2E=1 go test ./test/e2e/ ./test/flux/ ./test/executor/ -p 1 -count=1 -v -timeout 25m

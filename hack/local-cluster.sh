@@ -12,8 +12,8 @@
 # HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster in the repository), so a demo
 # cluster and a test cluster can run side by side: each picks free loopback ports at start.
 # Layout: kubeconfig, pki/, logs/, pids/ (one "<pid> <executable>" file per process), etcd/.
-# Other processes that belong to the cluster's life (the demo's controller) may drop a pid file in
-# pids/ too; `down` stops them first.
+# Other processes that belong to the cluster's life (the controller, Flux's controllers, the
+# demo's Git server) drop a pid file in pids/ too; `down` stops them first.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,16 +46,17 @@ alive() {
 # start <name> <binary> args...: runs detached (own session, so a terminal's Ctrl-C after `up`
 # returned does not reach it), logging to logs/<name>.log.
 start() {
-  local name=$1 bin=$2; shift 2
-  setsid "$bin" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  local pid=$! exe i
+  local name=$1 bin=$2 exe pid i; shift 2
   exe=$(readlink -f "$bin")
-  # Until the child has exec'd the binary, /proc/<pid>/exe is still the shell, and `alive` would
-  # report a process that is only starting as exited.
+  setsid "$bin" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  pid=$!
+  # setsid execs the binary in the same process, but not at once: until it has, the process is
+  # still setsid, and alive() would take it for a stale pid. Wait for the exec (on a busy machine
+  # it can take a while).
   for ((i = 0; i < 100; i++)); do
     [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$exe" ]] && break
     kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
+    sleep 0.05
   done
   echo "$pid $exe" >"$PIDS/$name.pid"
 }

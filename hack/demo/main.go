@@ -1,12 +1,14 @@
-// Command demo shows the whole flow on one machine, without Docker: a local control plane with
-// simulated GPU, SGX, SEV-SNP, TDX and Bottlerocket nodes; the controller installed from base/;
-// every example rendered by the KRM function with the kustomize CLI and applied the way Flux
-// applies a Kustomization (staged server-side apply, then a kstatus wait); and where each performer
-// landed. The cluster and the controller keep running afterwards; `make demo-down` stops them.
+// Command demo shows the whole flow on one machine, without Docker, the GitOps way: a local control
+// plane with simulated GPU, SGX, SEV-SNP, TDX and Bottlerocket nodes; Flux's source-controller and
+// kustomize-controller (built from source by hack/flux-bins.sh); a Git server on loopback holding
+// the operator's release and a GitOps repository whose executors/ the KRM function rendered into
+// rendered/, as CI does; the Flux objects of examples/flux pointed at it; and what Flux then
+// reports, and where each performer landed. Everything keeps running afterwards, so commits to the
+// GitOps repository keep syncing; `make demo-down` stops it all.
 //
 //	go run ./hack/demo        (make demo)
 //
-// HOURGLASS_CLUSTER_DIR sets the cluster's state folder (default .local/cluster).
+// HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster).
 package main
 
 import (
@@ -15,13 +17,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/flux"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitops"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 )
 
 func main() {
@@ -35,20 +41,14 @@ func main() {
 	}
 }
 
-type phases struct{ start time.Time }
-
-func (p *phases) do(name string, f func() error) error {
-	fmt.Printf("\n==> %s\n", name)
-	t := time.Now()
-	if err := f(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	fmt.Printf("    done in %.1fs (total %.1fs)\n", time.Since(t).Seconds(), time.Since(p.start).Seconds())
-	return nil
+// phase is one step of the demo; each prints its name and how long it took.
+type phase struct {
+	name string
+	run  func(ctx context.Context) error
 }
 
 func run(ctx context.Context) error {
-	root, err := localcluster.Root()
+	root, err := repo.Root()
 	if err != nil {
 		return err
 	}
@@ -56,74 +56,95 @@ func run(ctx context.Context) error {
 	if dir == "" {
 		dir = filepath.Join(root, ".local", "cluster")
 	}
-	p := &phases{start: time.Now()}
-	var c *localcluster.Cluster
-	var examples []localcluster.Example
+	e := &gitops.Env{Root: root, Dir: dir, Out: os.Stdout}
+	examples, err := cluster.Examples(root)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, ex := range examples {
+		names = append(names, filepath.Base(ex))
+	}
+	var revision string
 
-	steps := []struct {
-		name string
-		f    func() error
-	}{
-		{"local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes)", func() (err error) {
-			c, err = localcluster.Up(ctx, root, dir, os.Stdout)
-			return err
+	phases := []phase{
+		{"local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes)", func(ctx context.Context) error {
+			return e.ClusterUp(ctx, true)
 		}},
-		{"install base/ (CRD, RBAC, controller Deployment) the way Flux applies it", func() error {
-			if err := c.InstallController(ctx); err != nil {
+		{"Flux: source-controller and kustomize-controller (hack/flux-bins.sh), CRDs", func(ctx context.Context) error {
+			if err := e.StartFlux(ctx); err != nil {
 				return err
 			}
-			fmt.Println("    KWOK pods run no containers: the controller Deployment is applied and becomes Available,")
-			fmt.Println("    then is scaled to 0; the controller runs locally as the hourglass-operator ServiceAccount.")
+			fmt.Printf("    logs: %s\n", filepath.Join(dir, "logs", "{source,kustomize}-controller.log"))
 			return nil
 		}},
-		{"controller (local process, ServiceAccount token, leader election)", func() error {
-			if err := c.StartController(ctx); err != nil {
+		{"KRM function (go build ./functions)", func(ctx context.Context) error {
+			return cluster.BuildFunction(ctx, root, os.Stdout)
+		}},
+		{"Git server on loopback: the operator's release and the GitOps repository, rendered as CI does", func(ctx context.Context) (err error) {
+			if err := e.StartGit(ctx, true); err != nil {
+				return err
+			}
+			if revision, err = e.PublishRepos(ctx, names); err != nil {
+				return err
+			}
+			fmt.Printf("    %s  executors/ %v rendered into rendered/, %s\n", e.Executors.URL, names, revision)
+			return nil
+		}},
+		{"kubectl apply -f examples/flux/operator.yaml -f examples/flux/git/avs-executors.yaml (URLs pointed at loopback)", e.ApplyExamples},
+		{"controller (local process as the hourglass-operator ServiceAccount, once Flux has created it: KWOK pods run nothing)", func(ctx context.Context) error {
+			if err := e.StartController(ctx); err != nil {
 				return err
 			}
 			fmt.Printf("    log: %s\n", filepath.Join(dir, "logs", "hourglass-controller.log"))
 			return nil
 		}},
-		{"KRM function (go build ./functions)", func() error {
-			return localcluster.BuildFunction(ctx, root, os.Stdout)
-		}},
-		{"render the examples (kustomize build --enable-alpha-plugins --enable-exec)", func() (err error) {
-			examples, err = localcluster.RenderExamples(ctx, root, filepath.Join(dir, "rendered"))
-			for _, e := range examples {
-				fmt.Printf("    %-22s %3d objects -> %s\n", e.Name, len(e.Objects), e.File)
-			}
+		{"Flux installs the operator (Kustomization hourglass-operator: overlays/production)", func(ctx context.Context) error {
+			s, err := e.WaitReady(ctx, gitops.OperatorKustomization, "", 3*time.Minute)
+			fmt.Printf("    %s\n", s)
 			return err
 		}},
-		{"apply the examples the Flux way (staged server-side apply, kstatus wait)", func() error {
-			return c.ApplyExamples(ctx, examples, os.Stdout)
+		{"Flux applies rendered/ and waits until every Performer is Ready (Kustomization avs-executors)", func(ctx context.Context) error {
+			s, err := e.WaitReady(ctx, gitops.ExecutorsKustomization, revision, 5*time.Minute)
+			fmt.Printf("    %s\n", s)
+			return err
 		}},
 	}
-	for _, s := range steps {
-		if err := p.do(s.name, s.f); err != nil {
-			return err
+	start := time.Now()
+	for _, p := range phases {
+		fmt.Printf("\n==> %s\n", p.name)
+		t := time.Now()
+		if err := p.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
+		fmt.Printf("    done in %.1fs (total %.1fs)\n", time.Since(t).Seconds(), time.Since(start).Seconds())
 	}
 
-	fmt.Println("\n$ kubectl get performers -A")
-	out, err := c.Kubectl(ctx, "get", "performers", "-A")
-	if err != nil {
-		return err
+	for _, args := range [][]string{
+		{"get", "gitrepositories,kustomizations", "-n", flux.Namespace},
+		{"get", "performers", "-A"},
+		{"get", "statefulsets", "-A"},
+	} {
+		fmt.Printf("\n$ kubectl %s\n", strings.Join(args, " "))
+		out, err := e.Cluster.Kubectl(ctx, args...)
+		if err != nil {
+			return err
+		}
+		fmt.Print(out)
 	}
-	fmt.Print(out)
-	fmt.Println("\n$ kubectl get statefulsets -A   (the executors)")
-	if out, err = c.Kubectl(ctx, "get", "statefulsets", "-A", "-o", "wide"); err != nil {
-		return err
-	}
-	fmt.Print(out)
 	fmt.Println("\nWhere each performer runs:")
-	table, err := c.Placements(ctx)
+	table, err := e.Cluster.Placements(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Print(table)
 
-	fmt.Printf("\nDemo ready in %.1fs. The cluster and the controller keep running:\n", time.Since(p.start).Seconds())
-	fmt.Printf("  export KUBECONFIG=%s\n", c.Kubeconfig)
-	fmt.Println("  kubectl get performers -n my-avs-project")
+	fmt.Printf("\nDemo ready in %.1fs. The cluster, Flux, the Git server and the controller keep running:\n", time.Since(start).Seconds())
+	fmt.Printf("  export KUBECONFIG=%s\n", e.Cluster.Kubeconfig)
+	fmt.Println("  kubectl get kustomizations,gitrepositories -A")
+	fmt.Println("  kubectl describe kustomization avs-executors -n flux-system")
+	fmt.Println("  kubectl get performers -A")
+	fmt.Printf("  cd %s && edit executors/*/executor.yaml, render and commit: see README.md\n", e.Executors.Repo.Work)
 	fmt.Println("  make demo-down    # stop everything")
 	return nil
 }

@@ -24,9 +24,10 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 	"github.com/hourglass-gitops/hourglass-gitops/test/argocd"
-	"github.com/hourglass-gitops/hourglass-gitops/test/gitserver"
-	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }
@@ -58,7 +59,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 type env struct {
 	root    string
-	c       *localcluster.Cluster
+	c       *cluster.Cluster
 	cl      client.Client
 	argo    *argocd.ArgoCD
 	repo    *gitserver.Repo
@@ -82,7 +83,7 @@ func TestArgoCD(t *testing.T) {
 			t.Fatalf("%s is not on PATH: the Argo CD test needs it", tool)
 		}
 	}
-	root, err := localcluster.Root()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,21 +112,21 @@ func TestArgoCD(t *testing.T) {
 		if bins, err = argocd.Binaries(ctx, root, out); err != nil {
 			return err
 		}
-		if kustomize, err = localcluster.Kustomize(ctx, root); err != nil {
+		if kustomize, err = cluster.Kustomize(ctx, root); err != nil {
 			return err
 		}
-		return localcluster.BuildFunction(ctx, root, out)
+		return cluster.BuildFunction(ctx, root, out)
 	})
 	t.Cleanup(func() {
-		if err := localcluster.Down(root, clusterDir, out); err != nil {
+		if err := cluster.Down(root, clusterDir, out); err != nil {
 			t.Errorf("stopping the cluster: %v", err)
 		}
 	})
 	phase("cluster up, base/ installed", func() (err error) {
-		if err := localcluster.Down(root, clusterDir, out); err != nil {
+		if err := cluster.Down(root, clusterDir, out); err != nil {
 			return err
 		}
-		if e.c, err = localcluster.Up(ctx, root, clusterDir, out); err != nil {
+		if e.c, err = cluster.Up(ctx, root, clusterDir, out); err != nil {
 			return err
 		}
 		return e.c.InstallController(ctx)
@@ -137,7 +138,7 @@ func TestArgoCD(t *testing.T) {
 
 	opts := argocd.Options{
 		Root: root, Bins: bins, Dir: dir, Kubeconfig: e.c.Kubeconfig,
-		Kustomize: kustomize, Function: localcluster.FunctionBinary(root), Out: out,
+		Kustomize: kustomize, Function: cluster.FunctionBinary(root), Out: out,
 	}
 	phase("Argo CD installed and started", func() (err error) {
 		if err := argocd.Install(ctx, opts); err != nil {
@@ -534,10 +535,10 @@ func (e *env) rendered(ctx context.Context) ([]*unstructured.Unstructured, error
 	if err := os.Mkdir(filepath.Join(tmp, "bin"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.Symlink(localcluster.FunctionBinary(e.root), filepath.Join(tmp, "bin", "avs-executor-fn")); err != nil {
+	if err := os.Symlink(cluster.FunctionBinary(e.root), filepath.Join(tmp, "bin", "avs-executor-fn")); err != nil {
 		return nil, err
 	}
-	out, err := localcluster.Build(ctx, e.root, dir, true)
+	out, err := cluster.Build(ctx, e.root, dir, true)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
-// Package e2e proves the whole flow on a local control plane (hack/local-cluster.sh) of its own:
-// base/ installed the way Flux installs it, the controller running with the RBAC base/ grants, every
-// example rendered by the KRM function with the kustomize CLI and applied the Flux way, and then
-// what users and GitOps tools rely on: readiness, placement on the right nodes, the walkthrough's
-// kubectl commands, a server-side diff that stays empty, and garbage collection.
+// Package e2e proves the whole flow on a local control plane (hack/local-cluster.sh) of its own,
+// synced by the real Flux from a Git server on loopback: the operator installed by
+// examples/flux/operator.yaml, the controller running with the RBAC the install grants, every
+// example rendered by the KRM function with the kustomize CLI as CI does and applied by the
+// Kustomization of examples/flux/git, and then what users rely on: readiness, placement on the
+// right nodes, the walkthrough's kubectl commands and the Argo CD plugin's rendering. What Flux
+// itself does with the product (health checks, rollouts, pruning, drift) is test/flux's.
 //
 // It runs only with HOURGLASS_E2E=1 (make test-e2e), so `go test ./...` stays fast.
 // HOURGLASS_E2E_CLUSTER_DIR sets the cluster's state folder (default .local/e2e-cluster); the
@@ -12,7 +14,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,12 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -35,7 +34,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitops"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 )
 
 // The clients log through controller-runtime; errors reach the test as returned errors.
@@ -62,9 +63,9 @@ func (w logWriter) Write(p []byte) (int, error) {
 type env struct {
 	t        *testing.T
 	root     string
-	c        *localcluster.Cluster
+	c        *cluster.Cluster
 	cl       client.Client
-	examples []localcluster.Example
+	examples []cluster.Example
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -74,7 +75,7 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Fatal("kubectl is not on PATH: the end-to-end test runs the walkthrough's kubectl commands (install kubectl, e.g. /usr/bin/kubectl)")
 	}
-	root, err := localcluster.Root()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,30 +99,45 @@ func TestEndToEnd(t *testing.T) {
 
 	// Stop the cluster whatever happens; its logs stay in dir.
 	t.Cleanup(func() {
-		if err := localcluster.Down(root, dir, out); err != nil {
+		if err := cluster.Down(root, dir, out); err != nil {
 			t.Errorf("stopping the cluster: %v", err)
 		}
 	})
+	g := &gitops.Env{Root: root, Dir: dir, Out: out}
+	t.Cleanup(g.Stop) // runs before the cluster goes down
 	e := &env{t: t, root: root}
-	phase("cluster up", func() (err error) {
-		// A fresh cluster every time: stop whatever an interrupted run left in dir.
-		if err := localcluster.Down(root, dir, out); err != nil {
+	names, err := exampleNames(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revision string
+	phase("cluster up", func() error { return g.ClusterUp(ctx, true) })
+	e.c, e.cl = g.Cluster, g.Client
+	phase("Flux controllers", func() error { return g.StartFlux(ctx) })
+	phase("build the KRM function", func() error { return cluster.BuildFunction(ctx, root, out) })
+	phase("Git: operator release and GitOps repository rendered as CI does", func() error {
+		if err := g.StartGit(ctx, false); err != nil {
 			return err
 		}
-		e.c, err = localcluster.Up(ctx, root, dir, out)
+		revision, err = g.PublishRepos(ctx, names)
 		return err
 	})
-	t.Cleanup(e.c.StopController) // runs before the cluster goes down
-	phase("install base/ the Flux way", func() error { return e.c.InstallController(ctx) })
-	phase("controller as the hourglass-operator ServiceAccount", func() error { return e.c.StartController(ctx) })
-	phase("build the KRM function", func() error { return localcluster.BuildFunction(ctx, root, out) })
-	phase("render the examples", func() (err error) {
-		e.examples, err = localcluster.RenderExamples(ctx, root, filepath.Join(dir, "rendered"))
+	phase("apply examples/flux (operator and executors)", func() error { return g.ApplyExamples(ctx) })
+	phase("controller as the hourglass-operator ServiceAccount, once Flux has created it", func() error { return g.StartController(ctx) })
+	phase("Flux installs the operator", func() error {
+		_, err := g.WaitReady(ctx, gitops.OperatorKustomization, "", 3*time.Minute)
 		return err
 	})
-	phase("apply the examples the Flux way and wait (kstatus)", func() error { return e.c.ApplyExamples(ctx, e.examples, out) })
-	if e.cl, err = client.New(e.c.Config, client.Options{}); err != nil {
-		t.Fatal(err)
+	phase("Flux applies every example and waits (kstatus)", func() error {
+		_, err := g.WaitReady(ctx, gitops.ExecutorsKustomization, revision, 5*time.Minute)
+		return err
+	})
+	for _, name := range names {
+		objs, err := cluster.ReadObjectsFile(g.Executors.RenderedFile(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.examples = append(e.examples, cluster.Example{Name: name, Dir: filepath.Join(root, "examples", name), File: g.Executors.RenderedFile(name), Objects: objs})
 	}
 
 	// Read-only checks first, then GitOps fidelity, then the walkthrough's changes, then deletion.
@@ -132,9 +148,7 @@ func TestEndToEnd(t *testing.T) {
 		{"argo cd plugin renders what kustomize renders", e.argocdPlugin},
 		{"every example is ready", e.examplesReady},
 		{"performers land on the right nodes", e.placement},
-		{"gitops fidelity", e.fidelity},
 		{"walkthrough", e.walkthrough},
-		{"deleting a declaration's output", e.prune},
 	}
 	for _, s := range steps {
 		t0 := time.Now()
@@ -325,46 +339,6 @@ func (e *env) placement(t *testing.T, ctx context.Context) {
 	}
 }
 
-// fidelity: after convergence, Git (the rendered manifests) and the cluster agree: a server-side
-// diff is empty and applying again changes nothing. The controller never fights Git.
-//
-// The diff takes fields over from other managers (--force-conflicts): without it the API server
-// refuses the dry run with a conflict on a StatefulSet's spec.volumeClaimTemplates whenever the
-// rendered claim template omits what the server defaults (volumeMode, status.phase), because that
-// list is atomic and the defaulted values count as a change of the applier's field. A field the
-// controller had changed would still show up, as Git's value coming back.
-func (e *env) fidelity(t *testing.T, ctx context.Context) {
-	for _, ex := range e.examples {
-		cmd := exec.CommandContext(ctx, "kubectl", "--kubeconfig", e.c.Kubeconfig, "diff", "--server-side", "--force-conflicts", "-f", ex.File)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &exit) && exit.ExitCode() == 1:
-			t.Errorf("%s: kubectl diff --server-side -f %s shows differences:\n%s", ex.Name, ex.File, stdout.String())
-		default:
-			t.Errorf("%s: kubectl diff --server-side: %v\n%s", ex.Name, err, stderr.String())
-		}
-
-		a, err := e.c.Applier(ex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs, err := a.Apply(ctx, ex.Objects, time.Minute)
-		if err != nil {
-			t.Errorf("%s: applying again: %v", ex.Name, err)
-			continue
-		}
-		for _, entry := range cs.Entries {
-			if entry.Action != ssa.UnchangedAction {
-				t.Errorf("%s: applying again: %s", ex.Name, entry)
-			}
-		}
-	}
-}
-
 // walkthrough runs the getting started guide's commands where they concern the product, as written.
 func (e *env) walkthrough(t *testing.T, ctx context.Context) {
 	if _, err := e.getPerformer(ctx, walkNamespace, walkPerformer); err != nil {
@@ -523,104 +497,6 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// prune deletes one example's objects the way Flux prunes what left Git (Namespaces excepted, so
-// that what removes the workloads is owner-reference garbage collection, not namespace deletion),
-// then checks that its Performers, their Deployments, Services and pods are gone. On a fresh
-// cluster this can take up to half a minute: kube-controller-manager's garbage collector picks up
-// new resource types (the Performer CRD) on its 30-second discovery resync.
-func (e *env) prune(t *testing.T, ctx context.Context) {
-	var ex localcluster.Example
-	for _, x := range e.examples {
-		n := 0
-		for _, o := range x.Objects {
-			if o.GetKind() == "Performer" {
-				n++
-			}
-		}
-		if n > 0 && (ex.Name == "" || n > countKind(ex.Objects, "Performer")) {
-			ex = x
-		}
-	}
-	var objs []*unstructured.Unstructured
-	for _, o := range ex.Objects {
-		if o.GetKind() != "Namespace" {
-			objs = append(objs, o)
-		}
-	}
-	// Before: each Performer owns its Deployment and Service (the garbage collector follows
-	// owner references, so this is what makes them go).
-	for _, o := range ex.Objects {
-		if o.GetKind() != "Performer" {
-			continue
-		}
-		p, err := e.getPerformer(ctx, o.GetNamespace(), o.GetName())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
-			key := types.NamespacedName{Namespace: o.GetNamespace(), Name: "performer-" + o.GetName()}
-			if err := e.cl.Get(ctx, key, obj); err != nil {
-				t.Fatalf("%s: before deleting: %T %s: %v", ex.Name, obj, key, err)
-			}
-			owned := false
-			for _, ref := range obj.GetOwnerReferences() {
-				owned = owned || (ref.UID == p.GetUID() && ref.Controller != nil && *ref.Controller)
-			}
-			if !owned {
-				t.Errorf("%s: %T %s is not controlled by performer %s: %v", ex.Name, obj, key, o.GetName(), obj.GetOwnerReferences())
-			}
-		}
-	}
-	a, err := e.c.Applier(ex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := a.Prune(ctx, objs, time.Minute)
-	if err != nil {
-		t.Fatalf("%s: %v", ex.Name, err)
-	}
-	for _, o := range ex.Objects {
-		if o.GetKind() != "Performer" {
-			continue
-		}
-		ns, name := o.GetNamespace(), "performer-"+o.GetName()
-		err := poll(ctx, time.Minute, func(ctx context.Context) (bool, error) {
-			for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
-				if err := e.cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); !apierrors.IsNotFound(err) {
-					return false, nil
-				}
-			}
-			var pods corev1.PodList
-			if err := e.cl.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"hourglass.eigenlayer.io/performer": o.GetName()}); err != nil {
-				return false, err
-			}
-			return len(pods.Items) == 0, nil
-		})
-		if err != nil {
-			t.Errorf("%s: the Deployment, Service or pods %s/%s are still there after their Performer was deleted", ex.Name, ns, name)
-		}
-		if _, err := e.getPerformer(ctx, ns, o.GetName()); !apierrors.IsNotFound(err) {
-			t.Errorf("%s: performer %s/%s still exists (%v)", ex.Name, ns, o.GetName(), err)
-		}
-	}
-	for _, entry := range cs.Entries {
-		if entry.Action != ssa.DeletedAction {
-			t.Errorf("%s: pruning: %s", ex.Name, entry)
-		}
-	}
-	t.Logf("pruned example %s: %d objects, %d performers", ex.Name, len(objs), countKind(ex.Objects, "Performer"))
-}
-
-func countKind(objs []*unstructured.Unstructured, kind string) int {
-	n := 0
-	for _, o := range objs {
-		if o.GetKind() == kind {
-			n++
-		}
-	}
-	return n
-}
-
 // argocdPlugin runs the Config Management Plugin of examples/argocd the way Argo CD's cmp-server
 // does (discover, init, generate in a copy of the repository without bin/, the tools on PATH as in
 // the sidecar image) and checks that it renders each example exactly as kustomize did.
@@ -661,11 +537,11 @@ func (e *env) argocdPlugin(t *testing.T, ctx context.Context) {
 
 	// The sidecar image: kustomize and the function on PATH.
 	tools := t.TempDir()
-	kustomize, err := localcluster.Kustomize(ctx, e.root)
+	kustomize, err := cluster.Kustomize(ctx, e.root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, target := range map[string]string{"kustomize": kustomize, "avs-executor-fn": localcluster.FunctionBinary(e.root)} {
+	for name, target := range map[string]string{"kustomize": kustomize, "avs-executor-fn": cluster.FunctionBinary(e.root)} {
 		if err := os.Symlink(target, filepath.Join(tools, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -715,4 +591,13 @@ func (e *env) argocdPlugin(t *testing.T, ctx context.Context) {
 			t.Errorf("%s: the Argo CD plugin renders differently from kustomize (-kustomize +plugin):\n%s", ex.Name, diff)
 		}
 	}
+}
+
+func exampleNames(root string) ([]string, error) {
+	dirs, err := cluster.Examples(root)
+	var names []string
+	for _, d := range dirs {
+		names = append(names, filepath.Base(d))
+	}
+	return names, err
 }

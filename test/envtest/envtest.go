@@ -17,7 +17,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,6 +34,7 @@ import (
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 )
 
 // Env is a running API server with the Performer CRD.
@@ -120,7 +120,7 @@ func (e *Env) Namespace(t testing.TB) string {
 }
 
 func start() (*Env, error) {
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}
@@ -190,25 +190,4 @@ func binaryAssets(root string) (string, error) {
 		return "", fmt.Errorf("%s --envtest printed no folder", script)
 	}
 	return dir, nil
-}
-
-// repoRoot is the directory of the module's go.mod, found from the working directory, which go
-// test sets to the package being tested.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "base", "crd")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the repository root (a go.mod next to base/crd) above the working directory")
-		}
-		dir = parent
-	}
 }

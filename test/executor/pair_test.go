@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,8 +30,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/test/fluxapply"
-	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }
@@ -52,7 +52,7 @@ func TestExecutorPerformerPair(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Fatal("kubectl is not on PATH: hack/local-cluster.sh needs it (install kubectl, e.g. /usr/bin/kubectl)")
 	}
-	root, err := localcluster.Root()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,28 +65,28 @@ func TestExecutorPerformerPair(t *testing.T) {
 	defer cancel()
 
 	// Render first: without the forwarder in the render there is nothing to test.
-	if err := localcluster.BuildFunction(ctx, root, out); err != nil {
+	if err := cluster.BuildFunction(ctx, root, out); err != nil {
 		t.Fatal(err)
 	}
-	rendered, err := localcluster.Build(ctx, root, filepath.Join(root, "examples", "basic"), true)
+	rendered, err := cluster.Build(ctx, root, filepath.Join(root, "examples", "basic"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := fluxapply.Read(bytes.NewReader(rendered))
+	objs, err := cluster.ReadObjects(rendered)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := readRender(t, objs)
 
 	t.Cleanup(func() {
-		if err := localcluster.Down(root, dir, out); err != nil {
+		if err := cluster.Down(root, dir, out); err != nil {
 			t.Errorf("stopping the cluster: %v", err)
 		}
 	})
-	if err := localcluster.Down(root, dir, out); err != nil { // whatever an interrupted run left
+	if err := cluster.Down(root, dir, out); err != nil { // whatever an interrupted run left
 		t.Fatal(err)
 	}
-	c, err := localcluster.Up(ctx, root, dir, out)
+	c, err := cluster.Up(ctx, root, dir, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +118,7 @@ func TestExecutorPerformerPair(t *testing.T) {
 
 	// Apply the whole render as Flux would, and start the executor at once, as its pod does
 	// while the declared Performer is still rolling out.
-	a, err := fluxapply.New(c.Config, "example-basic", "flux-system")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Apply(ctx, objs, 2*time.Minute); err != nil {
+	if err := applyAll(ctx, cl, objs); err != nil {
 		t.Fatal(err)
 	}
 	// The executor, as its ServiceAccount, with the executor's own 5-second polling.
@@ -403,4 +399,20 @@ func until(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// applyAll applies the render with server-side apply as Flux's kustomize-controller does: the
+// Namespace first, then everything else, without waiting for any of it.
+func applyAll(ctx context.Context, cl client.Client, objs []*unstructured.Unstructured) error {
+	sorted := append([]*unstructured.Unstructured(nil), objs...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		return sorted[i].GetKind() == "Namespace" && sorted[j].GetKind() != "Namespace"
+	})
+	for _, o := range sorted {
+		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
+			client.FieldOwner("kustomize-controller"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		}
+	}
+	return nil
 }

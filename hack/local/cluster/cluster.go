@@ -1,15 +1,17 @@
-// Package localcluster drives the local control plane of hack/local-cluster.sh for the demo and the
-// end-to-end test: it starts and stops the cluster, installs base/, runs the controller as the
-// hourglass-operator ServiceAccount, builds the KRM function and renders the examples with the
-// kustomize CLI.
+// Package cluster drives the local control plane of hack/local-cluster.sh for the demo and the
+// end-to-end tests: it starts and stops the cluster and the local processes that belong to it,
+// runs the controller as the hourglass-operator ServiceAccount, builds the KRM function and
+// renders the examples with the kustomize CLI.
 //
-// KWOK pods run no containers, so the in-cluster controller Deployment from base/ is applied (which
-// proves it valid and schedulable under the restricted Pod Security Standard) and then scaled to
-// zero, and the controller runs as a local process. That process authenticates with a TokenRequest
-// token of the hourglass-operator ServiceAccount, so it holds exactly the permissions base/ grants.
-package localcluster
+// KWOK pods run no containers, so the in-cluster controller Deployment (installed by Flux) only
+// proves itself valid and schedulable under the restricted Pod Security Standard, and the
+// controller runs as a local process. That process authenticates with a TokenRequest token of the
+// hourglass-operator ServiceAccount, so it holds exactly the permissions the install grants; the
+// in-cluster pods never take the leader lease, since nothing runs in them.
+package cluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -27,19 +29,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/fluxcd/pkg/ssa"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/hourglass-gitops/hourglass-gitops/test/fluxapply"
+	"sigs.k8s.io/yaml"
 )
 
 // The controller as base/ installs it.
@@ -63,27 +63,7 @@ type Cluster struct {
 	// Out receives progress output of the scripts and tools run.
 	Out io.Writer
 
-	controller     *exec.Cmd
-	controllerDone chan struct{} // closed when the controller process has exited
-}
-
-// Root finds the repository root (the folder with go.mod and hack/local-cluster.sh) at or above
-// the working directory.
-func Root() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "hack", "local-cluster.sh")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the repository root (hack/local-cluster.sh) above the working directory")
-		}
-		dir = parent
-	}
+	controller *Process
 }
 
 // Up starts (or reuses) the cluster whose state lives in dir.
@@ -171,42 +151,42 @@ func Build(ctx context.Context, root, dir string, fn bool) ([]byte, error) {
 	return out, nil
 }
 
-// InstallController applies base/ the way Flux would and waits for it, then scales the controller
-// Deployment to zero (its KWOK pod would run nothing; StartController runs the controller).
+// InstallController applies base/ with server-side apply, waits until the Performer CRD is
+// served, and scales the controller Deployment to zero: a KWOK pod runs nothing, StartController
+// runs the controller. For tests that are not about how the operator gets installed; the Flux
+// test installs it through Flux.
 func (c *Cluster) InstallController(ctx context.Context) error {
 	rendered, err := Build(ctx, c.Root, filepath.Join(c.Root, "base"), false)
 	if err != nil {
 		return err
 	}
-	objs, err := fluxapply.Read(bytes.NewReader(rendered))
+	f, err := os.CreateTemp("", "hourglass-base-*.yaml")
 	if err != nil {
 		return err
 	}
-	a, err := fluxapply.New(c.Config, "hourglass-operator", "flux-system")
-	if err != nil {
+	defer os.Remove(f.Name())
+	if _, err := f.Write(rendered); err != nil {
+		f.Close()
 		return err
 	}
-	if _, err := a.ApplyAndWait(ctx, objs, 2*time.Minute); err != nil {
+	f.Close()
+	if _, err := c.Kubectl(ctx, "apply", "--server-side", "--field-manager=kustomize-controller", "-f", f.Name()); err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
+	if _, err := c.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd/performers.hourglass.eigenlayer.io"); err != nil {
 		return err
 	}
-	scale := &autoscalingv1.Scale{
-		ObjectMeta: metav1.ObjectMeta{Name: ControllerDeployment, Namespace: ControllerNamespace},
-		Spec:       autoscalingv1.ScaleSpec{Replicas: 0},
-	}
-	if _, err := cs.AppsV1().Deployments(ControllerNamespace).UpdateScale(ctx, ControllerDeployment, scale, metav1.UpdateOptions{}); err != nil {
+	if _, err := c.Kubectl(ctx, "-n", ControllerNamespace, "scale", "deployment/"+ControllerDeployment, "--replicas=0"); err != nil {
 		return fmt.Errorf("scaling the in-cluster controller Deployment to zero: %w", err)
 	}
 	return nil
 }
 
 // StartController builds the controller and runs it as a local process authenticated as the
-// hourglass-operator ServiceAccount, with leader election in hourglass-system as in base/. It
-// returns once /readyz answers. Its log is logs/hourglass-controller.log in the state folder;
-// hack/local-cluster.sh down stops it too (pids/hourglass-controller.pid).
+// hourglass-operator ServiceAccount, with leader election in hourglass-system as in base/. The
+// ServiceAccount must exist (the operator's install creates it). It returns once /readyz answers.
+// Its log is logs/hourglass-controller.log in the state folder; hack/local-cluster.sh down stops
+// it too (pids/hourglass-controller.pid).
 func (c *Cluster) StartController(ctx context.Context) error {
 	bin := filepath.Join(c.Dir, "bin", "hourglass-controller")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./controller")
@@ -220,86 +200,116 @@ func (c *Cluster) StartController(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pidFile := filepath.Join(c.Dir, "pids", "hourglass-controller.pid")
-	// A controller left by an earlier run on this cluster (make demo twice) makes way.
-	if err := stopRecorded(pidFile); err != nil {
-		return err
-	}
-	metrics, err := freePort()
+	ports, err := FreePorts(2)
 	if err != nil {
 		return err
 	}
-	probes, err := freePort()
-	if err != nil {
-		return err
-	}
-	logFile, err := os.Create(filepath.Join(c.Dir, "logs", "hourglass-controller.log"))
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin,
-		"--kubeconfig="+kubeconfig,
-		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metrics),
-		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probes),
+	metrics, probes := ports[0], ports[1]
+	c.controller, err = c.Start(ctx, "hourglass-controller", bin, []string{
+		"--kubeconfig=" + kubeconfig,
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metrics),
+		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probes),
 		"--leader-elect",
-		"--leader-election-id="+leaderElectionID,
-		"--leader-election-namespace="+ControllerNamespace,
+		"--leader-election-id=" + leaderElectionID,
+		"--leader-election-namespace=" + ControllerNamespace,
 		"--zap-log-level=info",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own session: the demo leaves it running after it exits, like the cluster.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the controller: %w", err)
-	}
-	c.controller = cmd
-	exe, err := filepath.EvalSymlinks(bin)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%d %s\n", cmd.Process.Pid, exe)), 0o644); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	c.controllerDone = done
-	var exitErr error
-	go func() { exitErr = cmd.Wait(); close(done) }()
-	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", probes)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-done:
-			c.controller = nil
-			return fmt.Errorf("the controller exited (%v); see %s", exitErr, logFile.Name())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if resp, err := http.Get(ready); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the controller is not ready after 30s; see %s", logFile.Name())
-		}
-	}
+	}, nil, fmt.Sprintf("http://127.0.0.1:%d/readyz", probes))
+	return err
 }
 
 // StopController stops the controller process started by this Cluster, if any.
 func (c *Cluster) StopController() {
-	if c.controller == nil {
+	c.controller.Stop()
+	c.controller = nil
+}
+
+// Process is a local process that belongs to the cluster's life: its log is logs/<name>.log and
+// its pid file pids/<name>.pid in the state folder, so hack/local-cluster.sh down stops it too.
+type Process struct {
+	Name    string
+	Log     string
+	cmd     *exec.Cmd
+	pidFile string
+	done    chan struct{} // closed when the process has exited
+	err     error
+}
+
+// Start runs bin with args (and env added to this process's environment) in its own session, so
+// it keeps running after the demo exits, like the cluster. A process of the same name left by an
+// earlier run makes way first. Start returns once readyURL answers 200 OK, or at once when
+// readyURL is empty.
+func (c *Cluster) Start(ctx context.Context, name, bin string, args, env []string, readyURL string) (*Process, error) {
+	p := &Process{Name: name, Log: filepath.Join(c.Dir, "logs", name+".log"), pidFile: filepath.Join(c.Dir, "pids", name+".pid")}
+	if err := stopRecorded(p.pidFile); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(p.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	exe, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		exe = bin
+	}
+	if exe, err = filepath.Abs(exe); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p.pidFile, []byte(fmt.Sprintf("%d %s\n", p.cmd.Process.Pid, exe)), 0o644); err != nil {
+		return nil, err
+	}
+	p.done = make(chan struct{})
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	if readyURL == "" {
+		return p, nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited (%v); see %s", name, p.err, p.Log)
+		case <-ctx.Done():
+			p.Stop()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if resp, err := http.Get(readyURL); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("%s is not ready after 60s (%s); see %s", name, readyURL, p.Log)
+		}
+	}
+}
+
+// Stop stops the process (TERM, then KILL after 10s) and removes its pid file. Safe on nil.
+func (p *Process) Stop() {
+	if p == nil {
 		return
 	}
-	_ = c.controller.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-c.controllerDone:
-	case <-time.After(10 * time.Second):
-		_ = c.controller.Process.Kill()
-		<-c.controllerDone
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
-	c.controller = nil
-	_ = os.Remove(filepath.Join(c.Dir, "pids", "hourglass-controller.pid"))
+	_ = os.Remove(p.pidFile)
 }
 
 // stopRecorded stops the process of a pid file ("<pid> <executable>") if it still runs that
@@ -370,13 +380,18 @@ func (c *Cluster) serviceAccountKubeconfig(ctx context.Context) (string, error) 
 	return path, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreePorts returns n distinct free loopback ports.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close() // held until all are picked, so they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 // Examples returns the example folders (examples/<use>/ with a kustomization.yaml), sorted.
@@ -441,7 +456,7 @@ func RenderExamples(ctx context.Context, root, outDir string) ([]Example, error)
 			return out, err
 		}
 		e := Example{Name: filepath.Base(dir), Dir: dir, File: filepath.Join(outDir, filepath.Base(dir)+".yaml")}
-		if e.Objects, err = fluxapply.Read(bytes.NewReader(rendered)); err != nil {
+		if e.Objects, err = ReadObjects(rendered); err != nil {
 			return out, fmt.Errorf("%s: %w", e.Name, err)
 		}
 		if err := os.WriteFile(e.File, rendered, 0o644); err != nil {
@@ -450,45 +465,6 @@ func RenderExamples(ctx context.Context, root, outDir string) ([]Example, error)
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// Applier returns the Flux-style applier of an example: one Flux Kustomization per example.
-func (c *Cluster) Applier(e Example) (*fluxapply.Applier, error) {
-	return fluxapply.New(c.Config, "example-"+e.Name, "flux-system")
-}
-
-// ApplyExamples applies every example as its own Flux Kustomization would, then waits until
-// everything applied is Current (Flux's `wait: true`).
-func (c *Cluster) ApplyExamples(ctx context.Context, examples []Example, out io.Writer) error {
-	var all []*unstructured.Unstructured
-	var a *fluxapply.Applier
-	for _, e := range examples {
-		var err error
-		if a, err = c.Applier(e); err != nil {
-			return err
-		}
-		cs, err := a.Apply(ctx, e.Objects, 2*time.Minute)
-		if err != nil {
-			return err
-		}
-		counts := map[ssa.Action]int{}
-		for _, entry := range cs.Entries {
-			counts[entry.Action]++
-		}
-		var summary []string
-		for _, action := range []ssa.Action{ssa.CreatedAction, ssa.ConfiguredAction, ssa.UnchangedAction, ssa.SkippedAction} {
-			if counts[action] > 0 {
-				summary = append(summary, fmt.Sprintf("%d %s", counts[action], action))
-			}
-		}
-		fmt.Fprintf(out, "    %-22s %s\n", e.Name, strings.Join(summary, ", "))
-		all = append(all, e.Objects...)
-	}
-	if a == nil {
-		return errors.New("no examples to apply")
-	}
-	fmt.Fprintf(out, "    waiting for %d objects to be Current (kstatus) ...\n", len(all))
-	return a.Wait(ctx, all, 3*time.Minute)
 }
 
 // Placements prints a table of every Performer: its hardware needs, whether it is ready, and the
@@ -558,4 +534,45 @@ func Needs(p *unstructured.Unstructured) string {
 		return "-"
 	}
 	return strings.Join(needs, ",")
+}
+
+// ReadObjects decodes the Kubernetes objects of a multi-document YAML stream, with numbers as
+// int64 where they are whole, as the API machinery reads them.
+func ReadObjects(b []byte) ([]*unstructured.Unstructured, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	var out []*unstructured.Unstructured
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decoding manifests: %w", err)
+		}
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, fmt.Errorf("decoding manifests: %w", err)
+		}
+		if len(bytes.TrimSpace(js)) == 0 || string(bytes.TrimSpace(js)) == "null" {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			return nil, fmt.Errorf("decoding manifests: %w", err)
+		}
+		out = append(out, u)
+	}
+}
+
+// ReadObjectsFile decodes the Kubernetes objects of a multi-document YAML file.
+func ReadObjectsFile(path string) ([]*unstructured.Unstructured, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := ReadObjects(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return objs, nil
 }

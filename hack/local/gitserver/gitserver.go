@@ -22,10 +22,14 @@ type Server struct {
 	dir  string
 	addr string
 	srv  *http.Server
+	done chan struct{}
 }
 
 // Start serves the bare repositories under dir on a free loopback port.
-func Start(dir string) (*Server, error) {
+func Start(dir string) (*Server, error) { return StartAt(dir, "127.0.0.1:0") }
+
+// StartAt serves the bare repositories under dir on addr.
+func StartAt(dir, addr string) (*Server, error) {
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
 		return nil, errors.New("gitserver: git is not on the PATH")
@@ -35,7 +39,7 @@ func Start(dir string) (*Server, error) {
 		return nil, fmt.Errorf("gitserver: git --exec-path: %w", err)
 	}
 	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -48,16 +52,29 @@ func Start(dir string) (*Server, error) {
 			"REMOTE_USER=gitops",
 		},
 	}
-	s := &Server{dir: dir, addr: l.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
-	go func() { _ = s.srv.Serve(l) }()
+	s := &Server{dir: dir, addr: l.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
+	go func() { _ = s.srv.Serve(l); close(s.done) }()
 	return s, nil
 }
 
 // URL is the clone URL of the repository name (without .git).
 func (s *Server) URL(name string) string { return "http://" + s.addr + "/" + name + ".git" }
 
+// Elsewhere is a handle on repositories that another process serves from dir at addr: it
+// creates repositories and names their URLs, and serves nothing itself.
+func Elsewhere(dir, addr string) *Server { return &Server{dir: dir, addr: addr} }
+
+// Addr is the address served.
+func (s *Server) Addr() string { return s.addr }
+
+// Wait blocks until the server stops.
+func (s *Server) Wait() { <-s.done }
+
 // Close stops serving.
 func (s *Server) Close() error {
+	if s.srv == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.srv.Shutdown(ctx)
@@ -102,6 +119,14 @@ func (r *Repo) Commit(ctx context.Context, message string) (string, error) {
 	}
 	out, err := exec.CommandContext(ctx, "git", "-C", r.Work, "rev-parse", "HEAD").Output()
 	return strings.TrimSpace(string(out)), err
+}
+
+// Tag tags the work tree's HEAD and pushes the tag, as a release does.
+func (r *Repo) Tag(ctx context.Context, tag string) error {
+	if err := git(ctx, r.Work, "tag", "-f", tag); err != nil {
+		return err
+	}
+	return git(ctx, r.Work, "push", "-q", "-f", "origin", "refs/tags/"+tag)
 }
 
 func git(ctx context.Context, dir string, args ...string) error {

@@ -47,3 +47,40 @@ func TestCloneSeesPushedCommit(t *testing.T) {
 		t.Errorf("clone has a.yaml = %q, %v", b, err)
 	}
 }
+
+// A tag pushed from the work tree is what a clone of that tag gets, as for a release.
+func TestTag(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.NewRepo(ctx, "release", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Work, "VERSION"), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tagged, err := r.Commit(ctx, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Tag(ctx, "v0.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Work, "VERSION"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Commit(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("git", "ls-remote", s.URL("release"), "refs/tags/v0.1.0").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(out)); len(got) == 0 || got[0] != tagged {
+		t.Errorf("git ls-remote refs/tags/v0.1.0 = %q, want the first commit %s", out, tagged)
+	}
+}
