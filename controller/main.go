@@ -28,6 +28,13 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
+// Defaults of the throughput flags, chosen with make bench (README: "Scale").
+const (
+	defaultConcurrent = 8
+	defaultQPS        = 50
+	defaultBurst      = 300
+)
+
 func main() {
 	var (
 		metricsAddr      string
@@ -40,6 +47,9 @@ func main() {
 		neverPullPolicy  string
 		allowPrivileged  bool
 		allowedSAs       string
+		concurrent       int
+		qps              float64
+		burst            int
 		zapOpts          = zap.Options{}
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `Address the Prometheus metrics endpoint binds to; "0" disables it.`)
@@ -56,6 +66,9 @@ func main() {
 		"Let Performers ask for privileged containers, privilege escalation or running as root; otherwise such a Performer is Stalled.")
 	flag.StringVar(&allowedSAs, "allowed-service-accounts", "",
 		`Comma-separated ServiceAccounts performer pods may run as besides "default"; "*" allows any.`)
+	flag.IntVar(&concurrent, "concurrent", defaultConcurrent, "Number of Performers reconciled at the same time.")
+	flag.Float64Var(&qps, "kube-api-qps", defaultQPS, "Requests per second the controller may send to the API server, on average.")
+	flag.IntVar(&burst, "kube-api-burst", defaultBurst, "Requests the controller may send to the API server in a burst above --kube-api-qps.")
 	zapOpts.BindFlags(flag.CommandLine)
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.Parse()
@@ -95,6 +108,7 @@ func main() {
 	if err != nil {
 		fail(log, err, "loading the kubeconfig")
 	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
 	metrics := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
 	if secureMetrics {
 		// The scaffold's way: TokenReview and SubjectAccessReview against the API server (granted by
@@ -122,7 +136,7 @@ func main() {
 		NeverPullPolicy: pullPolicy,
 		Security:        workload.Allowance{Privileged: allowPrivileged, ServiceAccounts: splitNamespaces(allowedSAs)},
 	}
-	if err := r.SetupWithManager(mgr, controller.Options{}); err != nil {
+	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: concurrent}); err != nil {
 		fail(log, err, "setting up the performer controller")
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -322,7 +322,7 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, desir
 		return nil, nil, err
 	}
 	now = applied
-	ctrl.LoggerFrom(ctx).Info("applied "+kind, "name", name, "created", live == nil, "generation", now.GetGeneration())
+	ctrl.LoggerFrom(ctx).V(1).Info("applied "+kind, "name", name, "created", live == nil, "generation", now.GetGeneration())
 	return now, live, nil
 }
 

@@ -7,11 +7,9 @@ import (
 	"github.com/fluxcd/pkg/runtime/predicates"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -47,25 +45,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers)).
 		WithOptions(opts).
 		Complete(r)
-}
-
-// CacheOptions restricts the caches of pods, Deployments and Services to performer workloads, so
-// the controller does not hold every pod of the cluster in memory. namespaces limits all watches;
-// none means all namespaces.
-func CacheOptions(namespaces []string) cache.Options {
-	performers := labels.SelectorFromSet(labels.Set{workload.AppLabel: workload.AppName})
-	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Pod{}:        {Label: performers},
-		&appsv1.Deployment{}: {Label: performers},
-		&corev1.Service{}:    {Label: performers},
-	}}
-	if len(namespaces) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range namespaces {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
-	return opts
 }
 
 // podToPerformer maps a performer pod to its Performer by the performer label.

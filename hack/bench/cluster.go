@@ -60,7 +60,7 @@ type usage struct {
 	idle       time.Duration
 }
 
-func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration) error {
+func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, ctrlArgs []string) error {
 	bin := filepath.Join(work, "bin")
 	fmt.Printf("bench: building the controller\n")
 	ctrlBin, err := goBuild(ctx, root, bin, "./controller", "hourglass-controller")
@@ -100,7 +100,7 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 		return fmt.Errorf("raw bound: %w", err)
 	}
 	fmt.Printf("bench: controller, N=%d\n", n)
-	ctl, use, err := controllerRun(ctx, c, ctrlBin, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle)
+	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle)
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -248,7 +248,7 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 
 // controllerRun drives the controller, running as a local process, through the same three phases
 // with Performers, and measures what the process cost.
-func controllerRun(ctx context.Context, c client.Client, bin, kubeconfig, audit, logPath, ns string, n int, idle time.Duration) (phases, usage, error) {
+func controllerRun(ctx context.Context, c client.Client, bin string, args []string, kubeconfig, audit, logPath, ns string, n int, idle time.Duration) (phases, usage, error) {
 	var (
 		ph  phases
 		use usage
@@ -265,8 +265,9 @@ func controllerRun(ctx context.Context, c client.Client, bin, kubeconfig, audit,
 		return ph, use, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--metrics-bind-address=0",
-		"--health-probe-bind-address="+probe, "--leader-elect=false")
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0",
+		"--health-probe-bind-address=" + probe, "--leader-elect=false"}, args...)...)
+	fmt.Printf("  %s\n", strings.Join(cmd.Args[3:], " "))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return ph, use, err

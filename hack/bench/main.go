@@ -35,6 +35,7 @@ func main() {
 	skipCluster := flag.Bool("skip-cluster", false, "only the function benchmark")
 	skipFunction := flag.Bool("skip-function", false, "only the cluster benchmark")
 	runs := flag.Int("runs", 7, "runs of each function process (the median is printed)")
+	ctrlArgs := flag.String("controller-args", "", "extra flags for the controller, space-separated (e.g. \"--concurrent=4\")")
 	flag.Parse()
 
 	root, err := repoRoot()
@@ -49,7 +50,7 @@ func main() {
 	}
 
 	if !*skipCluster {
-		if err := clusterBench(ctx, root, work, *n, *idle); err != nil {
+		if err := clusterBench(ctx, root, work, *n, *idle, strings.Fields(*ctrlArgs)); err != nil {
 			fail(err)
 		}
 	}

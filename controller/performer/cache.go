@@ -1,0 +1,77 @@
+package performer
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
+)
+
+// CacheOptions restricts the caches of pods, Deployments and Services to performer workloads, so
+// the controller does not hold every pod of the cluster in memory, and keeps of each cached object
+// only what the reconciler reads. namespaces limits all watches; none means all namespaces.
+func CacheOptions(namespaces []string) cache.Options {
+	performers := labels.SelectorFromSet(labels.Set{workload.AppLabel: workload.AppName})
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}:         {Label: performers, Transform: trimPod},
+		&appsv1.Deployment{}:  {Label: performers, Transform: keepOwnManagedFields},
+		&corev1.Service{}:     {Label: performers, Transform: keepOwnManagedFields},
+		&v1alpha1.Performer{}: {Transform: cache.TransformStripManagedFields()},
+	}}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+// keepOwnManagedFields drops the managed fields of every manager but the controller: the reconciler
+// compares only the fields it owns (applyOwned), and the other managers' entries (the Deployment
+// controller's status, kubectl's, a GitOps engine's) are most of an object's managed fields.
+func keepOwnManagedFields(obj any) (any, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	var own []metav1.ManagedFieldsEntry
+	for _, e := range o.GetManagedFields() {
+		if e.Manager == FieldManager {
+			own = append(own, e)
+		}
+	}
+	o.SetManagedFields(own)
+	return obj, nil
+}
+
+// trimPod keeps what the reconciler reads of a performer pod: its identity and labels, each
+// container's name and image, and the status conditions and container states it reports from. A
+// pod's spec (volumes, probes, environment, affinity) and managed fields are most of its size.
+func trimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	pod.ManagedFields = nil
+	pod.Annotations = nil
+	containers := make([]corev1.Container, len(pod.Spec.Containers))
+	for i, c := range pod.Spec.Containers {
+		containers[i] = corev1.Container{Name: c.Name, Image: c.Image}
+	}
+	pod.Spec = corev1.PodSpec{Containers: containers, NodeName: pod.Spec.NodeName}
+	pod.Status = corev1.PodStatus{
+		Phase:                 pod.Status.Phase,
+		Conditions:            pod.Status.Conditions,
+		Reason:                pod.Status.Reason,
+		Message:               pod.Status.Message,
+		InitContainerStatuses: pod.Status.InitContainerStatuses,
+		ContainerStatuses:     pod.Status.ContainerStatuses,
+	}
+	return pod, nil
+}

@@ -1,0 +1,101 @@
+package performer
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
+)
+
+// What the reconciler concludes from a trimmed pod must be what it concludes from the whole pod.
+func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
+	const image = "ghcr.io/example/performer:v1"
+	full := func(name string, waiting *corev1.ContainerStateWaiting, ready corev1.ConditionStatus, scheduled *corev1.PodCondition) corev1.Pod {
+		pod := corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name, Namespace: "ns",
+				Labels:        map[string]string{workload.PerformerLabel: "p"},
+				Annotations:   map[string]string{"big": string(make([]byte, 4096))},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}},
+			},
+			Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{
+					Name: workload.ContainerName, Image: image,
+					Env:   []corev1.EnvVar{{Name: "GRPC_PORT", Value: "9090"}},
+					Ports: []corev1.ContainerPort{{Name: "grpc", ContainerPort: 9090}},
+				}},
+				Volumes:  []corev1.Volume{{Name: "tmp"}},
+				NodeName: "node-1",
+			},
+			Status: corev1.PodStatus{
+				Phase:      corev1.PodRunning,
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}},
+				PodIP:      "10.0.0.1",
+				ContainerStatuses: []corev1.ContainerStatus{{
+					Name: workload.ContainerName, Image: image, RestartCount: 7,
+					State:                corev1.ContainerState{Waiting: waiting},
+					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
+				}},
+			},
+		}
+		if scheduled != nil {
+			pod.Status.Conditions = append(pod.Status.Conditions, *scheduled)
+		}
+		return pod
+	}
+	cases := map[string][]corev1.Pod{
+		"ready":         {full("a", nil, corev1.ConditionTrue, nil)},
+		"crash looping": {full("a", &corev1.ContainerStateWaiting{Reason: CrashLoopBackOffReason}, corev1.ConditionFalse, nil)},
+		"image pull":    {full("a", &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "not found"}, corev1.ConditionFalse, nil)},
+		"config error":  {full("a", &corev1.ContainerStateWaiting{Reason: CreateContainerConfigErrorReason, Message: "no secret"}, corev1.ConditionFalse, nil)},
+		"unschedulable": {full("a", nil, corev1.ConditionFalse, &corev1.PodCondition{
+			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes"})},
+		"two pods": {full("b", nil, corev1.ConditionTrue, nil), full("a", nil, corev1.ConditionFalse, nil)},
+	}
+	conclude := func(pods []corev1.Pod) []string {
+		reason, msg := stallOf(nil, pods)
+		current := podsOfImage(pods, image)
+		ready := ""
+		if p := firstReadyPod(current); p != nil {
+			ready = p.Name
+		}
+		return []string{reason, msg, crashLooping(pods), ready, podToPerformer(nil, &pods[0])[0].Name}
+	}
+	for name, pods := range cases {
+		t.Run(name, func(t *testing.T) {
+			want := conclude(pods)
+			var trimmed []corev1.Pod
+			for i := range pods {
+				out, err := trimPod(pods[i].DeepCopy())
+				if err != nil {
+					t.Fatal(err)
+				}
+				trimmed = append(trimmed, *out.(*corev1.Pod))
+			}
+			if diff := cmp.Diff(want, conclude(trimmed)); diff != "" {
+				t.Errorf("conclusions from the trimmed pods differ (-whole +trimmed):\n%s", diff)
+			}
+			if trimmed[0].Annotations != nil || trimmed[0].ManagedFields != nil || trimmed[0].Spec.Volumes != nil {
+				t.Errorf("trimmed pod still holds annotations, managed fields or volumes")
+			}
+		})
+	}
+}
+
+func TestKeepOwnManagedFields(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{
+		{Manager: "kube-controller-manager"}, {Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}, {Manager: "kubectl-edit"},
+	}}}
+	out, err := keepOwnManagedFields(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*corev1.Service).ManagedFields
+	want := []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("managed fields (-want +got):\n%s", diff)
+	}
+}
