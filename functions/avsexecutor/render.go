@@ -502,6 +502,10 @@ func (r *renderer) statefulSet(configMap, hash string) {
 	if v := m.volume; v != nil {
 		sts.Spec.Template.Spec.Containers[0].VolumeMounts = append(sts.Spec.Template.Spec.Containers[0].VolumeMounts,
 			corev1.VolumeMount{Name: "data", MountPath: dataDir})
+		// The API server defaults volumeMode and the status of a claim template, and treats the
+		// templates as one value: written out, a server-side diff or apply by anyone but the
+		// field's owner (Flux's drift check, Argo CD's diff) finds no difference to fight over.
+		filesystem := corev1.PersistentVolumeFilesystem
 		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{
 			TypeMeta:   meta("v1", "PersistentVolumeClaim"),
 			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: r.selector()},
@@ -509,7 +513,9 @@ func (r *renderer) statefulSet(configMap, hash string) {
 				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 				StorageClassName: v.storageClass,
 				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: v.size}},
+				VolumeMode:       &filesystem,
 			},
+			Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
 		}}
 	}
 	r.add(sts, waveExecutor)
