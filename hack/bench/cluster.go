@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -510,7 +512,7 @@ func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("| log during the create burst | – | %d lines, %.1f KB | |\n", use.logLines, float64(use.logBytes)/1000)
 	fmt.Printf("\nController API writes by verb and resource (audit log), whole run, %d Performers:\n\n", n)
 	fmt.Printf("| verb resource | writes | per Performer |\n|---|---|---|\n")
-	for _, k := range sortedKeys(use.writes) {
+	for _, k := range slices.Sorted(maps.Keys(use.writes)) {
 		fmt.Printf("| %s | %d | %.2f |\n", k, use.writes[k], float64(use.writes[k])/float64(n))
 	}
 	fmt.Printf("| total | %d | %.2f |\n", total(use.writes), float64(total(use.writes))/float64(n))

@@ -24,9 +24,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 )
 
 func main() {
@@ -38,7 +39,7 @@ func main() {
 	ctrlArgs := flag.String("controller-args", "", "extra flags for the controller, space-separated (e.g. \"--concurrent=4\")")
 	flag.Parse()
 
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		fail(err)
 	}
@@ -64,18 +65,6 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
 	os.Exit(1)
-}
-
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run bench inside the repository")
-	}
-	return filepath.Dir(mod), nil
 }
 
 // goBuild builds a package of the module into dir and returns the binary's path.
@@ -133,15 +122,6 @@ func total(m map[string]int) int {
 		t += v
 	}
 	return t
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func ratio(a, b time.Duration) string {
