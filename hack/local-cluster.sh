@@ -7,6 +7,10 @@
 #   hack/local-cluster.sh down     stop everything it started and remove its data (safe to repeat)
 #   hack/local-cluster.sh env      print `export KUBECONFIG=...` for eval
 #   hack/local-cluster.sh status   show the processes and the nodes
+#   hack/local-cluster.sh restart <component> [--kill]
+#                                  stop one component (etcd, kube-apiserver, ...; --kill: SIGKILL, a
+#                                  crash) and start it again with the same command line and data,
+#                                  then wait until it is healthy
 #
 # HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster in the repository), so a demo
 # cluster and a test cluster can run side by side: each picks free loopback ports at start.
@@ -47,7 +51,16 @@ alive() {
 start() {
   local name=$1 bin=$2; shift 2
   setsid "$bin" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo "$! $(readlink -f "$bin")" >"$PIDS/$name.pid"
+  local pid=$! exe i
+  exe=$(readlink -f "$bin")
+  echo "$pid $exe" >"$PIDS/$name.pid"
+  # Until setsid has exec'd the binary, /proc/<pid>/exe is still bash or setsid and `alive` would
+  # take the starting component for a dead one (seen on a loaded machine).
+  for ((i = 0; i < 50; i++)); do
+    [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$exe" ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
 }
 
 # stop <pid file>...: TERM to all at once, then wait (KILL after 10s); a stale pid file whose
@@ -424,10 +437,41 @@ status() {
   kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes -L node.kubernetes.io/pool
 }
 
+# restart <component> [--kill]: TERM (KILL after 10s; --kill: KILL at once, a crash) one running
+# component, start the same command line again and wait until it answers: what a crash or a
+# static pod restart does to it. etcd keeps its data folder.
+restart() {
+  local c=${1:-} pid exe
+  [[ " ${COMPONENTS[*]} " == *" $c "* ]] || die "restart: unknown component '$c' (one of ${COMPONENTS[*]})"
+  alive "$PIDS/$c.pid" || die "restart: $c is not running (state: $STATE)"
+  read -r pid exe <"$PIDS/$c.pid"
+  local -a cmd
+  mapfile -d '' -t cmd <"/proc/$pid/cmdline"
+  if [[ ${2:-} == --kill ]]; then
+    kill -KILL "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    rm -f "$PIDS/$c.pid"
+    log "killed $c"
+  else
+    stop "$PIDS/$c.pid"
+  fi
+  [[ -f $LOGS/$c.log ]] && mv "$LOGS/$c.log" "$LOGS/$c.log.1"
+  start "$c" "${cmd[@]}"
+  # shellcheck disable=SC1091
+  source "$STATE/ports.env"
+  case $c in
+    etcd) wait_for etcd 30 etcd http_ok "$ETCD_PORT" /health ;;
+    kube-apiserver) wait_for kube-apiserver 90 kube-apiserver kubectl --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz ;;
+    *) sleep 1; alive "$PIDS/$c.pid" || die "$c exited after restart (see $LOGS/$c.log)" ;;
+  esac
+  log "restarted $c"
+}
+
 case "${1:-}" in
   up) up ;;
+  restart) shift; restart "$@" ;;
   down) down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   status) status ;;
-  *) echo "usage: $0 up|down|env|status   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|env|status|restart <component> [--kill]   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
 esac
