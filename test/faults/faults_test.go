@@ -38,6 +38,7 @@ const (
 // backwards on the way (watched for the whole run).
 func TestKill9DuringBurst(t *testing.T) {
 	gate(t)
+	t.Parallel()
 	const ns, n, killAt = "faults-burst", 500, 150
 	ctx := context.Background()
 	createNamespace(t, ctx, ns)
@@ -140,6 +141,10 @@ func TestControlPlaneRestartDuringRollout(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			_, readyAtCrash := w.counts()
+			if readyAtCrash == n {
+				t.Fatalf("all %d Performers finished the rollout before the %s crash: nothing was tested", n, component)
+			}
 			tCrash := time.Now()
 			restartComponent(t, component)
 			tBack := time.Now()
@@ -151,8 +156,8 @@ func TestControlPlaneRestartDuringRollout(t *testing.T) {
 			for _, p := range w.problems() {
 				t.Errorf("status regression: %s", p)
 			}
-			t.Logf("FIGURES %s crash during a %d-Performer rollout: down and back in %.1fs; rollout converged %.1fs after it answered again; controller restarts: %d",
-				component, n, tBack.Sub(tCrash).Seconds(), converge.Seconds(), c.restartCount()-restartsBefore)
+			t.Logf("FIGURES %s crash during a %d-Performer rollout (%d done when it crashed): down and back in %.1fs; rollout converged %.1fs after it answered again; controller restarts: %d",
+				component, n, readyAtCrash, tBack.Sub(tCrash).Seconds(), converge.Seconds(), c.restartCount()-restartsBefore)
 		})
 	}
 }
@@ -173,6 +178,7 @@ func restartComponent(t *testing.T, component string) {
 // created right after the kill.
 func TestLeaderTakeover(t *testing.T) {
 	gate(t)
+	t.Parallel()
 	const ns = "faults-takeover"
 	ctx := context.Background()
 	createNamespace(t, ctx, ns)
@@ -226,6 +232,7 @@ func TestLeaderTakeover(t *testing.T) {
 // edit, and fields another field manager added are left alone (server-side apply ownership).
 func TestDrift(t *testing.T) {
 	gate(t)
+	t.Parallel()
 	// portName's Service gets its port edited, which leaves that Performer stalled today (see
 	// below); name gets the other changes.
 	const ns, name, portName = "faults-drift", "drift", "drift-port"

@@ -7,6 +7,7 @@
 // The controller runs as local processes authenticated as the hourglass-operator ServiceAccount
 // of base/ (so with exactly the RBAC base/ grants), with leader election as base/ runs it; each
 // test watches its own namespace and uses its own Lease, so the tests do not share a controller.
+// The control-plane crash test runs alone first; the others then run side by side.
 //
 // It runs only with HOURGLASS_E2E=1 (make test-faults). HOURGLASS_FAULTS_CLUSTER_DIR sets the
 // cluster's state folder (default .local/faults-cluster); the cluster is stopped at the end
