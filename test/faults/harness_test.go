@@ -70,12 +70,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("HOURGLASS_E2E") != "1" {
 		os.Exit(m.Run()) // every test skips
 	}
-	code, err := setup()
-	if err != nil {
+	if err := setup(); err != nil {
 		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
 		os.Exit(1)
 	}
-	code = m.Run()
+	code := m.Run()
 	if os.Getenv("HOURGLASS_FAULTS_KEEP") == "1" {
 		fmt.Fprintf(os.Stderr, "faults: cluster left running (HOURGLASS_FAULTS_KEEP=1): export KUBECONFIG=%s\n", suite.cluster.Kubeconfig)
 		os.Exit(code)
@@ -93,13 +92,13 @@ func gate(t *testing.T) {
 	}
 }
 
-func setup() (int, error) {
+func setup() error {
 	if _, err := exec.LookPath("kubectl"); err != nil {
-		return 1, fmt.Errorf("kubectl is not on PATH: hack/local-cluster.sh needs it (install kubectl, e.g. /usr/bin/kubectl)")
+		return fmt.Errorf("kubectl is not on PATH: hack/local-cluster.sh needs it (install kubectl, e.g. /usr/bin/kubectl)")
 	}
 	root, err := localcluster.Root()
 	if err != nil {
-		return 1, err
+		return err
 	}
 	dir := os.Getenv("HOURGLASS_FAULTS_CLUSTER_DIR")
 	if dir == "" {
@@ -110,14 +109,14 @@ func setup() (int, error) {
 	t0 := time.Now()
 	// A fresh cluster every time: stop whatever an interrupted run left in dir.
 	if err := localcluster.Down(root, dir, os.Stderr); err != nil {
-		return 1, err
+		return err
 	}
 	c, err := localcluster.Up(ctx, root, dir, os.Stderr)
 	if err != nil {
-		return 1, err
+		return err
 	}
 	suite.root, suite.cluster = root, c
-	fail := func(err error) (int, error) { _ = c.Down(); return 1, err }
+	fail := func(err error) error { _ = c.Down(); return err }
 	if err := c.InstallController(ctx); err != nil {
 		return fail(err)
 	}
@@ -142,7 +141,7 @@ func setup() (int, error) {
 		return fail(err)
 	}
 	fmt.Fprintf(os.Stderr, "faults: cluster, base/ and the controller binary ready in %.1fs\n", time.Since(t0).Seconds())
-	return 0, nil
+	return nil
 }
 
 func newClient(cfg *rest.Config) (client.Client, error) {
