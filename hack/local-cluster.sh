@@ -53,14 +53,14 @@ start() {
   setsid "$bin" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
   local pid=$! exe i
   exe=$(readlink -f "$bin")
-  echo "$pid $exe" >"$PIDS/$name.pid"
-  # Until setsid has exec'd the binary, /proc/<pid>/exe is still bash or setsid and `alive` would
-  # take the starting component for a dead one (seen on a loaded machine).
-  for ((i = 0; i < 50; i++)); do
+  # Until the child has exec'd the binary, /proc/<pid>/exe is still the shell, and `alive` would
+  # report a process that is only starting as exited.
+  for ((i = 0; i < 100; i++)); do
     [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$exe" ]] && break
     kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
+    sleep 0.02
   done
+  echo "$pid $exe" >"$PIDS/$name.pid"
 }
 
 # stop <pid file>...: TERM to all at once, then wait (KILL after 10s); a stale pid file whose
