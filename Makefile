@@ -60,6 +60,10 @@ test-go: ## Run the unit and envtest integration tests (etcd and kube-apiserver 
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test ./...
 
+.PHONY: test-faults
+test-faults: ## Fault tests on a local cluster of their own: kill -9 mid-burst, API server and etcd crashes, leader takeover, drift.
+	HOURGLASS_E2E=1 go test ./test/faults/ -count=1 -v -timeout 15m
+
 ##@ Build
 
 .PHONY: build
@@ -148,7 +152,3 @@ demo-down: ## Stop the demo: its controller and its cluster.
 .PHONY: test-e2e
 test-e2e: ## End-to-end test on a local cluster of its own (a few minutes once binaries are cached).
 	HOURGLASS_E2E=1 go test ./test/e2e/ -count=1 -v -timeout 20m
-
-.PHONY: test-faults
-test-faults: ## Fault tests on a local cluster of their own: kill -9 mid-burst, API server and etcd crashes, leader takeover, drift.
-	HOURGLASS_E2E=1 go test ./test/faults/ -count=1 -v -timeout 15m

@@ -118,7 +118,7 @@ func TestExamplesPassRestricted(t *testing.T) {
 	if len(performers) < len(examples) {
 		t.Fatalf("%d Performers in %d examples: every example renders at least one", len(performers), len(examples))
 	}
-	deployments := reconcile(t, performers)
+	deployments := reconcile(t, restrictedNamespace, performers)
 	for _, p := range performers {
 		if err := admit(t, p.Name, deployments[p.Name].Spec.Template, nil); err != nil {
 			t.Errorf("the controller's pod for Performer %s (from an example) is refused: %v", p.Name, err)
@@ -139,10 +139,12 @@ func TestExamplesPassRestricted(t *testing.T) {
 // TDX isolate the pod inside a Kata VM selected by runtimeClassName; none of that needs
 // privileged mode, host namespaces, hostPath or added capabilities.
 //
-// A user's podSecurityContext or securityContext replaces the controller's restricted defaults
-// rather than adding to them, so a partial one (only fsGroup, only readOnlyRootFilesystem) leaves
-// the pod without runAsNonRoot, seccomp or the dropped capabilities, and admission refuses it.
-// Those shapes are listed with refused: true.
+// A user's podSecurityContext and securityContext refine the controller's restricted defaults
+// field by field, so partial ones (only fsGroup, only readOnlyRootFilesystem) stay admitted. What
+// restricted forbids (privileged, privilege escalation, root) the controller refuses by itself
+// (Stalled, SecurityNotAllowed, no workload) unless started with --allow-privileged-performers;
+// with that flag it makes the Deployment and the restricted namespace refuses the pod, the second
+// line of defence.
 func TestPerformerShapesPassRestricted(t *testing.T) {
 	setupRestricted(t)
 	restrictedPod := &corev1.PodSecurityContext{
@@ -160,7 +162,7 @@ func TestPerformerShapesPassRestricted(t *testing.T) {
 	cases := []struct {
 		name    string
 		mutate  func(*v1alpha1.PerformerSpec)
-		refused string // part of the refusal, empty when the pod must be admitted
+		refused string // part of the admission refusal, empty when the pod must be admitted
 	}{
 		{name: "plain"},
 		{name: "gpu", mutate: hw(v1alpha1.HardwareRequirements{GPUType: "nvidia-a100", GPUCount: 1})},
@@ -197,23 +199,16 @@ func TestPerformerShapesPassRestricted(t *testing.T) {
 		}},
 		{name: "user-pod-context-complete", mutate: func(s *v1alpha1.PerformerSpec) { s.PodSecurityContext = restrictedPod.DeepCopy() }},
 		{name: "user-container-context-complete", mutate: func(s *v1alpha1.PerformerSpec) { s.SecurityContext = restrictedContainer.DeepCopy() }},
-		// The user's context replaces the defaults (see above).
-		{name: "user-pod-context-fsgroup-only", refused: "runAsNonRoot", mutate: func(s *v1alpha1.PerformerSpec) {
+		// Partial user contexts keep the defaults they do not mention.
+		{name: "user-pod-context-fsgroup-only", mutate: func(s *v1alpha1.PerformerSpec) {
 			s.PodSecurityContext = &corev1.PodSecurityContext{FSGroup: ptr.To[int64](2000)}
 		}},
-		{name: "user-container-context-rofs-only", refused: "allowPrivilegeEscalation", mutate: func(s *v1alpha1.PerformerSpec) {
+		{name: "user-container-context-rofs-only", mutate: func(s *v1alpha1.PerformerSpec) {
 			s.SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
 		}},
-		// What the restricted namespace is there to stop.
-		{name: "user-privileged", refused: "privileged", mutate: func(s *v1alpha1.PerformerSpec) {
-			s.SecurityContext = restrictedContainer.DeepCopy()
-			s.SecurityContext.Privileged = ptr.To(true)
-			s.SecurityContext.AllowPrivilegeEscalation = nil // the API refuses privileged without escalation
-		}},
-		{name: "user-root", refused: "runAsUser=0", mutate: func(s *v1alpha1.PerformerSpec) {
-			s.PodSecurityContext = restrictedPod.DeepCopy()
-			s.PodSecurityContext.RunAsNonRoot = nil
-			s.PodSecurityContext.RunAsUser = ptr.To[int64](0)
+		{name: "user-capability-add", refused: "", mutate: func(s *v1alpha1.PerformerSpec) {
+			// restricted allows adding NET_BIND_SERVICE only; the default drop: [ALL] stays.
+			s.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_BIND_SERVICE"}}}
 		}},
 	}
 	var performers []*v1alpha1.Performer
@@ -228,7 +223,7 @@ func TestPerformerShapesPassRestricted(t *testing.T) {
 		}
 		performers = append(performers, p)
 	}
-	deployments := reconcile(t, performers)
+	deployments := reconcile(t, restrictedNamespace, performers, "--allowed-service-accounts=performer")
 	for i, tc := range cases {
 		p := performers[i]
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,7 +256,7 @@ func podTemplate(t *testing.T, o *unstructured.Unstructured) (corev1.PodTemplate
 
 // reconcile creates the Performers, runs the real controller binary against the test API server
 // until each has its Deployment, and returns the Deployments by Performer name.
-func reconcile(t *testing.T, performers []*v1alpha1.Performer) map[string]*appsv1.Deployment {
+func reconcile(t *testing.T, namespace string, performers []*v1alpha1.Performer, flags ...string) map[string]*appsv1.Deployment {
 	t.Helper()
 	ctx := context.Background()
 	for _, p := range performers {
@@ -269,7 +264,7 @@ func reconcile(t *testing.T, performers []*v1alpha1.Performer) map[string]*appsv
 			t.Fatalf("creating Performer %s: %v", p.Name, err)
 		}
 	}
-	stop := runController(t)
+	stop := runController(t, namespace, flags...)
 	defer stop()
 	out := map[string]*appsv1.Deployment{}
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -305,9 +300,9 @@ func reconcile(t *testing.T, performers []*v1alpha1.Performer) map[string]*appsv
 	return out
 }
 
-// runController builds the controller and runs it against the test API server; the returned
-// function stops it.
-func runController(t *testing.T) func() {
+// runController builds the controller and runs it against the test API server, reconciling
+// namespace; the returned function stops it.
+func runController(t *testing.T, namespace string, flags ...string) func() {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "hourglass-controller")
@@ -325,8 +320,8 @@ func runController(t *testing.T) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--kubeconfig="+kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--watch-namespaces="+restrictedNamespace)
+	cmd := exec.Command(bin, append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--watch-namespaces=" + namespace}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -352,4 +347,86 @@ func runController(t *testing.T) func() {
 			}
 		}
 	}
+}
+
+// privilegedShapes are what the restricted profile exists to stop.
+func privilegedShapes(namespace string) []*v1alpha1.Performer {
+	restricted := func(name string, mutate func(*v1alpha1.PerformerSpec)) *v1alpha1.Performer {
+		p := &v1alpha1.Performer{ObjectMeta: objectMeta(namespace, name), Spec: v1alpha1.PerformerSpec{
+			AVSAddress: "0x1234567890abcdef1234567890abcdef12345678", Image: "ghcr.io/example/performer", Version: "v1.0.0",
+		}}
+		mutate(&p.Spec)
+		return p
+	}
+	return []*v1alpha1.Performer{
+		restricted("privileged", func(s *v1alpha1.PerformerSpec) {
+			s.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true), AllowPrivilegeEscalation: ptr.To(true)}
+		}),
+		restricted("escalation", func(s *v1alpha1.PerformerSpec) {
+			s.SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(true)}
+		}),
+		restricted("root", func(s *v1alpha1.PerformerSpec) {
+			s.PodSecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(false), RunAsUser: ptr.To[int64](0)}
+		}),
+	}
+}
+
+// TestPrivilegedPerformersRefused: the controller refuses privileged, escalating and root
+// Performers itself (Stalled, SecurityNotAllowed, no Deployment); started with
+// --allow-privileged-performers it makes their Deployments, and a restricted namespace still
+// refuses their pods.
+func TestPrivilegedPerformersRefused(t *testing.T) {
+	setupRestricted(t)
+	ctx := context.Background()
+	t.Run("by the controller", func(t *testing.T) {
+		const ns = "psa-refused-by-controller"
+		ensureNamespace(t, ns)
+		performers := privilegedShapes(ns)
+		for _, p := range performers {
+			if err := env.Client.Create(ctx, p.DeepCopy()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop := runController(t, ns)
+		defer stop()
+		for _, p := range performers {
+			var got v1alpha1.Performer
+			err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+				if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), &got); err != nil {
+					return false, err
+				}
+				return got.Status.ObservedGeneration == got.Generation, nil
+			})
+			if err != nil {
+				t.Fatalf("Performer %s not reconciled: %v", p.Name, err)
+			}
+			stalled := false
+			for _, c := range got.Status.Conditions {
+				if c.Type == "Stalled" && c.Status == "True" && c.Reason == "SecurityNotAllowed" {
+					stalled = true
+				}
+			}
+			if !stalled {
+				t.Errorf("Performer %s: want Stalled with reason SecurityNotAllowed, got %+v", p.Name, got.Status.Conditions)
+			}
+			var d appsv1.Deployment
+			err = env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: v1alpha1.WorkloadName(p.Name)}, &d)
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("Performer %s: want no Deployment, got %v", p.Name, err)
+			}
+		}
+	})
+	t.Run("by admission when the controller allows them", func(t *testing.T) {
+		performers := privilegedShapes(restrictedNamespace)
+		for _, p := range performers {
+			p.Name = "allowed-" + p.Name
+		}
+		deployments := reconcile(t, restrictedNamespace, performers, "--allow-privileged-performers")
+		for _, p := range performers {
+			err := admit(t, p.Name, deployments[p.Name].Spec.Template, nil)
+			if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+				t.Errorf("the pod of Performer %s is not refused by restricted Pod Security: %v", p.Name, err)
+			}
+		}
+	})
 }

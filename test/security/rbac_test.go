@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
@@ -239,9 +238,12 @@ func controllerTable(ns string) []rule {
 		cannot("patch", g, "performers", "", ns, "p", "the spec belongs to Git"),
 		cannot("update", g, "performers", "", ns, "p", "the spec belongs to Git"),
 		cannot("delete", g, "performers", "", ns, "p", "never deletes what it reconciles"),
-		cannot("delete", "apps", "deployments", "", ns, "performer-p", "owner references and the garbage collector remove workloads"),
+		// A Performer the executor made before its declared twin appeared loses its own workload
+		// once bound to the twin (controller/performer/binding.go, removeWorkload).
+		can("delete", "apps", "deployments", "", ns, "performer-p", "removes the workload of a bound Performer"),
+		can("delete", "", "services", "", ns, "performer-p", "removes the Service of a bound Performer"),
 		cannot("update", "apps", "deployments", "", ns, "performer-p", "server-side apply only"),
-		cannot("delete", "", "services", "", ns, "performer-p", "garbage collection removes Services"),
+		cannot("update", "", "services", "", ns, "performer-p", "server-side apply only"),
 		cannot("create", "", "pods", "", ns, "", "pods come from the Deployment"),
 		cannot("delete", "", "pods", "", ns, "x", "pods come from the Deployment"),
 		cannot("create", "", "pods", "exec", ns, "x", "no exec"),
@@ -300,20 +302,30 @@ func TestControllerRBAC(t *testing.T) {
 		table = append(table,
 			can("list", "hourglass.eigenlayer.io", "performers", "", "", "", "watches Performers in all namespaces"),
 			can("list", "apps", "deployments", "", "", "", "its cache lists Deployments in all namespaces"),
+			// The metrics endpoint authenticates and authorizes scrapers (HTTPS with a token).
+			can("create", "authentication.k8s.io", "tokenreviews", "", "", "", "metrics: who is the scraper"),
+			can("create", "authorization.k8s.io", "subjectaccessreviews", "", "", "", "metrics: may the scraper read /metrics"),
 		)
 		checkMatrix(t, sa, table)
 	})
 
 	t.Run("namespaced", func(t *testing.T) {
-		// Remove base's cluster-wide grant first, as switching installs would.
+		// Remove the cluster-wide grants of base/ that the namespaced install drops, as switching
+		// installs would.
 		ctx := context.Background()
-		if err := env.Client.Delete(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: objectMeta("", "hourglass-operator")}); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatal(err)
+		namespaced := rbacOf(kustomizeBuild(t, filepath.Join(root, "overlays", "namespaced"), false))
+		kept := map[string]bool{}
+		for _, o := range namespaced {
+			kept[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] = true
 		}
-		if err := env.Client.Delete(ctx, &rbacv1.ClusterRole{ObjectMeta: objectMeta("", "hourglass-controller")}); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatal(err)
+		for _, o := range rbacOf(kustomizeBuild(t, filepath.Join(root, "base"), false)) {
+			if kindIn(o, "ClusterRole", "ClusterRoleBinding") && !kept[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] {
+				if err := env.Client.Delete(ctx, o.DeepCopy()); err != nil && !apierrors.IsNotFound(err) {
+					t.Fatal(err)
+				}
+			}
 		}
-		apply(t, rbacOf(kustomizeBuild(t, filepath.Join(root, "overlays", "namespaced"), false))...)
+		apply(t, namespaced...)
 		table := clusterTable()
 		table = append(table, controllerTable("my-avs-project")...)
 		table = append(table, controllerTable("avs-team-b")...)
@@ -327,6 +339,7 @@ func TestControllerRBAC(t *testing.T) {
 			cannot("list", "hourglass.eigenlayer.io", "performers", "", "", "", "no cluster-wide list: the cache is per namespace"),
 			cannot("list", "apps", "deployments", "", "", "", "no cluster-wide list"),
 			cannot("list", "", "pods", "", "", "", "no cluster-wide list"),
+			cannot("create", "authentication.k8s.io", "tokenreviews", "", "", "", "no cluster-wide grant at all"),
 		)
 		checkMatrix(t, sa, table)
 	})
