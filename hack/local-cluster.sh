@@ -51,16 +51,7 @@ alive() {
 start() {
   local name=$1 bin=$2; shift 2
   setsid "$bin" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  local pid=$! exe i
-  exe=$(readlink -f "$bin")
-  # Until the child has exec'd the binary, /proc/<pid>/exe is still the shell, and `alive` would
-  # report a process that is only starting as exited.
-  for ((i = 0; i < 100; i++)); do
-    [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$exe" ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  echo "$pid $exe" >"$PIDS/$name.pid"
+  echo "$! $(readlink -f "$bin")" >"$PIDS/$name.pid"
 }
 
 # stop <pid file>...: TERM to all at once, then wait (KILL after 10s); a stale pid file whose
