@@ -60,6 +60,10 @@ test-go: ## Run the unit and envtest integration tests (etcd and kube-apiserver 
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test ./...
 
+.PHONY: test-faults
+test-faults: ## Fault tests on a local cluster of their own: kill -9 mid-burst, API server and etcd crashes, leader takeover, drift.
+	HOURGLASS_E2E=1 go test ./test/faults/ -count=1 -v -timeout 15m
+
 ##@ Build
 
 .PHONY: build

@@ -7,6 +7,10 @@
 #   hack/local-cluster.sh down     stop everything it started and remove its data (safe to repeat)
 #   hack/local-cluster.sh env      print `export KUBECONFIG=...` for eval
 #   hack/local-cluster.sh status   show the processes and the nodes
+#   hack/local-cluster.sh restart <component> [--kill]
+#                                  stop one component (etcd, kube-apiserver, ...; --kill: SIGKILL, a
+#                                  crash) and start it again with the same command line and data,
+#                                  then wait until it is healthy
 #
 # HOURGLASS_AUDIT=1 turns on the API server's audit log of writes (logs/audit.log).
 # HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster in the repository), so a demo
@@ -450,10 +454,41 @@ status() {
   kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes -L node.kubernetes.io/pool
 }
 
+# restart <component> [--kill]: TERM (KILL after 10s; --kill: KILL at once, a crash) one running
+# component, start the same command line again and wait until it answers: what a crash or a
+# static pod restart does to it. etcd keeps its data folder.
+restart() {
+  local c=${1:-} pid exe
+  [[ " ${COMPONENTS[*]} " == *" $c "* ]] || die "restart: unknown component '$c' (one of ${COMPONENTS[*]})"
+  alive "$PIDS/$c.pid" || die "restart: $c is not running (state: $STATE)"
+  read -r pid exe <"$PIDS/$c.pid"
+  local -a cmd
+  mapfile -d '' -t cmd <"/proc/$pid/cmdline"
+  if [[ ${2:-} == --kill ]]; then
+    kill -KILL "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    rm -f "$PIDS/$c.pid"
+    log "killed $c"
+  else
+    stop "$PIDS/$c.pid"
+  fi
+  [[ -f $LOGS/$c.log ]] && mv "$LOGS/$c.log" "$LOGS/$c.log.1"
+  start "$c" "${cmd[@]}"
+  # shellcheck disable=SC1091
+  source "$STATE/ports.env"
+  case $c in
+    etcd) wait_for etcd 30 etcd http_ok "$ETCD_PORT" /health ;;
+    kube-apiserver) wait_for kube-apiserver 90 kube-apiserver kubectl --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz ;;
+    *) sleep 1; alive "$PIDS/$c.pid" || die "$c exited after restart (see $LOGS/$c.log)" ;;
+  esac
+  log "restarted $c"
+}
+
 case "${1:-}" in
   up) up ;;
+  restart) shift; restart "$@" ;;
   down) down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   status) status ;;
-  *) echo "usage: $0 up|down|env|status   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|env|status|restart <component> [--kill]   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
 esac
