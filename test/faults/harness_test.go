@@ -47,7 +47,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 )
 
 // The clients log through controller-runtime and klog; errors reach the tests as returned errors.
@@ -59,7 +60,7 @@ func init() {
 // suite is the cluster the tests share, set up by TestMain when HOURGLASS_E2E=1.
 var suite struct {
 	root       string
-	cluster    *localcluster.Cluster
+	cluster    *cluster.Cluster
 	cl         client.Client
 	cs         kubernetes.Interface
 	bin        string // the controller binary
@@ -96,7 +97,7 @@ func setup() error {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		return fmt.Errorf("kubectl is not on PATH: hack/local-cluster.sh needs it (install kubectl, e.g. /usr/bin/kubectl)")
 	}
-	root, err := localcluster.Root()
+	root, err := repo.Root()
 	if err != nil {
 		return err
 	}
@@ -108,10 +109,10 @@ func setup() error {
 	defer cancel()
 	t0 := time.Now()
 	// A fresh cluster every time: stop whatever an interrupted run left in dir.
-	if err := localcluster.Down(root, dir, os.Stderr); err != nil {
+	if err := cluster.Down(root, dir, os.Stderr); err != nil {
 		return err
 	}
-	c, err := localcluster.Up(ctx, root, dir, os.Stderr)
+	c, err := cluster.Up(ctx, root, dir, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func addNodes(ctx context.Context) error {
 // ServiceAccount, so the controller holds exactly the permissions base/ grants.
 func serviceAccountKubeconfig(ctx context.Context, dir string) (string, error) {
 	expiry := int64((2 * time.Hour).Seconds())
-	tr, err := suite.cs.CoreV1().ServiceAccounts(localcluster.ControllerNamespace).CreateToken(ctx, localcluster.ControllerServiceAccount,
+	tr, err := suite.cs.CoreV1().ServiceAccounts(cluster.ControllerNamespace).CreateToken(ctx, cluster.ControllerServiceAccount,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("requesting a token for the controller's ServiceAccount: %w", err)
@@ -230,7 +231,7 @@ func startController(t *testing.T, name, namespace, lease string, supervise bool
 		"--metrics-bind-address=0",
 		"--leader-elect",
 		"--leader-election-id=" + lease,
-		"--leader-election-namespace=" + localcluster.ControllerNamespace,
+		"--leader-election-namespace=" + cluster.ControllerNamespace,
 		"--watch-namespaces=" + namespace,
 		"--zap-log-level=info",
 	}}

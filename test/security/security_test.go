@@ -24,8 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
-	"github.com/hourglass-gitops/hourglass-gitops/test/localcluster"
 )
 
 const fieldOwner = "security-test"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) { envtest.Main(m, func(e *envtest.Env) { env = e }) 
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := localcluster.Root()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func repoRoot(t *testing.T) string {
 // kustomizeBuild renders a kustomization (fn: with the exec KRM function enabled).
 func kustomizeBuild(t *testing.T, dir string, fn bool) []*unstructured.Unstructured {
 	t.Helper()
-	out, err := localcluster.Build(context.Background(), repoRoot(t), dir, fn)
+	out, err := cluster.Build(context.Background(), repoRoot(t), dir, fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +65,14 @@ var (
 
 // renderExamples builds the KRM function once, as `make build-fn` does, and renders every example
 // with the kustomize CLI.
-func renderExamples(t *testing.T) []localcluster.Example {
+func renderExamples(t *testing.T) []cluster.Example {
 	t.Helper()
 	root := repoRoot(t)
-	fnOnce.Do(func() { fnErr = localcluster.BuildFunction(context.Background(), root, os.Stderr) })
+	fnOnce.Do(func() { fnErr = cluster.BuildFunction(context.Background(), root, os.Stderr) })
 	if fnErr != nil {
 		t.Fatal(fnErr)
 	}
-	examples, err := localcluster.RenderExamples(context.Background(), root, filepath.Join(t.TempDir(), "rendered"))
+	examples, err := cluster.RenderExamples(context.Background(), root, filepath.Join(t.TempDir(), "rendered"))
 	if err != nil {
 		t.Fatal(err)
 	}
