@@ -376,6 +376,24 @@ func TestDriftIsCorrected(t *testing.T) {
 		return ok, "ports " + portsString(s.Spec.Ports)
 	})
 
+	// The port number is the key of its list entry: applying the controller's entry again would
+	// add a second "grpc" port beside the edited one, which the API server refuses.
+	get(t, workloadKey(p), &svc)
+	svc.Spec.Ports[0].Port = 9999
+	if err := k.Update(context.Background(), &svc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Service's port to be restored", func() (bool, string) {
+		var s corev1.Service
+		if err := k.Get(context.Background(), workloadKey(p), &s); err != nil {
+			return false, err.Error()
+		}
+		return len(s.Spec.Ports) == 1 && s.Spec.Ports[0].Port == 9090 && s.Spec.Ports[0].Name == "grpc", "ports " + portsString(s.Spec.Ports)
+	})
+	if got := getPerformer(t, p); condition(got, "Stalled") != nil {
+		t.Errorf("the Performer stalled over a hand-edited port: %+v", condition(got, "Stalled"))
+	}
+
 	// A Deployment deleted by hand comes back.
 	if err := k.Delete(context.Background(), dep); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ package performer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -313,7 +314,19 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, desir
 			return live, live, nil
 		}
 	}
-	if err := c.Apply(ctx, desired, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	err = c.Apply(ctx, desired, client.FieldOwner(FieldManager), client.ForceOwnership)
+	if apierrors.IsInvalid(err) && live != nil {
+		// A hand edit of a list entry's key (a Service's port number, a container port) leaves the
+		// edited entry in place, and the apply adds the controller's entry beside it: two entries
+		// of one name, which the API server refuses. Put the spec back as desired, lists whole,
+		// then apply again to own it.
+		if perr := replaceSpec(ctx, c, live, desired); perr != nil {
+			return nil, nil, fmt.Errorf("applying %s %s/%s: %w; restoring its spec: %v", kind, ns, name, err, perr)
+		}
+		ctrl.LoggerFrom(ctx).Info("restored a hand-edited spec", "kind", kind, "name", name)
+		err = c.Apply(ctx, desired, client.FieldOwner(FieldManager), client.ForceOwnership)
+	}
+	if err != nil {
 		return nil, nil, fmt.Errorf("applying %s %s/%s: %w", kind, ns, name, err)
 	}
 	// The apply wrote the API server's answer back into desired.
@@ -324,6 +337,26 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, desir
 	now = applied
 	ctrl.LoggerFrom(ctx).V(1).Info("applied "+kind, "name", name, "created", live == nil, "generation", now.GetGeneration())
 	return now, live, nil
+}
+
+// replaceSpec sets the spec of live to the desired one with a JSON merge patch, which replaces
+// lists whole where server-side apply merges them by key.
+func replaceSpec(ctx context.Context, c client.Client, live client.Object, desired applyConfiguration) error {
+	b, err := json.Marshal(desired)
+	if err != nil {
+		return err
+	}
+	var obj struct {
+		Spec json.RawMessage `json:"spec"`
+	}
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return err
+	}
+	patch, err := json.Marshal(map[string]json.RawMessage{"spec": obj.Spec})
+	if err != nil {
+		return err
+	}
+	return c.Patch(ctx, live, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager))
 }
 
 func deref(s *string) string {
