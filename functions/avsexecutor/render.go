@@ -97,7 +97,7 @@ func render(m *model) ([]*yaml.RNode, error) {
 		TypeMeta: meta("v1", "ConfigMap"), ObjectMeta: r.objectMeta(configMap, "executor"),
 		Data: map[string]string{configFile: cfg},
 	}, waveSupport)
-	r.rbac(configMap)
+	r.rbac()
 	r.services()
 
 	for _, a := range m.avss {
@@ -270,15 +270,16 @@ func clean(v any) {
 	}
 }
 
-func (r *renderer) rbac(configMap string) {
+func (r *renderer) rbac() {
 	m := r.m
 	r.add(&rbacv1.Role{
 		TypeMeta: meta("rbac.authorization.k8s.io/v1", "Role"), ObjectMeta: r.objectMeta(m.name, "executor"),
 		Rules: []rbacv1.PolicyRule{
+			// What the released executor calls: it creates one Performer per AVS, polls it with
+			// get (status comes with the object) and deletes it on SIGTERM. Its configuration is
+			// a mounted volume.
 			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"performers"},
-				Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
-			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"performers/status"}, Verbs: []string{"get"}},
-			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{configMap}, Verbs: []string{"get"}},
+				Verbs: []string{"create", "delete", "get"}},
 		},
 	}, waveSupport)
 	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: m.name, Namespace: m.namespace}}

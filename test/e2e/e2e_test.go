@@ -407,9 +407,10 @@ func (e *env) walkthrough(t *testing.T, ctx context.Context) {
 			want string
 		}{
 			{[]string{"create", "performers", "-n", walkNamespace}, "yes"},
-			{[]string{"patch", "performers", "-n", walkNamespace}, "yes"},
+			{[]string{"get", "performers", "-n", walkNamespace}, "yes"},
 			{[]string{"delete", "performers", "-n", walkNamespace}, "yes"},
-			{[]string{"get", "configmaps/" + walkExecutor + "-config", "-n", walkNamespace}, "yes"},
+			{[]string{"patch", "performers", "-n", walkNamespace}, "no"},
+			{[]string{"get", "configmaps/" + walkExecutor + "-config", "-n", walkNamespace}, "no"},
 			{[]string{"create", "performers", "-n", other}, "no"},
 			{[]string{"list", "performers", "--all-namespaces"}, "no"},
 			{[]string{"get", "secrets", "-n", walkNamespace}, "no"},

@@ -131,7 +131,7 @@ func checkMatrix(t *testing.T, sa serviceAccount, table []rule) {
 // examples/basic: GET its Namespace (a connection check at start), the API discovery (allowed to
 // every authenticated user by system:discovery), create and get Performers in its namespace (it
 // creates one per AVS and polls status.ready / status.phase) and delete them (on a start-up timeout
-// and on SIGTERM). Everything else is denied below, and four grants go beyond that need.
+// and on SIGTERM). Everything else is denied below.
 func TestExecutorRBAC(t *testing.T) {
 	const ns, other = "my-avs-project", "avs-team-b"
 	var basic []*unstructured.Unstructured
@@ -171,14 +171,13 @@ func TestExecutorRBAC(t *testing.T) {
 		// annotation) could close that.
 		can("delete", g, "performers", "", ns, gitPerformer, "not closable with RBAC alone: see above"),
 
-		// Granted by the function's Role beyond what the upstream executor calls. Kept visible
-		// here so that a narrower Role shows up as a change to this table.
-		can("list", g, "performers", "", ns, "", "beyond need: the executor never lists Performers"),
-		can("watch", g, "performers", "", ns, "", "beyond need: the executor polls, it does not watch"),
-		can("patch", g, "performers", "", ns, gitPerformer, "beyond need: the executor never patches a Performer"),
-		can("update", g, "performers", "", ns, gitPerformer, "beyond need: the executor never updates a Performer"),
-		can("get", g, "performers", "status", ns, gitPerformer, "beyond need: status arrives with get on the object"),
-		can("get", "", "configmaps", "", ns, "my-avs-executor-config", "beyond need: the config is a mounted volume"),
+		// Not needed by the upstream executor, so not granted.
+		cannot("list", g, "performers", "", ns, "", "the executor never lists Performers"),
+		cannot("watch", g, "performers", "", ns, "", "the executor polls, it does not watch"),
+		cannot("patch", g, "performers", "", ns, gitPerformer, "the executor never patches a Performer"),
+		cannot("update", g, "performers", "", ns, gitPerformer, "the executor never updates a Performer"),
+		cannot("get", g, "performers", "status", ns, gitPerformer, "status arrives with get on the object"),
+		cannot("get", "", "configmaps", "", ns, "my-avs-executor-config", "the config is a mounted volume"),
 
 		// Never: other namespaces.
 		cannot("create", g, "performers", "", other, "", "its namespace only"),
