@@ -39,6 +39,9 @@ const (
 
 	syncWaveAnnotation    = "argocd.argoproj.io/sync-wave"
 	syncOptionsAnnotation = "argocd.argoproj.io/sync-options"
+
+	argoHookAnnotation             = "argocd.argoproj.io/hook"
+	argoHookDeletePolicyAnnotation = "argocd.argoproj.io/hook-delete-policy"
 )
 
 // Argo CD sync waves: the namespace first, then everything the executor needs, then the executor,
@@ -117,6 +120,7 @@ func render(m *model) ([]*yaml.RNode, error) {
 		}, waveSupport)
 	}
 	r.statefulSet(configMap, hex.EncodeToString(hash.Sum(nil)))
+	r.syncedHook()
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -180,6 +184,24 @@ func (r *renderer) selector() map[string]string {
 
 func (r *renderer) objectMeta(name, component string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: r.m.namespace, Labels: r.labels(component)}
+}
+
+// syncedHook renders an Argo CD PostSync hook. Argo CD reports a sync done once it applied the
+// last wave, without waiting for its health, and compares right away against a cache that may not
+// have seen the last wave's objects yet: it then finds them missing or different and starts a
+// self-heal sync of objects that were already in sync. Before a PostSync hook Argo CD waits until
+// every object is healthy, by which time its cache has them; hooks are never compared, and this one
+// is deleted once it ran. Other tools apply it as a small ConfigMap that says what it is.
+func (r *renderer) syncedHook() {
+	om := r.objectMeta(r.m.name+"-synced", "executor")
+	om.Annotations = map[string]string{
+		argoHookAnnotation:             "PostSync",
+		argoHookDeletePolicyAnnotation: "BeforeHookCreation,HookSucceeded",
+	}
+	r.add(&corev1.ConfigMap{
+		TypeMeta: meta("v1", "ConfigMap"), ObjectMeta: om,
+		Data: map[string]string{"purpose": "Argo CD PostSync hook: the sync ends once the executor and its Performers are healthy"},
+	}, wavePerformer)
 }
 
 // add converts obj to YAML and sets the annotations every rendered object carries.
