@@ -502,7 +502,10 @@ func (e *env) waitingWave(t *testing.T, ctx context.Context, s appState) {
 	}
 	if pw == last {
 		pw = last + 1 // nothing comes after the Performers
-	} else if want := "waiting for healthy state of hourglass.eigenlayer.io/Performer/" + performerName; s.opPhase != "Running" || !strings.Contains(s.opMessage, want) {
+	}
+	// The Performers are the last wave, and the render's PostSync hook still makes Argo CD wait
+	// for their health before it ends the sync.
+	if want := "waiting for healthy state of hourglass.eigenlayer.io/Performer/" + performerName; s.opPhase != "Running" || !strings.Contains(s.opMessage, want) {
 		t.Errorf("want the sync operation %q while the Performer is not ready, got %s", want, s)
 	}
 	for _, o := range rendered {
@@ -548,7 +551,9 @@ func (e *env) rendered(ctx context.Context) ([]*unstructured.Unstructured, error
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
 			return nil, err
 		}
-		if len(u.Object) > 0 {
+		// Hooks are no resources of the Application: Argo CD runs them around a sync and never
+		// compares them.
+		if len(u.Object) > 0 && u.GetAnnotations()["argocd.argoproj.io/hook"] == "" {
 			objs = append(objs, u)
 		}
 	}
@@ -594,7 +599,17 @@ func (e *env) waves(t *testing.T, ctx context.Context) {
 	}
 	var order []string
 	prev := -1 << 31
+	postSync := 0
 	for _, r := range s.resources {
+		if r.SyncPhase == "PostSync" {
+			// The render's hook: it runs once everything else is synced and healthy.
+			postSync++
+			order = append(order, fmt.Sprintf("PostSync hook %s %s", r.Kind, r.Name))
+			continue
+		}
+		if postSync > 0 {
+			t.Errorf("%s %s synced after the PostSync hook", r.Kind, r.Name)
+		}
 		o := byKey[r.Kind+"/"+r.Name]
 		if o == nil {
 			t.Errorf("sync result for %s %s, which the plugin does not render", r.Kind, r.Name)
@@ -613,6 +628,9 @@ func (e *env) waves(t *testing.T, ctx context.Context) {
 	}
 	for k := range byKey {
 		t.Errorf("%s is rendered but not in the sync result", k)
+	}
+	if postSync != 1 {
+		t.Errorf("the sync ran %d PostSync hooks, want the render's one", postSync)
 	}
 	t.Logf("sync order:\n  %s", strings.Join(order, "\n  "))
 
