@@ -52,7 +52,7 @@ lint: vet ## Fail when gofmt would change a file, or go vet finds a problem.
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run 'make fmt')" >&2; exit 1; fi
 
 .PHONY: test
-test: test-go test-e2e test-argocd ## Run every test: unit, envtest integration and end-to-end (Flux-style and Argo CD).
+test: test-go test-e2e test-argocd test-faults ## Run every test: unit, envtest integration, end-to-end with the real Flux and Argo CD, faults.
 
 .PHONY: test-go
 test-go: ## Run the unit and envtest integration tests (etcd and kube-apiserver are built once, then cached).
