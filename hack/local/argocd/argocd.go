@@ -80,8 +80,10 @@ type Options struct {
 	Dir string
 	// Kustomize and Function are the plugin's tools (what the sidecar image carries).
 	Kustomize, Function string
-	// AppResync is the application controller's --app-resync (how often it re-reads Git; 3
-	// minutes when zero).
+	// AppResync is how often Argo CD re-reads Git without a webhook: the application controller's
+	// resync, without jitter, and the repo server's cache of what a branch points at (both of
+	// which timeout.reconciliation of argocd-cm sets on a real install). When zero the
+	// controller resyncs every 3 minutes, with Argo CD's defaults otherwise.
 	AppResync time.Duration
 	// Out receives progress output.
 	Out io.Writer
@@ -156,6 +158,13 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
 	}
 
+	resync := 3 * time.Minute
+	var resyncEnv []string
+	if opts.AppResync > 0 {
+		resync = opts.AppResync
+		resyncEnv = []string{"ARGOCD_RECONCILIATION_TIMEOUT=" + resync.String(), "ARGOCD_RECONCILIATION_JITTER=0"}
+	}
+
 	installed := make(chan error, 1)
 	go func() { installed <- install(ctx, c, opts) }()
 	servers := func() error {
@@ -184,7 +193,7 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 				Args: []string{"--address", "127.0.0.1", "--port", strconv.Itoa(repoPort),
 					"--metrics-address", "127.0.0.1", "--metrics-port", strconv.Itoa(repoMetrics),
 					"--redis", a.Redis, "--disable-tls", "--client-ca-path=", "--loglevel", "info"},
-				Env:   append(env, "ARGOCD_ASK_PASS_SOCK="+filepath.Join(sockDir, "asksock")),
+				Env:   append(append(env, resyncEnv...), "ARGOCD_ASK_PASS_SOCK="+filepath.Join(sockDir, "asksock")),
 				Ready: func() bool { return dial(a.RepoServer) }, Waiting: a.RepoServer})
 		}()
 		wg.Wait()
@@ -194,10 +203,6 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 		return nil, err
 	}
 
-	resync := opts.AppResync
-	if resync == 0 {
-		resync = 3 * time.Minute
-	}
 	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", ctrlMetrics)
 	if err := a.start(ctx, c, cluster.Command{Name: ApplicationController, Path: filepath.Join(opts.Bins, ApplicationController),
 		Args: []string{"--kubeconfig", c.Kubeconfig, "--namespace", Namespace,
@@ -205,7 +210,7 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 			"--metrics-port", strconv.Itoa(ctrlMetrics), "--app-resync", strconv.Itoa(int(resync.Seconds())),
 			"--loglevel", "info"},
 		// ARGOCD_FAKE_IN_CLUSTER makes https://kubernetes.default.svc the cluster of the kubeconfig.
-		Env:   append(env, "ARGOCD_FAKE_IN_CLUSTER=true", "KUBECONFIG="+c.Kubeconfig),
+		Env:   append(append(env, resyncEnv...), "ARGOCD_FAKE_IN_CLUSTER=true", "KUBECONFIG="+c.Kubeconfig),
 		Ready: func() bool { return cluster.HTTPReady(healthz) }, Waiting: healthz}); err != nil {
 		return nil, err
 	}
@@ -249,8 +254,7 @@ func install(ctx context.Context, c *cluster.Cluster, opts Options) error {
 	if err := kubectlApply(ctx, c, nil, "-f", filepath.Join(opts.Bins, "crds")); err != nil {
 		return err
 	}
-	if _, err := c.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/applications.argoproj.io", "crd/appprojects.argoproj.io"); err != nil {
+	if err := established(ctx, c, "applications.argoproj.io", "appprojects.argoproj.io"); err != nil {
 		return err
 	}
 	key := make([]byte, 32)
@@ -299,6 +303,39 @@ spec:
 		return err
 	}
 	return kubectlApply(ctx, c, nil, "-f", filepath.Join(opts.Root, "examples", "argocd", "argocd-cm.yaml"))
+}
+
+// established waits until the CRDs are Established (`kubectl wait` fails at once while a new CRD
+// has no conditions yet).
+func established(ctx context.Context, c *cluster.Cluster, names ...string) error {
+	cl, err := client.New(c.Config, client.Options{})
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		var last string
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			crd := &unstructured.Unstructured{}
+			crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+			if err := cl.Get(ctx, types.NamespacedName{Name: name}, crd); err != nil {
+				last = err.Error()
+				return false, nil
+			}
+			conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+			for _, c := range conds {
+				if m, _ := c.(map[string]any); m["type"] == "Established" {
+					last = fmt.Sprintf("Established=%v: %v", m["status"], m["message"])
+					return m["status"] == "True", nil
+				}
+			}
+			last = "no Established condition yet"
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CRD %s is not Established (%s): %w", name, last, err)
+		}
+	}
+	return nil
 }
 
 // LoadExecutorApplication returns the executor Application of examples/argocd/application.yaml with

@@ -62,6 +62,8 @@ type Cluster struct {
 	Config *rest.Config
 	// Out receives progress output of the scripts and tools run.
 	Out io.Writer
+	// ControllerBuilt says BuildController has built the controller already.
+	ControllerBuilt bool
 
 	controller *Process
 }
@@ -188,13 +190,11 @@ func (c *Cluster) InstallController(ctx context.Context) error {
 // Its log is logs/hourglass-controller.log in the state folder; hack/local-cluster.sh down stops
 // it too (pids/hourglass-controller.pid).
 func (c *Cluster) StartController(ctx context.Context) error {
-	bin := filepath.Join(c.Dir, "bin", "hourglass-controller")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./controller")
-	build.Dir = c.Root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
-	build.Stdout, build.Stderr = c.Out, c.Out
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the controller: %w", err)
+	bin := ControllerBinary(c.Dir)
+	if !c.ControllerBuilt {
+		if err := BuildController(ctx, c.Root, c.Dir, c.Out); err != nil {
+			return err
+		}
 	}
 	kubeconfig, err := c.serviceAccountKubeconfig(ctx)
 	if err != nil {
@@ -215,6 +215,22 @@ func (c *Cluster) StartController(ctx context.Context) error {
 		"--zap-log-level=info",
 	}, nil, fmt.Sprintf("http://127.0.0.1:%d/readyz", probes))
 	return err
+}
+
+// ControllerBinary is where BuildController puts the controller for the state folder dir.
+func ControllerBinary(dir string) string { return filepath.Join(dir, "bin", "hourglass-controller") }
+
+// BuildController builds the controller to ControllerBinary(dir). StartController does it unless
+// the Cluster's ControllerBuilt is set, so that a caller can build it while the cluster starts.
+func BuildController(ctx context.Context, root, dir string, out io.Writer) error {
+	build := exec.CommandContext(ctx, "go", "build", "-o", ControllerBinary(dir), "./controller")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
+	build.Stdout, build.Stderr = out, out
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the controller: %w", err)
+	}
+	return nil
 }
 
 // StopController stops the controller process started by this Cluster, if any.
