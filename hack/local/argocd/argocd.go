@@ -180,11 +180,13 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 			defer wg.Done()
 			sock := filepath.Join(sockDir, PluginName+".sock")
 			_ = os.Remove(sock) // left by a CMP server that was killed
-			errs[0] = a.start(ctx, c, cluster.Command{Name: CMPServer, Path: filepath.Join(opts.Bins, CMPServer),
-				Args: []string{"--config-dir-path", filepath.Join(opts.Dir, "plugin"), "--loglevel", "info"},
-				Env:  append(env, "ARGOCD_CMP_WORKDIR="+filepath.Join(opts.Dir, "cmp-work")),
-				// It only removes its socket on SIGTERM.
-				Kill:  true,
+			// The CMP server only removes its socket on the first SIGTERM, and hack/local-cluster.sh
+			// down sends one, then waits 10 seconds before SIGKILL: a shell in front of it turns the
+			// SIGTERM into a SIGKILL.
+			errs[0] = a.start(ctx, c, cluster.Command{Name: CMPServer, Path: "/bin/sh",
+				Args: []string{"-c", `trap 'kill -KILL $pid' TERM INT; "$0" "$@" & pid=$!; wait $pid`,
+					filepath.Join(opts.Bins, CMPServer), "--config-dir-path", filepath.Join(opts.Dir, "plugin"), "--loglevel", "info"},
+				Env:   append(env, "ARGOCD_CMP_WORKDIR="+filepath.Join(opts.Dir, "cmp-work")),
 				Ready: func() bool { _, err := os.Stat(sock); return err == nil }, Waiting: sock})
 		}()
 		go func() {

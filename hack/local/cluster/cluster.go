@@ -248,7 +248,6 @@ type Process struct {
 	pidFile string
 	done    chan struct{} // closed when the process has exited
 	err     error
-	kill    bool
 }
 
 // Start runs bin with args (and env added to this process's environment) in its own session, so
@@ -278,8 +277,6 @@ type Command struct {
 	// nil). Waiting names what it waits for in errors.
 	Ready   func() bool
 	Waiting string
-	// Kill makes Stop send SIGKILL instead of SIGTERM, for programs that ignore SIGTERM.
-	Kill bool
 }
 
 // HTTPReady reports whether url answers 200 OK.
@@ -297,7 +294,7 @@ func HTTPReady(url string) bool {
 // left by an earlier run makes way first.
 func (c *Cluster) StartCommand(ctx context.Context, cmd Command) (*Process, error) {
 	name := cmd.Name
-	p := &Process{Name: name, Log: cmd.Log, pidFile: filepath.Join(c.Dir, "pids", name+".pid"), kill: cmd.Kill}
+	p := &Process{Name: name, Log: cmd.Log, pidFile: filepath.Join(c.Dir, "pids", name+".pid")}
 	if p.Log == "" {
 		p.Log = filepath.Join(c.Dir, "logs", name+".log")
 	}
@@ -354,8 +351,8 @@ func (c *Cluster) StartCommand(ctx context.Context, cmd Command) (*Process, erro
 	return p, nil
 }
 
-// Stop stops the process (TERM, or KILL for a Command with Kill; KILL after 10s), then what it
-// started in its session (git, kustomize), and removes its pid file. Safe on nil.
+// Stop stops the process (TERM, then KILL after 10s), then what it started in its session (git,
+// kustomize), and removes its pid file. Safe on nil.
 func (p *Process) Stop() {
 	if p == nil {
 		return
@@ -363,11 +360,7 @@ func (p *Process) Stop() {
 	select {
 	case <-p.done:
 	default:
-		sig := syscall.SIGTERM
-		if p.kill {
-			sig = syscall.SIGKILL
-		}
-		_ = p.cmd.Process.Signal(sig)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
 		case <-time.After(10 * time.Second):
