@@ -146,11 +146,11 @@ flux-bins: ## Build Flux's source-controller and kustomize-controller once (cach
 	hack/flux-bins.sh
 
 .PHONY: demo
-demo: flux-bins ## Local cluster, Flux syncing the examples from a Git server on loopback, the controller; what Flux reports.
+demo: flux-bins ## Local cluster, Flux and Argo CD syncing the examples from a Git server on loopback, the controller; what each engine reports.
 	go run ./hack/demo
 
 .PHONY: demo-down
-demo-down: ## Stop the demo: its controller, Flux, its Git server and its cluster.
+demo-down: ## Stop the demo: its controller, Flux, Argo CD, its Git server and its cluster.
 	hack/local-cluster.sh down
 
 N ?= 200

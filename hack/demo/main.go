@@ -1,10 +1,16 @@
-// Command demo shows the whole flow on one machine, without Docker, the GitOps way: a local control
-// plane with simulated GPU, SGX, SEV-SNP, TDX and Bottlerocket nodes; Flux's source-controller and
-// kustomize-controller (built from source by hack/flux-bins.sh); a Git server on loopback holding
-// the operator's release and a GitOps repository whose executors/ the KRM function rendered into
-// rendered/, as CI does; the Flux objects of examples/flux pointed at it; and what Flux then
-// reports, and where each performer landed. Everything keeps running afterwards, so commits to the
-// GitOps repository keep syncing; `make demo-down` stops it all.
+// Command demo shows the whole flow on one machine, without Docker, the GitOps way, with both
+// engines the project ships for: a local control plane with simulated GPU, SGX, SEV-SNP, TDX and
+// Bottlerocket nodes; Flux's source-controller and kustomize-controller (hack/flux-bins.sh) and
+// Argo CD's application controller, repo server and config management plugin server
+// (hack/argocd-bins.sh), all built from source; a Git server on loopback holding the operator's
+// release and a GitOps repository. Flux installs the operator and applies what CI rendered of
+// every example but examples/basic; Argo CD renders examples/basic itself through the plugin of
+// examples/argocd. No object belongs to both. The demo prints what each engine reports and where
+// each performer landed. Everything keeps running afterwards, so commits to the GitOps repository
+// keep syncing; `make demo-down` stops it all.
+//
+// Argo CD's side starts in the background while Flux's phases run. When its binaries cannot be
+// built or it does not start, the demo says so and Flux syncs examples/basic as well.
 //
 //	go run ./hack/demo        (make demo)
 //
@@ -12,22 +18,36 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/argocd"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/flux"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitops"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+)
+
+// argoExample is the example Argo CD syncs, under the path the Application of
+// examples/argocd/application.yaml names in the GitOps repository.
+const (
+	argoExample = "basic"
+	argoPath    = "executors/" + argocd.ExecutorApplication
 )
 
 func main() {
@@ -41,10 +61,64 @@ func main() {
 	}
 }
 
-// phase is one step of the demo; each prints its name and how long it took.
+// phase is one step of the demo; each prints its name and how long it took. The phases of
+// alongside run at the same time as it; their output is printed when all are done.
 type phase struct {
-	name string
-	run  func(ctx context.Context) error
+	name      string
+	run       func(ctx context.Context, out io.Writer) error
+	alongside []phase
+}
+
+// runPhase runs p and its alongside phases, and prints what they printed and how long each took.
+func runPhase(ctx context.Context, p phase, start time.Time) error {
+	fmt.Printf("\n==> %s\n", p.name)
+	for _, q := range p.alongside {
+		fmt.Printf("    alongside: %s\n", q.name)
+	}
+	t := time.Now()
+	outs := make([]bytes.Buffer, len(p.alongside))
+	errs := make([]error, len(p.alongside))
+	took := make([]time.Duration, len(p.alongside))
+	var wg sync.WaitGroup
+	for i, q := range p.alongside {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.Now()
+			if errs[i] = q.run(ctx, &outs[i]); errs[i] != nil {
+				errs[i] = fmt.Errorf("%s: %w", q.name, errs[i])
+			}
+			took[i] = time.Since(t)
+		}()
+	}
+	err := p.run(ctx, os.Stdout)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", p.name, err)
+	}
+	wg.Wait()
+	if len(p.alongside) > 0 {
+		fmt.Printf("    %s: done in %.1fs\n", p.name, time.Since(t).Seconds())
+	}
+	for i, q := range p.alongside {
+		fmt.Print(indent(outs[i].String()))
+		fmt.Printf("    %s: done in %.1fs\n", q.name, took[i].Seconds())
+	}
+	if err := errors.Join(append([]error{err}, errs...)...); err != nil {
+		return err
+	}
+	fmt.Printf("    done in %.1fs (total %.1fs)\n", time.Since(t).Seconds(), time.Since(start).Seconds())
+	return nil
+}
+
+// background is Argo CD's start-up, run while Flux's phases go on: its output is kept and
+// printed when the demo joins it.
+type background struct {
+	out     bytes.Buffer
+	done    chan struct{}
+	argo    *argocd.ArgoCD
+	err     error
+	started time.Time
+	took    time.Duration
 }
 
 func run(ctx context.Context) error {
@@ -56,81 +130,213 @@ func run(ctx context.Context) error {
 	if dir == "" {
 		dir = filepath.Join(root, ".local", "cluster")
 	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
 	e := &gitops.Env{Root: root, Dir: dir, Out: os.Stdout}
 	examples, err := cluster.Examples(root)
 	if err != nil {
 		return err
 	}
-	var names []string
+	var fluxExamples []string
 	for _, ex := range examples {
-		names = append(names, filepath.Base(ex))
-	}
-	var revision string
-
-	phases := []phase{
-		{"local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes)", func(ctx context.Context) error {
-			return e.ClusterUp(ctx, true)
-		}},
-		{"Flux: source-controller and kustomize-controller (hack/flux-bins.sh), CRDs", func(ctx context.Context) error {
-			if err := e.StartFlux(ctx); err != nil {
-				return err
-			}
-			fmt.Printf("    logs: %s\n", filepath.Join(dir, "logs", "{source,kustomize}-controller.log"))
-			return nil
-		}},
-		{"KRM function (go build ./functions)", func(ctx context.Context) error {
-			return cluster.BuildFunction(ctx, root, os.Stdout)
-		}},
-		{"Git server on loopback: the operator's release and the GitOps repository, rendered as CI does", func(ctx context.Context) (err error) {
-			if err := e.StartGit(ctx, true); err != nil {
-				return err
-			}
-			if revision, err = e.PublishRepos(ctx, names); err != nil {
-				return err
-			}
-			fmt.Printf("    %s  executors/ %v rendered into rendered/, %s\n", e.Executors.URL, names, revision)
-			return nil
-		}},
-		{"kubectl apply -f examples/flux/operator.yaml -f examples/flux/git/avs-executors.yaml (URLs pointed at loopback)", e.ApplyExamples},
-		{"controller (local process as the hourglass-operator ServiceAccount, once Flux has created it: KWOK pods run nothing)", func(ctx context.Context) error {
-			if err := e.StartController(ctx); err != nil {
-				return err
-			}
-			fmt.Printf("    log: %s\n", filepath.Join(dir, "logs", "hourglass-controller.log"))
-			return nil
-		}},
-		{"Flux installs the operator (Kustomization hourglass-operator: overlays/production)", func(ctx context.Context) error {
-			s, err := e.WaitReady(ctx, gitops.OperatorKustomization, "", 3*time.Minute)
-			fmt.Printf("    %s\n", s)
-			return err
-		}},
-		{"Flux applies rendered/ and waits until every Performer is Ready (Kustomization avs-executors)", func(ctx context.Context) error {
-			s, err := e.WaitReady(ctx, gitops.ExecutorsKustomization, revision, 5*time.Minute)
-			fmt.Printf("    %s\n", s)
-			return err
-		}},
+		if name := filepath.Base(ex); name != argoExample {
+			fluxExamples = append(fluxExamples, name)
+		}
 	}
 	start := time.Now()
-	for _, p := range phases {
-		fmt.Printf("\n==> %s\n", p.name)
-		t := time.Now()
-		if err := p.run(ctx); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
+
+	// Argo CD's binaries are checked (or built) from the start; the components start once the
+	// cluster is up.
+	type tools struct {
+		bins, kustomize string
+		err             error
+	}
+	argo := &background{done: make(chan struct{})}
+	toolsReady := make(chan tools, 1)
+	go func() {
+		var t tools
+		if t.bins, t.err = argocd.Binaries(ctx, root, &argo.out); t.err == nil {
+			t.kustomize, t.err = cluster.Kustomize(ctx, root)
 		}
-		fmt.Printf("    done in %.1fs (total %.1fs)\n", time.Since(t).Seconds(), time.Since(start).Seconds())
+		toolsReady <- t
+	}()
+	startArgo := func() {
+		go func() {
+			defer close(argo.done)
+			argo.started = time.Now()
+			t := <-toolsReady
+			if argo.err = t.err; argo.err != nil {
+				return
+			}
+			resync, _ := time.ParseDuration(gitops.SourceInterval)
+			argo.argo, argo.err = argocd.Start(ctx, e.Cluster, argocd.Options{
+				Root: root, Bins: t.bins, Dir: filepath.Join(dir, "argocd"),
+				Kustomize: t.kustomize, Function: cluster.FunctionBinary(root),
+				AppResync: resync, Out: &argo.out,
+			})
+			argo.took = time.Since(argo.started)
+		}()
 	}
 
-	for _, args := range [][]string{
-		{"get", "gitrepositories,kustomizations", "-n", flux.Namespace},
-		{"get", "performers", "-A"},
-		{"get", "statefulsets", "-A"},
-	} {
-		fmt.Printf("\n$ kubectl %s\n", strings.Join(args, " "))
-		out, err := e.Cluster.Kubectl(ctx, args...)
+	var revision string // what both engines must report at the end
+	argoSynced := make(chan error, 1)
+	var argoStatus argocd.Status
+	var argoTook time.Duration // from the Application's apply to Synced and Healthy
+
+	phases := []phase{
+		{name: "local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes)",
+			run: func(ctx context.Context, out io.Writer) error {
+				if err := e.ClusterUp(ctx, true); err != nil {
+					return err
+				}
+				e.Cluster.ControllerBuilt = true // built alongside
+				startArgo()
+				fmt.Fprintln(out, "    Argo CD starts in the background: Redis, CMP server, repo server, application controller")
+				return nil
+			},
+			alongside: []phase{
+				{name: "KRM function (go build ./functions)", run: func(ctx context.Context, out io.Writer) error {
+					return cluster.BuildFunction(ctx, root, out)
+				}},
+				{name: "controller (go build ./controller)", run: func(ctx context.Context, out io.Writer) error {
+					return cluster.BuildController(ctx, root, dir, out)
+				}},
+			}},
+		{name: "Flux: source-controller and kustomize-controller (hack/flux-bins.sh), CRDs",
+			run: func(ctx context.Context, out io.Writer) error {
+				if err := e.StartFlux(ctx); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "    logs: %s\n", filepath.Join(dir, "logs", "{source,kustomize}-controller.log"))
+				return nil
+			},
+			alongside: []phase{{name: "Git server on loopback: the operator's release and the GitOps repository, rendered as CI does",
+				run: func(ctx context.Context, out io.Writer) (err error) {
+					if err := e.StartGit(ctx, true); err != nil {
+						return err
+					}
+					if _, err = e.PublishRepos(ctx, fluxExamples); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "    %s  executors/ %v rendered into rendered/ (Flux)\n", e.Executors.URL, fluxExamples)
+					// Argo CD renders this one itself: CI leaves it out of rendered/.
+					if err := os.CopyFS(filepath.Join(e.Executors.Repo.Work, argoPath), os.DirFS(filepath.Join(root, "examples", argoExample))); err != nil {
+						return err
+					}
+					if revision, err = e.Executors.Commit(ctx, argoPath+": examples/"+argoExample+", rendered by Argo CD's plugin"); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "    %s  examples/%s as %s, not rendered (Argo CD), %s\n", e.Executors.URL, argoExample, argoPath, revision)
+					return nil
+				}}},
+		},
+		{name: "kubectl apply -f examples/flux/operator.yaml -f examples/flux/git/avs-executors.yaml (URLs pointed at loopback)",
+			run: func(ctx context.Context, _ io.Writer) error { return e.ApplyExamples(ctx) }},
+		{name: "controller (local process as the hourglass-operator ServiceAccount, once Flux has created it: KWOK pods run nothing)",
+			run: func(ctx context.Context, out io.Writer) error {
+				if err := e.StartController(ctx); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "    log: %s\n", filepath.Join(dir, "logs", "hourglass-controller.log"))
+				return nil
+			}},
+		{name: "Flux installs the operator (Kustomization hourglass-operator: overlays/production)",
+			run: func(ctx context.Context, out io.Writer) error {
+				s, err := e.WaitReady(ctx, gitops.OperatorKustomization, "", 3*time.Minute)
+				fmt.Fprintf(out, "    %s\n", s)
+				return err
+			}},
+		{name: "Argo CD: the Application " + argocd.ExecutorApplication + " of examples/argocd/application.yaml (repoURL pointed at loopback)",
+			run: func(ctx context.Context, out io.Writer) error {
+				<-argo.done
+				fmt.Fprint(out, indent(argo.out.String()))
+				if argo.err != nil {
+					fmt.Fprintf(out, "    !! Argo CD is not running: %v\n", argo.err)
+					fmt.Fprintf(out, "    !! the demo goes on with Flux alone: it syncs examples/%s too (%s rendered into rendered/)\n", argoExample, argoPath)
+					if _, err := e.Executors.Render(ctx); err != nil {
+						return err
+					}
+					var err error
+					revision, err = e.Sync(ctx, "Render "+argoPath+": Argo CD is not running")
+					return err
+				}
+				fmt.Fprintf(out, "    Argo CD started in the background in %.1fs\n", argo.took.Seconds())
+				app, err := argocd.LoadExecutorApplication(root, e.Executors.URL, "")
+				if err != nil {
+					return err
+				}
+				if err := flux.Apply(ctx, e.Client, app); err != nil {
+					return err
+				}
+				applied := time.Now()
+				hash := strings.TrimPrefix(revision, "main@sha1:")
+				go func() {
+					var err error
+					argoStatus, err = argocd.WaitFor(ctx, e.Client, argocd.ExecutorApplication, 4*time.Minute, func(s argocd.Status) bool {
+						return s.Converged() && s.Revision == hash
+					})
+					argoTook = time.Since(applied)
+					argoSynced <- err
+				}()
+				fmt.Fprintf(out, "    source: %s path %s, plugin %s\n", e.Executors.URL, argoPath, argocd.PluginName)
+				return nil
+			}},
+		{name: "Flux applies rendered/ and waits until every Performer is Ready (Kustomization avs-executors)",
+			run: func(ctx context.Context, out io.Writer) error {
+				s, err := e.WaitReady(ctx, gitops.ExecutorsKustomization, revision, 5*time.Minute)
+				fmt.Fprintf(out, "    %s\n", s)
+				return err
+			}},
+		{name: "Argo CD renders " + argoPath + " with the plugin, syncs it in waves and waits until every Performer is Ready",
+			run: func(ctx context.Context, out io.Writer) error {
+				if argo.err != nil {
+					fmt.Fprintln(out, "    skipped: Argo CD is not running")
+					return nil
+				}
+				err := <-argoSynced
+				fmt.Fprintf(out, "    %s\n", argoStatus)
+				if err == nil {
+					fmt.Fprintf(out, "    Synced and Healthy %.1fs after the Application was applied\n", argoTook.Seconds())
+				}
+				return err
+			}},
+	}
+	for _, p := range phases {
+		if err := runPhase(ctx, p, start); err != nil {
+			return err
+		}
+	}
+
+	fmt.Println("\n==> What each engine reports")
+	fmt.Println("\nFlux: each Kustomization's Ready condition")
+	for _, name := range []string{gitops.OperatorKustomization, gitops.ExecutorsKustomization} {
+		s, err := flux.Get(ctx, e.Client, flux.Kustomization, flux.Namespace, name)
 		if err != nil {
 			return err
 		}
-		fmt.Print(out)
+		fmt.Printf("  %s %s/%s: Ready=%s %s: %s\n", s.Kind, s.Namespace, s.Name, s.Ready, s.Reason, s.Message)
+	}
+	if err := kubectl(ctx, e, "get", "gitrepositories,kustomizations", "-n", flux.Namespace); err != nil {
+		return err
+	}
+	fmt.Println("\nArgo CD: the Application's sync status and health")
+	if argo.err != nil {
+		fmt.Printf("  not running: %v\n", argo.err)
+	} else {
+		s, err := argocd.Get(ctx, e.Client, argocd.ExecutorApplication)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %s\n", s)
+		if err := kubectl(ctx, e, "get", "applications", "-n", argocd.Namespace); err != nil {
+			return err
+		}
+	}
+	for _, args := range [][]string{{"get", "performers", "-A"}, {"get", "statefulsets", "-A"}} {
+		if err := kubectl(ctx, e, args...); err != nil {
+			return err
+		}
 	}
 	fmt.Println("\nWhere each performer runs:")
 	table, err := e.Cluster.Placements(ctx)
@@ -138,13 +344,91 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Print(table)
+	owners, err := syncedBy(ctx, e)
+	if err != nil {
+		return err
+	}
+	fmt.Println("\nWhich engine synced each performer (kustomize-controller's labels, Argo CD's tracking annotation):")
+	fmt.Print(owners)
 
-	fmt.Printf("\nDemo ready in %.1fs. The cluster, Flux, the Git server and the controller keep running:\n", time.Since(start).Seconds())
+	running := "The cluster, Flux, Argo CD, the Git server and the controller keep running"
+	if argo.err != nil {
+		running = "The cluster, Flux, the Git server and the controller keep running (Argo CD did not start)"
+	}
+	fmt.Printf("\nDemo ready in %.1fs. %s:\n", time.Since(start).Seconds(), running)
 	fmt.Printf("  export KUBECONFIG=%s\n", e.Cluster.Kubeconfig)
 	fmt.Println("  kubectl get kustomizations,gitrepositories -A")
 	fmt.Println("  kubectl describe kustomization avs-executors -n flux-system")
+	if argo.err == nil {
+		fmt.Println("  kubectl get applications -n argocd")
+		fmt.Println("  kubectl get application " + argocd.ExecutorApplication + " -n argocd -o yaml    # status.sync, status.health, status.operationState")
+	}
 	fmt.Println("  kubectl get performers -A")
-	fmt.Printf("  cd %s && edit executors/*/executor.yaml, render and commit: see README.md\n", e.Executors.Repo.Work)
+	fmt.Printf("  cd %s && edit executors/*/executor.yaml, render (Flux) and commit: see README.md\n", e.Executors.Repo.Work)
 	fmt.Println("  make demo-down    # stop everything")
 	return nil
+}
+
+func kubectl(ctx context.Context, e *gitops.Env, args ...string) error {
+	fmt.Printf("\n$ kubectl %s\n", strings.Join(args, " "))
+	out, err := e.Cluster.Kubectl(ctx, args...)
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	return nil
+}
+
+// syncedBy names, for each Performer, the engine whose marks it carries: the labels
+// kustomize-controller puts on what a Kustomization applies, and the tracking annotation Argo CD
+// puts on what an Application syncs. A Performer with both would be fought over.
+func syncedBy(ctx context.Context, e *gitops.Env) (string, error) {
+	var list unstructured.UnstructuredList
+	list.SetAPIVersion("hourglass.eigenlayer.io/v1alpha1")
+	list.SetKind("PerformerList")
+	if err := e.Client.List(ctx, &list); err != nil {
+		return "", err
+	}
+	byEngine := map[string][]string{}
+	for _, p := range list.Items {
+		var engines []string
+		if k := p.GetLabels()["kustomize.toolkit.fluxcd.io/name"]; k != "" {
+			engines = append(engines, "Flux (Kustomization "+p.GetLabels()["kustomize.toolkit.fluxcd.io/namespace"]+"/"+k+")")
+		}
+		if id := p.GetAnnotations()["argocd.argoproj.io/tracking-id"]; id != "" {
+			app, _, _ := strings.Cut(id, ":")
+			engines = append(engines, "Argo CD (Application "+app+")")
+		}
+		engine := strings.Join(engines, " AND ")
+		if engine == "" {
+			engine = "neither"
+		}
+		byEngine[engine] = append(byEngine[engine], p.GetNamespace()+"/"+p.GetName())
+	}
+	var keys []string
+	for k := range byEngine {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s: %s\n", k, strings.Join(byEngine[k], ", "))
+	}
+	return b.String(), nil
+}
+
+// indent indents captured output to the phase's level.
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(line, "    ") {
+			line = "    " + line
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }

@@ -24,10 +24,10 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hourglass-gitops/hourglass-gitops/hack/local/argocd"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
-	"github.com/hourglass-gitops/hourglass-gitops/test/argocd"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }
@@ -35,7 +35,7 @@ func init() { ctrllog.SetLogger(logr.Discard()) }
 // What examples/basic declares (the getting started guide's names).
 const (
 	example       = "basic"
-	appName       = "my-avs-executor"
+	appName       = argocd.ExecutorApplication
 	appNamespace  = "my-avs-project"
 	performerName = "my-avs"
 	executorName  = "my-avs-executor"
@@ -137,14 +137,11 @@ func TestArgoCD(t *testing.T) {
 	}
 
 	opts := argocd.Options{
-		Root: root, Bins: bins, Dir: dir, Kubeconfig: e.c.Kubeconfig,
+		Root: root, Bins: bins, Dir: dir,
 		Kustomize: kustomize, Function: cluster.FunctionBinary(root), Out: out,
 	}
 	phase("Argo CD installed and started", func() (err error) {
-		if err := argocd.Install(ctx, opts); err != nil {
-			return err
-		}
-		e.argo, err = argocd.Start(ctx, opts)
+		e.argo, err = argocd.Start(ctx, e.c, opts)
 		return err
 	})
 	t.Cleanup(e.argo.Stop)
@@ -194,32 +191,11 @@ func TestArgoCD(t *testing.T) {
 }
 
 // applyApplication applies the executor Application of examples/argocd/application.yaml with only
-// its source pointed at the loopback repository.
+// its source pointed at the example in the loopback repository.
 func (e *env) applyApplication(ctx context.Context, repoURL string) error {
-	raw, err := os.ReadFile(filepath.Join(e.root, "examples", "argocd", "application.yaml"))
+	app, err := argocd.LoadExecutorApplication(e.root, repoURL, "examples/"+example)
 	if err != nil {
 		return err
-	}
-	var app *unstructured.Unstructured
-	for _, doc := range strings.Split(string(raw), "\n---\n") {
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-			return fmt.Errorf("examples/argocd/application.yaml: %w", err)
-		}
-		if u.GetKind() == "Application" && u.GetName() == appName {
-			app = u
-		}
-	}
-	if app == nil {
-		return fmt.Errorf("examples/argocd/application.yaml has no Application %s", appName)
-	}
-	if name, _, _ := unstructured.NestedString(app.Object, "spec", "source", "plugin", "name"); name != argocd.PluginName {
-		return fmt.Errorf("Application %s uses plugin %q, want %q", appName, name, argocd.PluginName)
-	}
-	for field, value := range map[string]string{"repoURL": repoURL, "targetRevision": "main", "path": "examples/" + example} {
-		if err := unstructured.SetNestedField(app.Object, value, "spec", "source", field); err != nil {
-			return err
-		}
 	}
 	return e.cl.Create(ctx, app)
 }

@@ -62,6 +62,8 @@ type Cluster struct {
 	Config *rest.Config
 	// Out receives progress output of the scripts and tools run.
 	Out io.Writer
+	// ControllerBuilt says BuildController has built the controller already.
+	ControllerBuilt bool
 
 	controller *Process
 }
@@ -188,13 +190,11 @@ func (c *Cluster) InstallController(ctx context.Context) error {
 // Its log is logs/hourglass-controller.log in the state folder; hack/local-cluster.sh down stops
 // it too (pids/hourglass-controller.pid).
 func (c *Cluster) StartController(ctx context.Context) error {
-	bin := filepath.Join(c.Dir, "bin", "hourglass-controller")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./controller")
-	build.Dir = c.Root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
-	build.Stdout, build.Stderr = c.Out, c.Out
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the controller: %w", err)
+	bin := ControllerBinary(c.Dir)
+	if !c.ControllerBuilt {
+		if err := BuildController(ctx, c.Root, c.Dir, c.Out); err != nil {
+			return err
+		}
 	}
 	kubeconfig, err := c.serviceAccountKubeconfig(ctx)
 	if err != nil {
@@ -215,6 +215,22 @@ func (c *Cluster) StartController(ctx context.Context) error {
 		"--zap-log-level=info",
 	}, nil, fmt.Sprintf("http://127.0.0.1:%d/readyz", probes))
 	return err
+}
+
+// ControllerBinary is where BuildController puts the controller for the state folder dir.
+func ControllerBinary(dir string) string { return filepath.Join(dir, "bin", "hourglass-controller") }
+
+// BuildController builds the controller to ControllerBinary(dir). StartController does it unless
+// the Cluster's ControllerBuilt is set, so that a caller can build it while the cluster starts.
+func BuildController(ctx context.Context, root, dir string, out io.Writer) error {
+	build := exec.CommandContext(ctx, "go", "build", "-o", ControllerBinary(dir), "./controller")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
+	build.Stdout, build.Stderr = out, out
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the controller: %w", err)
+	}
+	return nil
 }
 
 // StopController stops the controller process started by this Cluster, if any.
@@ -239,8 +255,53 @@ type Process struct {
 // earlier run makes way first. Start returns once readyURL answers 200 OK, or at once when
 // readyURL is empty.
 func (c *Cluster) Start(ctx context.Context, name, bin string, args, env []string, readyURL string) (*Process, error) {
-	p := &Process{Name: name, Log: filepath.Join(c.Dir, "logs", name+".log"), pidFile: filepath.Join(c.Dir, "pids", name+".pid")}
+	cmd := Command{Name: name, Path: bin, Args: args, Env: env}
+	if readyURL != "" {
+		cmd.Ready = func() bool { return HTTPReady(readyURL) }
+		cmd.Waiting = readyURL
+	}
+	return c.StartCommand(ctx, cmd)
+}
+
+// Command is a process that belongs to the cluster's life, for StartCommand.
+type Command struct {
+	Name, Path string
+	Args       []string
+	// Env is added to this process's environment.
+	Env []string
+	// Dir is the working directory ("" for this process's).
+	Dir string
+	// Log is the log file (default logs/<Name>.log in the state folder).
+	Log string
+	// Ready reports whether the process serves; StartCommand returns once it does (at once when
+	// nil). Waiting names what it waits for in errors.
+	Ready   func() bool
+	Waiting string
+}
+
+// HTTPReady reports whether url answers 200 OK.
+func HTTPReady(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// StartCommand runs cmd in its own session, so that it keeps running after the demo exits, with
+// its pid file in pids/, so that hack/local-cluster.sh down stops it. A process of the same name
+// left by an earlier run makes way first.
+func (c *Cluster) StartCommand(ctx context.Context, cmd Command) (*Process, error) {
+	name := cmd.Name
+	p := &Process{Name: name, Log: cmd.Log, pidFile: filepath.Join(c.Dir, "pids", name+".pid")}
+	if p.Log == "" {
+		p.Log = filepath.Join(c.Dir, "logs", name+".log")
+	}
 	if err := stopRecorded(p.pidFile); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(p.Log)
@@ -248,16 +309,18 @@ func (c *Cluster) Start(ctx context.Context, name, bin string, args, env []strin
 		return nil, err
 	}
 	defer logFile.Close()
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd = exec.Command(cmd.Path, cmd.Args...)
+	p.cmd.Env = append(os.Environ(), cmd.Env...)
+	p.cmd.Dir = cmd.Dir
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	exe, err := filepath.EvalSymlinks(bin)
+	// The executable as /proc/<pid>/exe shows it, for hack/local-cluster.sh to recognise it.
+	exe, err := filepath.EvalSymlinks(p.cmd.Path) // found on PATH when cmd.Path is a bare name
 	if err != nil {
-		exe = bin
+		exe = p.cmd.Path
 	}
 	if exe, err = filepath.Abs(exe); err != nil {
 		return nil, err
@@ -267,11 +330,11 @@ func (c *Cluster) Start(ctx context.Context, name, bin string, args, env []strin
 	}
 	p.done = make(chan struct{})
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	if readyURL == "" {
+	if cmd.Ready == nil {
 		return p, nil
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for {
+	for !cmd.Ready() {
 		select {
 		case <-p.done:
 			return nil, fmt.Errorf("%s exited (%v); see %s", name, p.err, p.Log)
@@ -280,20 +343,16 @@ func (c *Cluster) Start(ctx context.Context, name, bin string, args, env []strin
 			return nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-		if resp, err := http.Get(readyURL); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
 		if time.Now().After(deadline) {
 			p.Stop()
-			return nil, fmt.Errorf("%s is not ready after 60s (%s); see %s", name, readyURL, p.Log)
+			return nil, fmt.Errorf("%s is not ready after 60s (%s); see %s", name, cmd.Waiting, p.Log)
 		}
 	}
+	return p, nil
 }
 
-// Stop stops the process (TERM, then KILL after 10s) and removes its pid file. Safe on nil.
+// Stop stops the process (TERM, then KILL after 10s), then what it started in its session (git,
+// kustomize), and removes its pid file. Safe on nil.
 func (p *Process) Stop() {
 	if p == nil {
 		return
@@ -309,6 +368,8 @@ func (p *Process) Stop() {
 			<-p.done
 		}
 	}
+	// The session leader's pid is its process group's id.
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	_ = os.Remove(p.pidFile)
 }
 
