@@ -62,12 +62,13 @@ type usage struct {
 	idle       time.Duration
 }
 
-func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, ctrlArgs []string) error {
-	bin := filepath.Join(work, "bin")
-	fmt.Printf("bench: building the controller\n")
-	ctrlBin, err := goBuild(ctx, root, bin, "./controller", "hourglass-controller")
-	if err != nil {
-		return err
+func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, ctrlBin string, ctrlArgs []string) error {
+	if ctrlBin == "" {
+		fmt.Printf("bench: building the controller\n")
+		var err error
+		if ctrlBin, err = goBuild(ctx, root, filepath.Join(work, "bin"), "./controller", "hourglass-controller"); err != nil {
+			return err
+		}
 	}
 
 	state := filepath.Join(work, "cluster")

@@ -36,6 +36,7 @@ func main() {
 	skipCluster := flag.Bool("skip-cluster", false, "only the function benchmark")
 	skipFunction := flag.Bool("skip-function", false, "only the cluster benchmark")
 	runs := flag.Int("runs", 7, "runs of each function process (the median is printed)")
+	ctrlBin := flag.String("controller-bin", "", "a controller binary to measure instead of building ./controller (for before/after comparisons)")
 	ctrlArgs := flag.String("controller-args", "", "extra flags for the controller, space-separated (e.g. \"--concurrent=4\")")
 	flag.Parse()
 
@@ -51,7 +52,7 @@ func main() {
 	}
 
 	if !*skipCluster {
-		if err := clusterBench(ctx, root, work, *n, *idle, strings.Fields(*ctrlArgs)); err != nil {
+		if err := clusterBench(ctx, root, work, *n, *idle, *ctrlBin, strings.Fields(*ctrlArgs)); err != nil {
 			fail(err)
 		}
 	}
