@@ -121,86 +121,93 @@ type background struct {
 	took    time.Duration
 }
 
+// tools are what Argo CD's components need, checked (or built) while the cluster starts.
+type tools struct {
+	bins, kustomize string
+	err             error
+}
+
+// demo is one run of the demo: the environment both engines sync into and what the phases hand
+// on to each other.
+type demo struct {
+	root, dir    string
+	e            *gitops.Env
+	fluxExamples []string
+	start        time.Time
+
+	argo       *background
+	toolsReady chan tools
+	revision   string // what both engines must report at the end
+	argoSynced chan error
+	argoStatus argocd.Status
+	argoTook   time.Duration // from the Application's apply to Synced and Healthy
+}
+
 func run(ctx context.Context) error {
-	root, err := repo.Root()
+	d, err := newDemo()
 	if err != nil {
 		return err
+	}
+	// Argo CD's binaries are checked (or built) from the start; the components start once the
+	// cluster is up.
+	go func() {
+		var t tools
+		if t.bins, t.err = argocd.Binaries(ctx, d.root, &d.argo.out); t.err == nil {
+			t.kustomize, t.err = cluster.Kustomize(ctx, d.root)
+		}
+		d.toolsReady <- t
+	}()
+	for _, p := range d.phases() {
+		if err := runPhase(ctx, p, d.start); err != nil {
+			return err
+		}
+	}
+	return d.report(ctx)
+}
+
+func newDemo() (*demo, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return nil, err
 	}
 	dir := os.Getenv("HOURGLASS_CLUSTER_DIR")
 	if dir == "" {
 		dir = filepath.Join(root, ".local", "cluster")
 	}
 	if dir, err = filepath.Abs(dir); err != nil {
-		return err
+		return nil, err
 	}
-	e := &gitops.Env{Root: root, Dir: dir, Out: os.Stdout}
 	examples, err := cluster.Examples(root)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var fluxExamples []string
+	d := &demo{
+		root: root, dir: dir, start: time.Now(),
+		e:          &gitops.Env{Root: root, Dir: dir, Out: os.Stdout},
+		argo:       &background{done: make(chan struct{})},
+		toolsReady: make(chan tools, 1),
+		argoSynced: make(chan error, 1),
+	}
 	for _, ex := range examples {
 		if name := filepath.Base(ex); name != argoExample {
-			fluxExamples = append(fluxExamples, name)
+			d.fluxExamples = append(d.fluxExamples, name)
 		}
 	}
-	start := time.Now()
+	return d, nil
+}
 
-	// Argo CD's binaries are checked (or built) from the start; the components start once the
-	// cluster is up.
-	type tools struct {
-		bins, kustomize string
-		err             error
-	}
-	argo := &background{done: make(chan struct{})}
-	toolsReady := make(chan tools, 1)
-	go func() {
-		var t tools
-		if t.bins, t.err = argocd.Binaries(ctx, root, &argo.out); t.err == nil {
-			t.kustomize, t.err = cluster.Kustomize(ctx, root)
-		}
-		toolsReady <- t
-	}()
-	startArgo := func() {
-		go func() {
-			defer close(argo.done)
-			argo.started = time.Now()
-			t := <-toolsReady
-			if argo.err = t.err; argo.err != nil {
-				return
-			}
-			resync, _ := time.ParseDuration(gitops.SourceInterval)
-			argo.argo, argo.err = argocd.Start(ctx, e.Cluster, argocd.Options{
-				Root: root, Bins: t.bins, Dir: filepath.Join(dir, "argocd"),
-				Kustomize: t.kustomize, Function: cluster.FunctionBinary(root),
-				AppResync: resync, Out: &argo.out,
-			})
-			argo.took = time.Since(argo.started)
-		}()
-	}
-
-	var revision string // what both engines must report at the end
-	argoSynced := make(chan error, 1)
-	var argoStatus argocd.Status
-	var argoTook time.Duration // from the Application's apply to Synced and Healthy
-
-	phases := []phase{
+// phases are the demo's steps, in order; some run others alongside.
+func (d *demo) phases() []phase {
+	e := d.e
+	return []phase{
 		{name: "local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes)",
-			run: func(ctx context.Context, out io.Writer) error {
-				if err := e.ClusterUp(ctx, true); err != nil {
-					return err
-				}
-				e.Cluster.ControllerBuilt = true // built alongside
-				startArgo()
-				fmt.Fprintln(out, "    Argo CD starts in the background: Redis, CMP server, repo server, application controller")
-				return nil
-			},
+			run: d.clusterUp,
 			alongside: []phase{
 				{name: "KRM function (go build ./functions)", run: func(ctx context.Context, out io.Writer) error {
-					return cluster.BuildFunction(ctx, root, out)
+					return cluster.BuildFunction(ctx, d.root, out)
 				}},
 				{name: "controller (go build ./controller)", run: func(ctx context.Context, out io.Writer) error {
-					return cluster.BuildController(ctx, root, dir, out)
+					return cluster.BuildController(ctx, d.root, d.dir, out)
 				}},
 			}},
 		{name: "Flux: source-controller and kustomize-controller (hack/flux-bins.sh), CRDs",
@@ -208,29 +215,11 @@ func run(ctx context.Context) error {
 				if err := e.StartFlux(ctx); err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "    logs: %s\n", filepath.Join(dir, "logs", "{source,kustomize}-controller.log"))
+				fmt.Fprintf(out, "    logs: %s\n", filepath.Join(d.dir, "logs", "{source,kustomize}-controller.log"))
 				return nil
 			},
 			alongside: []phase{{name: "Git server on loopback: the operator's release and the GitOps repository, rendered as CI does",
-				run: func(ctx context.Context, out io.Writer) (err error) {
-					if err := e.StartGit(ctx, true); err != nil {
-						return err
-					}
-					if _, err = e.PublishRepos(ctx, fluxExamples); err != nil {
-						return err
-					}
-					fmt.Fprintf(out, "    %s  executors/ %v rendered into rendered/ (Flux)\n", e.Executors.URL, fluxExamples)
-					// Argo CD renders this one itself: CI leaves it out of rendered/.
-					if err := os.CopyFS(filepath.Join(e.Executors.Repo.Work, argoPath), os.DirFS(filepath.Join(root, "examples", argoExample))); err != nil {
-						return err
-					}
-					if revision, err = e.Executors.Commit(ctx, argoPath+": examples/"+argoExample+", rendered by Argo CD's plugin"); err != nil {
-						return err
-					}
-					fmt.Fprintf(out, "    %s  examples/%s as %s, not rendered (Argo CD), %s\n", e.Executors.URL, argoExample, argoPath, revision)
-					return nil
-				}}},
-		},
+				run: d.publish}}},
 		{name: "kubectl apply -f examples/flux/operator.yaml -f examples/flux/git/avs-executors.yaml (URLs pointed at loopback)",
 			run: func(ctx context.Context, _ io.Writer) error { return e.ApplyExamples(ctx) }},
 		{name: "controller (local process as the hourglass-operator ServiceAccount, once Flux has created it: KWOK pods run nothing)",
@@ -238,7 +227,7 @@ func run(ctx context.Context) error {
 				if err := e.StartController(ctx); err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "    log: %s\n", filepath.Join(dir, "logs", "hourglass-controller.log"))
+				fmt.Fprintf(out, "    log: %s\n", filepath.Join(d.dir, "logs", "hourglass-controller.log"))
 				return nil
 			}},
 		{name: "Flux installs the operator (Kustomization hourglass-operator: overlays/production)",
@@ -248,66 +237,122 @@ func run(ctx context.Context) error {
 				return err
 			}},
 		{name: "Argo CD: the Application " + argocd.ExecutorApplication + " of examples/argocd/application.yaml (repoURL pointed at loopback)",
-			run: func(ctx context.Context, out io.Writer) error {
-				<-argo.done
-				fmt.Fprint(out, indent(argo.out.String()))
-				if argo.err != nil {
-					fmt.Fprintf(out, "    !! Argo CD is not running: %v\n", argo.err)
-					fmt.Fprintf(out, "    !! the demo goes on with Flux alone: it syncs examples/%s too (%s rendered into rendered/)\n", argoExample, argoPath)
-					if _, err := e.Executors.Render(ctx); err != nil {
-						return err
-					}
-					var err error
-					revision, err = e.Sync(ctx, "Render "+argoPath+": Argo CD is not running")
-					return err
-				}
-				fmt.Fprintf(out, "    Argo CD started in the background in %.1fs\n", argo.took.Seconds())
-				app, err := argocd.LoadExecutorApplication(root, e.Executors.URL, "")
-				if err != nil {
-					return err
-				}
-				if err := flux.Apply(ctx, e.Client, app); err != nil {
-					return err
-				}
-				applied := time.Now()
-				hash := strings.TrimPrefix(revision, "main@sha1:")
-				go func() {
-					var err error
-					argoStatus, err = argocd.WaitFor(ctx, e.Client, argocd.ExecutorApplication, 4*time.Minute, func(s argocd.Status) bool {
-						return s.Converged() && s.Revision == hash
-					})
-					argoTook = time.Since(applied)
-					argoSynced <- err
-				}()
-				fmt.Fprintf(out, "    source: %s path %s, plugin %s\n", e.Executors.URL, argoPath, argocd.PluginName)
-				return nil
-			}},
+			run: d.applyApplication},
 		{name: "Flux applies rendered/ and waits until every Performer is Ready (Kustomization avs-executors)",
 			run: func(ctx context.Context, out io.Writer) error {
-				s, err := e.WaitReady(ctx, gitops.ExecutorsKustomization, revision, 5*time.Minute)
+				s, err := e.WaitReady(ctx, gitops.ExecutorsKustomization, d.revision, 5*time.Minute)
 				fmt.Fprintf(out, "    %s\n", s)
 				return err
 			}},
 		{name: "Argo CD renders " + argoPath + " with the plugin, syncs it in waves and waits until every Performer is Ready",
-			run: func(ctx context.Context, out io.Writer) error {
-				if argo.err != nil {
-					fmt.Fprintln(out, "    skipped: Argo CD is not running")
-					return nil
-				}
-				err := <-argoSynced
-				fmt.Fprintf(out, "    %s\n", argoStatus)
-				if err == nil {
-					fmt.Fprintf(out, "    Synced and Healthy %.1fs after the Application was applied\n", argoTook.Seconds())
-				}
-				return err
-			}},
+			run: d.waitArgo},
 	}
-	for _, p := range phases {
-		if err := runPhase(ctx, p, start); err != nil {
+}
+
+// clusterUp starts the local control plane, then Argo CD in the background.
+func (d *demo) clusterUp(ctx context.Context, out io.Writer) error {
+	if err := d.e.ClusterUp(ctx, true); err != nil {
+		return err
+	}
+	d.e.Cluster.ControllerBuilt = true // built alongside
+	go d.startArgo(ctx)
+	fmt.Fprintln(out, "    Argo CD starts in the background: Redis, CMP server, repo server, application controller")
+	return nil
+}
+
+func (d *demo) startArgo(ctx context.Context) {
+	a := d.argo
+	defer close(a.done)
+	a.started = time.Now()
+	t := <-d.toolsReady
+	if a.err = t.err; a.err != nil {
+		return
+	}
+	resync, _ := time.ParseDuration(gitops.SourceInterval)
+	a.argo, a.err = argocd.Start(ctx, d.e.Cluster, argocd.Options{
+		Root: d.root, Bins: t.bins, Dir: filepath.Join(d.dir, "argocd"),
+		Kustomize: t.kustomize, Function: cluster.FunctionBinary(d.root),
+		AppResync: resync, Out: &a.out,
+	})
+	a.took = time.Since(a.started)
+}
+
+// publish serves the operator's release and the GitOps repository: the Flux examples rendered
+// into rendered/ as CI does, and the Argo CD example as a declaration, which its plugin renders.
+func (d *demo) publish(ctx context.Context, out io.Writer) (err error) {
+	e := d.e
+	if err := e.StartGit(ctx, true); err != nil {
+		return err
+	}
+	if _, err = e.PublishRepos(ctx, d.fluxExamples); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "    %s  executors/ %v rendered into rendered/ (Flux)\n", e.Executors.URL, d.fluxExamples)
+	if err := os.CopyFS(filepath.Join(e.Executors.Repo.Work, argoPath), os.DirFS(filepath.Join(d.root, "examples", argoExample))); err != nil {
+		return err
+	}
+	if d.revision, err = e.Executors.Commit(ctx, argoPath+": examples/"+argoExample+", rendered by Argo CD's plugin"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "    %s  examples/%s as %s, not rendered (Argo CD), %s\n", e.Executors.URL, argoExample, argoPath, d.revision)
+	return nil
+}
+
+// applyApplication applies the executor Application once Argo CD runs, and waits for it in the
+// background; without Argo CD, Flux syncs its example too.
+func (d *demo) applyApplication(ctx context.Context, out io.Writer) error {
+	e, a := d.e, d.argo
+	<-a.done
+	fmt.Fprint(out, indent(a.out.String()))
+	if a.err != nil {
+		fmt.Fprintf(out, "    !! Argo CD is not running: %v\n", a.err)
+		fmt.Fprintf(out, "    !! the demo goes on with Flux alone: it syncs examples/%s too (%s rendered into rendered/)\n", argoExample, argoPath)
+		if _, err := e.Executors.Render(ctx); err != nil {
 			return err
 		}
+		var err error
+		d.revision, err = e.Sync(ctx, "Render "+argoPath+": Argo CD is not running")
+		return err
 	}
+	fmt.Fprintf(out, "    Argo CD started in the background in %.1fs\n", a.took.Seconds())
+	app, err := argocd.LoadExecutorApplication(d.root, e.Executors.URL, "")
+	if err != nil {
+		return err
+	}
+	if err := flux.Apply(ctx, e.Client, app); err != nil {
+		return err
+	}
+	applied := time.Now()
+	hash := strings.TrimPrefix(d.revision, "main@sha1:")
+	go func() {
+		var err error
+		d.argoStatus, err = argocd.WaitFor(ctx, e.Client, argocd.ExecutorApplication, 4*time.Minute, func(s argocd.Status) bool {
+			return s.Converged() && s.Revision == hash
+		})
+		d.argoTook = time.Since(applied)
+		d.argoSynced <- err
+	}()
+	fmt.Fprintf(out, "    source: %s path %s, plugin %s\n", e.Executors.URL, argoPath, argocd.PluginName)
+	return nil
+}
 
+func (d *demo) waitArgo(_ context.Context, out io.Writer) error {
+	if d.argo.err != nil {
+		fmt.Fprintln(out, "    skipped: Argo CD is not running")
+		return nil
+	}
+	err := <-d.argoSynced
+	fmt.Fprintf(out, "    %s\n", d.argoStatus)
+	if err == nil {
+		fmt.Fprintf(out, "    Synced and Healthy %.1fs after the Application was applied\n", d.argoTook.Seconds())
+	}
+	return err
+}
+
+// report prints what each engine reports, the performers and where they run, and how to look
+// further.
+func (d *demo) report(ctx context.Context) error {
+	e := d.e
 	fmt.Println("\n==> What each engine reports")
 	fmt.Println("\nFlux: each Kustomization's Ready condition")
 	for _, name := range []string{gitops.OperatorKustomization, gitops.ExecutorsKustomization} {
@@ -321,8 +366,8 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Println("\nArgo CD: the Application's sync status and health")
-	if argo.err != nil {
-		fmt.Printf("  not running: %v\n", argo.err)
+	if d.argo.err != nil {
+		fmt.Printf("  not running: %v\n", d.argo.err)
 	} else {
 		s, err := argocd.Get(ctx, e.Client, argocd.ExecutorApplication)
 		if err != nil {
@@ -350,23 +395,27 @@ func run(ctx context.Context) error {
 	}
 	fmt.Println("\nWhich engine synced each performer (kustomize-controller's labels, Argo CD's tracking annotation):")
 	fmt.Print(owners)
+	d.howToLook()
+	return nil
+}
 
+func (d *demo) howToLook() {
+	e := d.e
 	running := "The cluster, Flux, Argo CD, the Git server and the controller keep running"
-	if argo.err != nil {
+	if d.argo.err != nil {
 		running = "The cluster, Flux, the Git server and the controller keep running (Argo CD did not start)"
 	}
-	fmt.Printf("\nDemo ready in %.1fs. %s:\n", time.Since(start).Seconds(), running)
+	fmt.Printf("\nDemo ready in %.1fs. %s:\n", time.Since(d.start).Seconds(), running)
 	fmt.Printf("  export KUBECONFIG=%s\n", e.Cluster.Kubeconfig)
 	fmt.Println("  kubectl get kustomizations,gitrepositories -A")
 	fmt.Println("  kubectl describe kustomization avs-executors -n flux-system")
-	if argo.err == nil {
+	if d.argo.err == nil {
 		fmt.Println("  kubectl get applications -n argocd")
 		fmt.Println("  kubectl get application " + argocd.ExecutorApplication + " -n argocd -o yaml    # status.sync, status.health, status.operationState")
 	}
 	fmt.Println("  kubectl get performers -A")
 	fmt.Printf("  cd %s && edit executors/*/executor.yaml, render (Flux) and commit: see README.md\n", e.Executors.Repo.Work)
 	fmt.Println("  make demo-down    # stop everything")
-	return nil
 }
 
 func kubectl(ctx context.Context, e *gitops.Env, args ...string) error {
