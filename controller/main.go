@@ -13,15 +13,18 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
@@ -50,6 +53,7 @@ func main() {
 		allowPrivileged  bool
 		allowedSAs       string
 		concurrent       int
+		maxRetryDelay    time.Duration
 		qps              float64
 		burst            int
 		zapOpts          = zap.Options{}
@@ -69,6 +73,8 @@ func main() {
 	flag.StringVar(&allowedSAs, "allowed-service-accounts", "",
 		`Comma-separated ServiceAccounts performer pods may run as besides "default"; "*" allows any.`)
 	flag.IntVar(&concurrent, "concurrent", defaultConcurrent, "Number of Performers reconciled at the same time.")
+	flag.DurationVar(&maxRetryDelay, "max-retry-delay", 30*time.Second,
+		"Longest wait before retrying a Performer whose reconcile failed (retries back off from 5ms); the executor waits only 5 minutes for its Performers.")
 	flag.Float64Var(&qps, "kube-api-qps", defaultQPS, "Requests per second the controller may send to the API server, on average.")
 	flag.IntVar(&burst, "kube-api-burst", defaultBurst, "Requests the controller may send to the API server in a burst above --kube-api-qps.")
 	zapOpts.BindFlags(flag.CommandLine)
@@ -138,7 +144,10 @@ func main() {
 		NeverPullPolicy: pullPolicy,
 		Security:        workload.Allowance{Privileged: allowPrivileged, ServiceAccounts: splitNamespaces(allowedSAs)},
 	}
-	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: concurrent}); err != nil {
+	if err := r.SetupWithManager(mgr, controller.Options{
+		MaxConcurrentReconciles: concurrent,
+		RateLimiter:             retryLimiter(maxRetryDelay),
+	}); err != nil {
 		fail(log, err, "setting up the performer controller")
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -211,4 +220,14 @@ func fail(log interface{ Error(error, string, ...any) }, err error, what string)
 	log.Error(err, what)
 	fmt.Fprintf(os.Stderr, "hourglass-controller: %s: %v\n", what, err)
 	os.Exit(1)
+}
+
+// retryLimiter is controller-runtime's default rate limiter with a shorter longest back-off: after
+// an API server outage every reconcile that failed during it comes back within maxDelay, rather
+// than up to 1000s later (controller-runtime's default) with no event left to wake it.
+func retryLimiter(maxDelay time.Duration) workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxDelay),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+	)
 }

@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
@@ -300,5 +301,23 @@ func TestGracefulShutdownFitsTheTerminationGracePeriod(t *testing.T) {
 	grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
 	if grace == nil || time.Duration(*grace)*time.Second <= gracefulShutdown+2*time.Second {
 		t.Errorf("terminationGracePeriodSeconds %v must exceed the manager's graceful shutdown %v with room to release the Lease", grace, gracefulShutdown)
+	}
+}
+
+// However often a reconcile fails, it is retried within the longest back-off: after an API server
+// outage nothing waits for controller-runtime's default of 1000s.
+func TestRetryLimiterCapsBackOff(t *testing.T) {
+	l := retryLimiter(30 * time.Second)
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "p"}}
+	var last time.Duration
+	for i := 0; i < 40; i++ {
+		last = l.When(req)
+	}
+	if last != 30*time.Second {
+		t.Errorf("back-off after 40 failures = %s, want the 30s cap", last)
+	}
+	l.Forget(req)
+	if d := l.When(req); d > time.Second {
+		t.Errorf("back-off after a success = %s, want it to start over", d)
 	}
 }

@@ -104,6 +104,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
 
+// conflictRetry is how soon a reconcile whose status patch met a newer Performer runs again.
+const conflictRetry = 250 * time.Millisecond
+
 // Reconcile brings one Performer's workload to its spec and reports what it observes. It writes
 // only what differs: an apply when the fields it owns differ from the desired ones, and one status
 // patch, at the end, when the status changed.
@@ -118,7 +121,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	old := p.DeepCopy()
 	var t transitions
 	defer func() {
-		if err := r.patchStatus(ctx, old, p, t); err != nil {
+		err := r.patchStatus(ctx, old, p, t)
+		switch {
+		case err == nil:
+		case apierrors.IsConflict(err) && retErr == nil:
+			// The cached Performer was older than the API server's: try again once the cache has
+			// caught up, without the back-off of an error, which would double with every
+			// conflict (after an API server restart a Performer can meet dozens in a row).
+			log.V(1).Info("status changed meanwhile; reconciling again", "after", conflictRetry)
+			result = ctrl.Result{RequeueAfter: conflictRetry}
+		default:
 			retErr = kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()
