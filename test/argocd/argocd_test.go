@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -28,6 +27,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }
@@ -47,16 +47,6 @@ var (
 	performerGVK   = schema.GroupVersionKind{Group: "hourglass.eigenlayer.io", Version: "v1alpha1", Kind: "Performer"}
 )
 
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		w.t.Log(line)
-	}
-	return len(p), nil
-}
-
 type env struct {
 	root    string
 	c       *cluster.Cluster
@@ -75,14 +65,7 @@ type env struct {
 // It runs only with HOURGLASS_E2E=1 (make test-argocd). HOURGLASS_ARGOCD_DIR sets its state
 // folder (default .local/argocd): the cluster's and Argo CD's logs stay there.
 func TestArgoCD(t *testing.T) {
-	if os.Getenv("HOURGLASS_E2E") != "1" {
-		t.Skip("Argo CD end-to-end test: run it with `make test-argocd` (HOURGLASS_E2E=1)")
-	}
-	for _, tool := range []string{"kubectl", "git"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not on PATH: the Argo CD test needs it", tool)
-		}
-	}
+	e2erun.Gate(t, "Argo CD end-to-end test", "test-argocd", "kubectl", "git")
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -92,19 +75,11 @@ func TestArgoCD(t *testing.T) {
 		dir = filepath.Join(root, ".local", "argocd")
 	}
 	clusterDir := filepath.Join(dir, "cluster")
-	out := logWriter{t}
+	out := e2erun.Log{T: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	start := time.Now()
-	phase := func(name string, f func() error) {
-		t.Helper()
-		t0 := time.Now()
-		t.Logf("==> %s", name)
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		t.Logf("    %s: %.1fs (total %.1fs)", name, time.Since(t0).Seconds(), time.Since(start).Seconds())
-	}
+	clock := e2erun.Start(t)
+	phase := clock.Phase
 
 	e := &env{root: root}
 	var bins, kustomize string
@@ -165,27 +140,16 @@ func TestArgoCD(t *testing.T) {
 	})
 	phase("Application from examples/argocd", func() error { return e.applyApplication(ctx, gs.URL("gitops")) })
 
-	steps := []struct {
-		name string
-		f    func(t *testing.T, ctx context.Context)
-	}{
-		{"healthy only when every performer is ready", e.healthyWhenReady},
-		{"sync waves", e.waves},
-		{"stays synced after convergence", e.staysSynced},
-		{"self-heal reverts a hand edit", e.selfHeal},
-		{"a stalled performer is degraded", e.stalled},
-		{"a bad declaration applies nothing", e.badDeclaration},
-	}
-	for _, s := range steps {
-		t0 := time.Now()
-		ok := t.Run(s.name, func(t *testing.T) { s.f(t, ctx) })
-		t.Logf("    %s: %.1fs (total %.1fs)", s.name, time.Since(t0).Seconds(), time.Since(start).Seconds())
-		if !ok && s.name == "healthy only when every performer is ready" {
-			t.Logf("logs: %s", filepath.Join(dir, "logs"))
-			t.FailNow()
-		}
-	}
-	if t.Failed() {
+	ok := clock.Steps(ctx, []e2erun.Step{
+		// Every later step needs the Application converged.
+		{Name: "healthy only when every performer is ready", F: e.healthyWhenReady, Essential: true},
+		{Name: "sync waves", F: e.waves},
+		{Name: "stays synced after convergence", F: e.staysSynced},
+		{Name: "self-heal reverts a hand edit", F: e.selfHeal},
+		{Name: "a stalled performer is degraded", F: e.stalled},
+		{Name: "a bad declaration applies nothing", F: e.badDeclaration},
+	})
+	if !ok {
 		t.Logf("logs: %s and %s", filepath.Join(dir, "logs"), filepath.Join(clusterDir, "logs"))
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitops"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 )
 
 // The clients log through controller-runtime; errors reach the test as returned errors.
@@ -50,16 +51,6 @@ const (
 )
 
 // logWriter sends the scripts' progress output to the test log, line by line.
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		w.t.Log(line)
-	}
-	return len(p), nil
-}
-
 type env struct {
 	t        *testing.T
 	root     string
@@ -69,12 +60,7 @@ type env struct {
 }
 
 func TestEndToEnd(t *testing.T) {
-	if os.Getenv("HOURGLASS_E2E") != "1" {
-		t.Skip("end-to-end test: run it with `make test-e2e` (HOURGLASS_E2E=1)")
-	}
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Fatal("kubectl is not on PATH: the end-to-end test runs the walkthrough's kubectl commands (install kubectl, e.g. /usr/bin/kubectl)")
-	}
+	e2erun.Gate(t, "end-to-end test (it runs the walkthrough's kubectl commands)", "test-e2e", "kubectl")
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -83,19 +69,11 @@ func TestEndToEnd(t *testing.T) {
 	if dir == "" {
 		dir = filepath.Join(root, ".local", "e2e-cluster")
 	}
-	out := logWriter{t}
+	out := e2erun.Log{T: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	start := time.Now()
-	phase := func(name string, f func() error) {
-		t.Helper()
-		t0 := time.Now()
-		t.Logf("==> %s", name)
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		t.Logf("    %s: %.1fs (total %.1fs)", name, time.Since(t0).Seconds(), time.Since(start).Seconds())
-	}
+	clock := e2erun.Start(t)
+	phase := clock.Phase
 
 	// Stop the cluster whatever happens; its logs stay in dir.
 	t.Cleanup(func() {
@@ -141,20 +119,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Read-only checks first, then GitOps fidelity, then the walkthrough's changes, then deletion.
-	steps := []struct {
-		name string
-		f    func(t *testing.T, ctx context.Context)
-	}{
-		{"argo cd plugin renders what kustomize renders", e.argocdPlugin},
-		{"every example is ready", e.examplesReady},
-		{"performers land on the right nodes", e.placement},
-		{"walkthrough", e.walkthrough},
-	}
-	for _, s := range steps {
-		t0 := time.Now()
-		t.Run(s.name, func(t *testing.T) { s.f(t, ctx) })
-		t.Logf("    %s: %.1fs (total %.1fs)", s.name, time.Since(t0).Seconds(), time.Since(start).Seconds())
-	}
+	clock.Steps(ctx, []e2erun.Step{
+		{Name: "argo cd plugin renders what kustomize renders", F: e.argocdPlugin},
+		{Name: "every example is ready", F: e.examplesReady},
+		{Name: "performers land on the right nodes", F: e.placement},
+		{Name: "walkthrough", F: e.walkthrough},
+	})
 }
 
 // --- helpers ---------------------------------------------------------------------------------

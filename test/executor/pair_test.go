@@ -32,6 +32,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }
@@ -46,12 +47,7 @@ func init() { ctrllog.SetLogger(logr.Discard()) }
 // local process; its routes keep their rendered loopback ports and point at that server, since
 // Service DNS names do not resolve outside a cluster.
 func TestExecutorPerformerPair(t *testing.T) {
-	if os.Getenv("HOURGLASS_E2E") != "1" {
-		t.Skip("runs on a local cluster: run it with `make test-e2e` (HOURGLASS_E2E=1)")
-	}
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Fatal("kubectl is not on PATH: hack/local-cluster.sh needs it (install kubectl, e.g. /usr/bin/kubectl)")
-	}
+	e2erun.Gate(t, "executor/performer pair test on a local cluster", "test-e2e", "kubectl")
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)

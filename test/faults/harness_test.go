@@ -49,6 +49,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 )
 
 // The clients log through controller-runtime and klog; errors reach the tests as returned errors.
@@ -88,9 +89,7 @@ func TestMain(m *testing.M) {
 
 func gate(t *testing.T) {
 	t.Helper()
-	if os.Getenv("HOURGLASS_E2E") != "1" {
-		t.Skip("fault tests: run them with `make test-faults` (HOURGLASS_E2E=1)")
-	}
+	e2erun.Gate(t, "fault test", "test-faults")
 }
 
 func setup() error {

@@ -37,6 +37,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/flux"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitops"
 	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }
@@ -54,29 +55,13 @@ const (
 // examples synced from Git: the walkthrough's and the multi-AVS one.
 var examples = []string{"basic", multi}
 
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		w.t.Log(line)
-	}
-	return len(p), nil
-}
-
 type suite struct {
 	g        *gitops.Env
 	revision string // last revision of the GitOps repository
 }
 
 func TestFlux(t *testing.T) {
-	if os.Getenv("HOURGLASS_E2E") != "1" {
-		t.Skip("Flux test on a local cluster: run it with `make test-e2e` (HOURGLASS_E2E=1)")
-	}
-	for _, tool := range []string{"kubectl", "git"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not on PATH: the Flux test needs it", tool)
-		}
-	}
+	e2erun.Gate(t, "Flux test on a local cluster", "test-e2e", "kubectl", "git")
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +70,7 @@ func TestFlux(t *testing.T) {
 	if dir == "" {
 		dir = filepath.Join(root, ".local", "flux-cluster")
 	}
-	out := logWriter{t}
+	out := e2erun.Log{T: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	t.Cleanup(func() {
@@ -95,15 +80,8 @@ func TestFlux(t *testing.T) {
 	})
 	s := &suite{g: &gitops.Env{Root: root, Dir: dir, Out: out}}
 	t.Cleanup(s.g.Stop)
-	start := time.Now()
-	phase := func(name string, f func() error) {
-		t.Helper()
-		t0 := time.Now()
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		t.Logf("==> %s: %.1fs (total %.1fs)", name, time.Since(t0).Seconds(), time.Since(start).Seconds())
-	}
+	clock := e2erun.Start(t)
+	phase := clock.Phase
 	phase("cluster up", func() error { return s.g.ClusterUp(ctx, true) })
 	phase("Flux controllers", func() error { return s.g.StartFlux(ctx) })
 	phase("build the KRM function", func() error { return cluster.BuildFunction(ctx, root, out) })
@@ -115,26 +93,16 @@ func TestFlux(t *testing.T) {
 		return err
 	})
 
-	steps := []struct {
-		name string
-		f    func(t *testing.T, ctx context.Context)
-	}{
-		{"operator and executors converge from an empty cluster in one go", s.convergeFromEmpty},
-		{"a resync writes nothing", s.noResyncWrites},
-		{"a server-side diff without --force-conflicts is empty", s.noDiff},
-		{"a hand edit is reverted and the controller owns none of Flux's fields", s.handEdit},
-		{"a new performer version rolls the performer before the Kustomization is Ready", s.roll},
-		{"an unschedulable performer fails the health check", s.unschedulable},
-		{"prune removes a deleted AVS's performer, Deployment and Service", s.prune},
-		{"the same manifests from an OCI artifact", s.oci},
-	}
-	for _, st := range steps {
-		t0 := time.Now()
-		if !t.Run(st.name, func(t *testing.T) { st.f(t, ctx) }) && ctx.Err() != nil {
-			break
-		}
-		t.Logf("    %s: %.1fs (total %.1fs)", st.name, time.Since(t0).Seconds(), time.Since(start).Seconds())
-	}
+	clock.Steps(ctx, []e2erun.Step{
+		{Name: "operator and executors converge from an empty cluster in one go", F: s.convergeFromEmpty},
+		{Name: "a resync writes nothing", F: s.noResyncWrites},
+		{Name: "a server-side diff without --force-conflicts is empty", F: s.noDiff},
+		{Name: "a hand edit is reverted and the controller owns none of Flux's fields", F: s.handEdit},
+		{Name: "a new performer version rolls the performer before the Kustomization is Ready", F: s.roll},
+		{Name: "an unschedulable performer fails the health check", F: s.unschedulable},
+		{Name: "prune removes a deleted AVS's performer, Deployment and Service", F: s.prune},
+		{Name: "the same manifests from an OCI artifact", F: s.oci},
+	})
 }
 
 // --- helpers ---------------------------------------------------------------------------------
