@@ -22,11 +22,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/metricsauth"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
@@ -119,9 +119,9 @@ func main() {
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	metrics := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
 	if secureMetrics {
-		// The scaffold's way: TokenReview and SubjectAccessReview against the API server (granted by
+		// TokenReview and SubjectAccessReview against the API server (granted by
 		// base/rbac/metrics_auth_role.yaml), with a self-signed serving certificate.
-		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metrics.FilterProvider = metricsauth.Filter
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
