@@ -2,6 +2,7 @@ package performer_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
 func TestCreate(t *testing.T) {
@@ -114,7 +118,6 @@ func TestCreate(t *testing.T) {
 		t.Errorf("serviceName %q grpcEndpoint %q", got.Status.ServiceName, got.Status.GRPCEndpoint)
 	}
 	wantKstatus(t, got, status.InProgressStatus)
-	waitEvent(t, p, corev1.EventTypeNormal, "Progressing")
 
 	pod := runPod(t, dep, "a")
 	setDeploymentStatus(t, p, rolledOut)
@@ -131,6 +134,14 @@ func TestCreate(t *testing.T) {
 	}
 	wantKstatus(t, got, status.CurrentStatus)
 	waitEvent(t, p, corev1.EventTypeNormal, "Ready")
+
+	// The whole rollout: one status write when it starts, one when it is done, and one event.
+	if n := countWrites(ns, "patch/status Performer/my-avs"); n != 2 {
+		t.Errorf("%d status writes for the first rollout, want 2: %v", n, calls.writesIn(ns))
+	}
+	if diff := cmp.Diff([]string{"Normal/Ready"}, eventsOf(t, p)); diff != "" {
+		t.Errorf("events of the first rollout (-want +got):\n%s", diff)
+	}
 }
 
 func TestUpgradeRollsOut(t *testing.T) {
@@ -156,18 +167,31 @@ func TestUpgradeRollsOut(t *testing.T) {
 		t.Errorf("during the upgrade: lastUpgrade=%v %s", got.Status.LastUpgrade, statusString(got))
 	}
 	wantKstatus(t, got, status.InProgressStatus)
-	lastUpgrade := got.Status.LastUpgrade
+	upgrading, lastUpgrade := got, got.Status.LastUpgrade
 	waitEvent(t, p, corev1.EventTypeNormal, "UpgradeStarted")
 
-	// Surge: the new pod is ready while the old one still runs.
+	// The steps of the rollout (the new ReplicaSet observed, then the surge: the new pod is ready
+	// while the old one still runs) change nothing in the status, so they cost no write.
 	newPod := runPod(t, dep, "b")
-	setDeploymentStatus(t, p, func(d *appsv1.Deployment) {
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 2, UpdatedReplicas: 1, ReadyReplicas: 2, AvailableReplicas: 2}
-	})
-	got = waitPerformer(t, p, "old replicas pending termination", func(p *v1alpha1.Performer) bool {
-		c := condition(p, meta.ReadyCondition)
-		return c != nil && strings.Contains(c.Message, "old replicas are pending termination")
-	})
+	for i, step := range []func(d *appsv1.Deployment){
+		func(d *appsv1.Deployment) {
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 2, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+		},
+		func(d *appsv1.Deployment) {
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 2, UpdatedReplicas: 1, ReadyReplicas: 2, AvailableReplicas: 2}
+		},
+	} {
+		reads := calls.readsOf(key(p))
+		setDeploymentStatus(t, p, step)
+		waitFor(t, fmt.Sprintf("a reconcile of rollout step %d", i), func() (bool, string) {
+			return calls.readsOf(key(p)) > reads, "no reconcile yet"
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // a reconcile still running would write now
+	got = getPerformer(t, p)
+	if got.ResourceVersion != upgrading.ResourceVersion {
+		t.Errorf("a rollout step changed the status: %s", statusString(got))
+	}
 	if got.Status.Phase != v1alpha1.PhaseUpgrading {
 		t.Errorf("phase with the old pod still running = %s, want Upgrading", got.Status.Phase)
 	}
@@ -192,6 +216,9 @@ func TestUpgradeRollsOut(t *testing.T) {
 	wantKstatus(t, got, status.CurrentStatus)
 	if note := waitEvent(t, p, corev1.EventTypeNormal, "UpgradeSucceeded"); !strings.Contains(note, "v1.0.0") || !strings.Contains(note, "v1.1.0") {
 		t.Errorf("UpgradeSucceeded note %q does not name both images", note)
+	}
+	if diff := cmp.Diff([]string{"Normal/Ready", "Normal/UpgradeStarted", "Normal/UpgradeSucceeded"}, eventsOf(t, p)); diff != "" {
+		t.Errorf("events of the first rollout and the upgrade (-want +got):\n%s", diff)
 	}
 }
 
@@ -290,7 +317,7 @@ func TestExplicitSchedulingWins(t *testing.T) {
 	}
 }
 
-func TestDeleteLeavesWorkloadToGarbageCollector(t *testing.T) {
+func TestDeleteRemovesTheWorkload(t *testing.T) {
 	t.Parallel()
 	ns := env.Namespace(t)
 	p := newPerformer(ns, "gone")
@@ -301,8 +328,8 @@ func TestDeleteLeavesWorkloadToGarbageCollector(t *testing.T) {
 		err := k.Get(context.Background(), workloadKey(p), &svc)
 		return err == nil, errString(err)
 	})
-	// envtest runs no garbage collector; what makes it delete the workload is a controller owner
-	// reference to the Performer that blocks the owner's foreground deletion.
+	// The garbage collector deletes the workload when the controller does not: a controller owner
+	// reference to the Performer, which also blocks the owner's foreground deletion.
 	yes := true
 	want := []metav1.OwnerReference{{
 		APIVersion: "hourglass.eigenlayer.io/v1alpha1", Kind: "Performer", Name: "gone", UID: p.UID,
@@ -315,13 +342,51 @@ func TestDeleteLeavesWorkloadToGarbageCollector(t *testing.T) {
 		t.Errorf("Service owner references (-want +got):\n%s", diff)
 	}
 
+	// envtest runs no garbage collector: the workload goes because the controller deletes it.
 	if err := k.Delete(context.Background(), p); err != nil {
 		t.Fatalf("deleting the Performer: %v", err)
 	}
-	waitFor(t, "the Performer to be gone", func() (bool, string) {
-		err := k.Get(context.Background(), key(p), &v1alpha1.Performer{})
-		return apierrors.IsNotFound(err), errString(err)
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
+		waitFor(t, fmt.Sprintf("the %T to be deleted", obj), func() (bool, string) {
+			err := k.Get(context.Background(), workloadKey(p), obj)
+			return apierrors.IsNotFound(err), errString(err)
+		})
+	}
+}
+
+// A workload of a deleted Performer's name that no Performer controls is not the controller's to
+// delete, even with the performer labels.
+func TestDeleteLeavesOtherWorkloadsAlone(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	ghost := newPerformer(ns, "ghost")
+	desired, err := workload.Deployment(ghost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired.OwnerReferences = nil
+	if err := k.Apply(context.Background(), desired, client.FieldOwner("someone-else")); err != nil {
+		t.Fatal(err)
+	}
+	var dep appsv1.Deployment
+	if err := k.Get(context.Background(), workloadKey(ghost), &dep); err != nil {
+		t.Fatal(err)
+	}
+	// A pod with the performer label makes the controller reconcile the missing Performer.
+	reads := calls.readsOf(key(ghost))
+	runPod(t, &dep, "a")
+	waitFor(t, "a reconcile of the missing Performer", func() (bool, string) {
+		return calls.readsOf(key(ghost)) > reads, "no reconcile yet"
 	})
+	time.Sleep(300 * time.Millisecond) // a delete still under way would land now
+	if err := k.Get(context.Background(), workloadKey(ghost), &appsv1.Deployment{}); err != nil {
+		t.Errorf("the Deployment no Performer controls is gone: %v", err)
+	}
+	for _, w := range calls.writesIn(ns) {
+		if strings.Contains(w, " delete ") {
+			t.Errorf("the controller deleted something: %s", w)
+		}
+	}
 }
 
 func TestForegroundDeletionIsTerminating(t *testing.T) {
@@ -358,6 +423,20 @@ func TestDriftIsCorrected(t *testing.T) {
 	if dep.Annotations["example.com/note"] != "someone else's" {
 		t.Error("a field the controller does not own was removed")
 	}
+
+	// A forced apply by another manager takes fields over without touching the controller's
+	// managed-fields entry's values: it must still be seen, also once the controller has found
+	// the Deployment as desired before (and remembers that).
+	time.Sleep(300 * time.Millisecond)
+	forced := appsv1ac.Deployment(dep.Name, ns).WithSpec(appsv1ac.DeploymentSpec().WithTemplate(
+		corev1ac.PodTemplateSpec().WithSpec(corev1ac.PodSpec().WithContainers(
+			corev1ac.Container().WithName(dep.Spec.Template.Spec.Containers[0].Name).WithImage("evil.example.com/miner:forced")))))
+	if err := k.Apply(context.Background(), forced, client.FieldOwner("someone-else"), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	waitDeployment(t, p, "the forced image to be corrected", func(d *appsv1.Deployment) bool {
+		return d.Spec.Template.Spec.Containers[0].Image == wantImage
+	})
 
 	var svc corev1.Service
 	get(t, workloadKey(p), &svc)

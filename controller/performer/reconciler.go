@@ -5,10 +5,10 @@ package performer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
@@ -18,11 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
-	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -72,7 +69,6 @@ const SuspendedCondition = "Suspended"
 
 // Event reasons of transitions that have no condition reason of their own.
 const (
-	eventProgressing     = "Progressing"
 	eventReady           = "Ready"
 	eventUpgradeStarted  = "UpgradeStarted"
 	eventUpgradeFinished = "UpgradeSucceeded"
@@ -94,6 +90,48 @@ type Reconciler struct {
 	// NeverPullPolicy replaces the image pull policy Never on Performers not declared in Git (the
 	// executor asks for Never on the Performers it makes); empty or Never keeps Never.
 	NeverPullPolicy corev1.PullPolicy
+
+	// patched remembers the resourceVersion each Performer's last status patch started from.
+	patched patchLog
+	// same remembers which Deployments and Services were last found as desired.
+	same sameMemo
+}
+
+// patchLog tells a cached Performer that predates the controller's own last status patch: a
+// reconcile that read it would compute the status from before that patch and send one the API
+// server must refuse (the optimistic lock). Such a reconcile waits for the cache instead.
+type patchLog struct {
+	mu   sync.Mutex
+	from map[types.NamespacedName]string
+}
+
+// stale reports whether p is the version the last status patch of p started from, and forgets
+// that patch once the cache has moved past it.
+func (l *patchLog) stale(p *v1alpha1.Performer) bool {
+	key := client.ObjectKeyFromObject(p)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	from, ok := l.from[key]
+	if ok && from == p.ResourceVersion {
+		return true
+	}
+	delete(l.from, key)
+	return false
+}
+
+func (l *patchLog) record(key types.NamespacedName, from string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.from == nil {
+		l.from = map[types.NamespacedName]string{}
+	}
+	l.from[key] = from
+}
+
+func (l *patchLog) forget(key types.NamespacedName) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.from, key)
 }
 
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch
@@ -107,6 +145,10 @@ type Reconciler struct {
 // conflictRetry is how soon a reconcile whose status patch met a newer Performer runs again.
 const conflictRetry = 250 * time.Millisecond
 
+// staleRetry is how soon a reconcile that found the cache behind the controller's own status
+// patch runs again: the watch event of that patch is usually milliseconds away.
+const staleRetry = 50 * time.Millisecond
+
 // Reconcile brings one Performer's workload to its spec and reports what it observes. It writes
 // only what differs: an apply when the fields it owns differ from the desired ones, and one status
 // patch, at the end, when the status changed.
@@ -115,7 +157,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 
 	p := &v1alpha1.Performer{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			r.patched.forget(req.NamespacedName)
+			return ctrl.Result{}, r.deleteWorkload(ctx, req.NamespacedName)
+		}
+		return ctrl.Result{}, err
+	}
+	if r.patched.stale(p) {
+		log.V(1).Info("the cache has not seen the last status patch yet; reconciling again", "after", staleRetry)
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
 
 	old := p.DeepCopy()
@@ -135,7 +185,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 	}()
 	if p.Spec.Suspend {
-		log.Info("reconciliation is suspended for this performer")
+		if !conditions.IsTrue(p, SuspendedCondition) {
+			log.Info("reconciliation is suspended for this performer")
+		}
 		// The rest of the status stays as it was last observed.
 		conditions.MarkTrue(p, SuspendedCondition, meta.SuspendedReason,
 			"spec.suspend is true: the workload is left as it is and its status is not updated")
@@ -208,7 +260,8 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	}
 
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(p.Namespace), client.MatchingLabels(workload.SelectorLabels(p))); err != nil {
+	// The pod cache holds performer pods only (CacheOptions), so the name is the whole selector.
+	if err := r.List(ctx, &pods, client.InNamespace(p.Namespace), client.MatchingFields{podPerformerField: p.Name}); err != nil {
 		err = fmt.Errorf("listing pods of performer %s/%s: %w", p.Namespace, p.Name, err)
 		markFailed(p, err)
 		return transitions{}, err
@@ -232,150 +285,49 @@ func (r *Reconciler) toRun(p *v1alpha1.Performer) *v1alpha1.Performer {
 // foreignWorkload says which Deployment or Service of p's workload names exists without p as its
 // controller. The caches hold only objects with the performer labels, so an object found in
 // none is looked up on the API server: a server-side apply with force would otherwise take it
-// over (and, for a Service, replace its selector).
+// over (and, for a Service, replace its selector). Both are looked up at once.
 func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer) (string, error) {
+	var depMsg, svcMsg string
+	err := both(func() (err error) {
+		depMsg, err = r.foreign(ctx, p, "Deployment", &appsv1.Deployment{}, &appsv1.Deployment{})
+		return err
+	}, func() (err error) {
+		svcMsg, err = r.foreign(ctx, p, "Service", &corev1.Service{}, &corev1.Service{})
+		return err
+	})
+	if depMsg != "" {
+		return depMsg, err
+	}
+	return svcMsg, err
+}
+
+// foreign looks up one object of p's workload, first in the cache (into cached) and, when not
+// there, on the API server (into live), and says why the controller must leave it alone, if so.
+func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind string, cached, live client.Object) (string, error) {
 	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
-	for _, kind := range []struct {
-		name string
-		new  func() client.Object
-	}{
-		{"Deployment", func() client.Object { return &appsv1.Deployment{} }},
-		{"Service", func() client.Object { return &corev1.Service{} }},
-	} {
-		obj := kind.new()
-		err := r.Get(ctx, key, obj)
-		if apierrors.IsNotFound(err) && r.APIReader != nil {
-			obj = kind.new()
-			err = r.APIReader.Get(ctx, key, obj)
-		}
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("reading %s %s: %w", kind.name, key, err)
-		}
-		if metav1.IsControlledBy(obj, p) {
-			continue
-		}
-		owner := "no controller"
-		if ref := metav1.GetControllerOf(obj); ref != nil {
-			owner = fmt.Sprintf("controller %s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
-		}
-		return fmt.Sprintf("%s %s already exists with %s, not this Performer: the controller leaves it alone; "+
-			"delete it, or rename the Performer, to let the controller create the performer's workload", kind.name, key, owner), nil
+	obj := cached
+	err := r.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) && r.APIReader != nil {
+		// From the API server's watch cache (resourceVersion 0), not etcd: as recent as a read
+		// from etcd can be a moment later, and cheap in a burst of new Performers.
+		obj = live
+		err = r.APIReader.Get(ctx, key, obj, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}})
 	}
-	return "", nil
-}
-
-// applyWorkload applies the Deployment and the Service. It returns the Deployment as the API
-// server has it now and whether an existing Deployment got a new image.
-func (r *Reconciler) applyWorkload(ctx context.Context, p *v1alpha1.Performer) (*appsv1.Deployment, bool, error) {
-	desired, err := workload.Deployment(p)
-	if err != nil {
-		return nil, false, err
-	}
-	dep, before, err := applyOwned(ctx, r.Client, desired, func(d *appsv1.Deployment) (any, error) {
-		return appsv1ac.ExtractDeployment(d, FieldManager)
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	imageChanged := before != nil && dep != before && containerImage(&before.Spec.Template.Spec) != workload.Image(p)
-	_, _, err = applyOwned(ctx, r.Client, workload.Service(p), func(s *corev1.Service) (any, error) {
-		return corev1ac.ExtractService(s, FieldManager)
-	})
-	return dep, imageChanged, err
-}
-
-// object is a pointer to a Kubernetes object type T.
-type object[T any] interface {
-	*T
-	client.Object
-}
-
-// applyConfiguration is what every typed apply configuration of client-go says about itself.
-type applyConfiguration interface {
-	runtime.ApplyConfiguration
-	GetKind() *string
-	GetNamespace() *string
-	GetName() *string
-}
-
-// applyOwned applies desired unless the fields this controller owns on the live object already
-// say the same (extract reads them). It returns the object as the API server has it now and the
-// live object it found (nil when there was none); both are the same when nothing was applied.
-func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, desired applyConfiguration,
-	extract func(PT) (any, error)) (now, before PT, err error) {
-	kind, ns, name := deref(desired.GetKind()), deref(desired.GetNamespace()), deref(desired.GetName())
-	live := PT(new(T))
-	switch err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live); {
-	case apierrors.IsNotFound(err):
-		live = nil
-	case err != nil:
-		return nil, nil, fmt.Errorf("reading %s %s/%s: %w", kind, ns, name, err)
-	default:
-		owned, err := extract(live)
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading the fields of %s %s/%s owned by %s: %w", kind, ns, name, FieldManager, err)
-		}
-		same, err := sameAs[T](desired, owned)
-		if err != nil {
-			return nil, nil, err
-		}
-		if same {
-			return live, live, nil
-		}
-	}
-	err = c.Apply(ctx, desired, client.FieldOwner(FieldManager), client.ForceOwnership)
-	if apierrors.IsInvalid(err) && live != nil {
-		// A hand edit of a list entry's key (a Service's port number, a container port) leaves the
-		// edited entry in place, and the apply adds the controller's entry beside it: two entries
-		// of one name, which the API server refuses. Put the spec back as desired, lists whole,
-		// then apply again to own it.
-		if perr := replaceSpec(ctx, c, live, desired); perr != nil {
-			return nil, nil, fmt.Errorf("applying %s %s/%s: %w; restoring its spec: %v", kind, ns, name, err, perr)
-		}
-		ctrl.LoggerFrom(ctx).Info("restored a hand-edited spec", "kind", kind, "name", name)
-		err = c.Apply(ctx, desired, client.FieldOwner(FieldManager), client.ForceOwnership)
+	if apierrors.IsNotFound(err) {
+		return "", nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("applying %s %s/%s: %w", kind, ns, name, err)
+		return "", fmt.Errorf("reading %s %s: %w", kind, key, err)
 	}
-	// The apply wrote the API server's answer back into desired.
-	applied, err := workload.Convert[T](desired)
-	if err != nil {
-		return nil, nil, err
+	if metav1.IsControlledBy(obj, p) {
+		return "", nil
 	}
-	now = applied
-	ctrl.LoggerFrom(ctx).V(1).Info("applied "+kind, "name", name, "created", live == nil, "generation", now.GetGeneration())
-	return now, live, nil
-}
-
-// replaceSpec sets the spec of live to the desired one with a JSON merge patch, which replaces
-// lists whole where server-side apply merges them by key.
-func replaceSpec(ctx context.Context, c client.Client, live client.Object, desired applyConfiguration) error {
-	b, err := json.Marshal(desired)
-	if err != nil {
-		return err
+	owner := "no controller"
+	if ref := metav1.GetControllerOf(obj); ref != nil {
+		owner = fmt.Sprintf("controller %s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
 	}
-	var obj struct {
-		Spec json.RawMessage `json:"spec"`
-	}
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return err
-	}
-	patch, err := json.Marshal(map[string]json.RawMessage{"spec": obj.Spec})
-	if err != nil {
-		return err
-	}
-	return c.Patch(ctx, live, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager))
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return fmt.Sprintf("%s %s already exists with %s, not this Performer: the controller leaves it alone; "+
+		"delete it, or rename the Performer, to let the controller create the performer's workload", kind, key, owner), nil
 }
 
 // transitions are the events one reconcile has to report besides condition changes.
@@ -402,21 +354,20 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 
 	current := podsOfImage(pods, desired)
 	readyPod := firstReadyPod(current)
+	// Named once the rollout is done, with currentImage: a name set earlier would cost a write
+	// of its own in the middle of the rollout.
 	st.PodName = ""
-	if readyPod != nil {
-		st.PodName = readyPod.Name
-	}
 
 	if reason, msg := stallOf(dep, current); reason != "" {
 		markStalled(p, reason, msg)
 		return t
 	}
 
-	rolledOut, progress := rollout(dep)
-	if rolledOut && readyPod == nil {
-		rolledOut, progress = false, fmt.Sprintf("waiting for a ready pod running %s", desired)
-	}
-	if !rolledOut {
+	if !rolledOut(dep) || readyPod == nil {
+		// One message for the whole rollout, rather than one per step of the Deployment (observed,
+		// updated, old pods terminating, available): each new message is a status write and a
+		// watch event for every reader, and the Deployment's status tells the steps already.
+		progress := fmt.Sprintf("rolling out %s with Deployment %s", desired, workload.Name(p))
 		st.Ready = false
 		st.Phase = v1alpha1.PhasePending
 		if upgrading {
@@ -438,6 +389,7 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 		t.upgradeFinished = fmt.Sprintf("upgraded from %s to %s", st.CurrentImage, desired)
 	}
 	st.CurrentImage = desired
+	st.PodName = readyPod.Name
 	st.Ready = true
 	st.Phase = v1alpha1.PhaseRunning
 	conditions.Delete(p, meta.StalledCondition)
@@ -447,24 +399,16 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 	return t
 }
 
-// rollout reports whether the Deployment has fully rolled out its current template to one ready,
-// available pod, and otherwise what it is waiting for, in the words of kubectl rollout status.
-func rollout(dep *appsv1.Deployment) (bool, string) {
+// rolledOut reports whether the Deployment has fully rolled out its current template to one
+// ready, available pod, as kubectl rollout status decides it: the current generation observed,
+// the replica updated, no old replica left, and the updated one available.
+func rolledOut(dep *appsv1.Deployment) bool {
 	if dep == nil {
-		return false, "waiting for the Deployment to be created"
+		return false
 	}
 	s := dep.Status
-	switch {
-	case s.ObservedGeneration < dep.Generation:
-		return false, fmt.Sprintf("waiting for Deployment %s to observe generation %d", dep.Name, dep.Generation)
-	case s.UpdatedReplicas < 1:
-		return false, fmt.Sprintf("waiting for Deployment %s rollout to finish: 0 out of 1 new replicas have been updated", dep.Name)
-	case s.Replicas > s.UpdatedReplicas:
-		return false, fmt.Sprintf("waiting for Deployment %s rollout to finish: %d old replicas are pending termination", dep.Name, s.Replicas-s.UpdatedReplicas)
-	case s.AvailableReplicas < 1 || s.ReadyReplicas < 1:
-		return false, fmt.Sprintf("waiting for Deployment %s rollout to finish: 0 of 1 updated replicas are available", dep.Name)
-	}
-	return true, ""
+	return s.ObservedGeneration >= dep.Generation && s.UpdatedReplicas >= 1 && s.Replicas <= s.UpdatedReplicas &&
+		s.AvailableReplicas >= 1 && s.ReadyReplicas >= 1
 }
 
 // crashLooping finds a pod whose performer container keeps crashing, and says how it last ended.
@@ -573,6 +517,11 @@ func (r *Reconciler) patchStatus(ctx context.Context, old, p *v1alpha1.Performer
 	if err := r.Status().Patch(ctx, p, patch, client.FieldOwner(FieldManager)); err != nil {
 		return fmt.Errorf("patching the status of performer %s/%s: %w", p.Namespace, p.Name, err)
 	}
+	if p.ResourceVersion != old.ResourceVersion {
+		// (A patch the API server found to change nothing keeps the resourceVersion, and no
+		// watch event would ever move the cache past it.)
+		r.patched.record(client.ObjectKeyFromObject(p), old.ResourceVersion)
+	}
 	if old.Status.Phase != p.Status.Phase {
 		ctrl.LoggerFrom(ctx).Info("phase changed", "from", old.Status.Phase, "to", p.Status.Phase)
 	}
@@ -592,38 +541,22 @@ func (r *Reconciler) emit(old, p *v1alpha1.Performer, t transitions) {
 	if t.upgradeStarted != "" {
 		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeStarted, "Upgrade", "%s", t.upgradeStarted)
 	}
+	// Events mark what a reader of kubectl describe or a notification wants to know: ready,
+	// upgraded, or why not. A rollout making progress is no event: the Reconciling condition
+	// says it, and UpgradeStarted marks an upgrade's start.
 	before := conditions.Get(old, meta.ReadyCondition)
 	after := conditions.Get(p, meta.ReadyCondition)
-	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
-		stalled := conditions.IsStalled(p)
-		switch {
-		case after.Status == metav1.ConditionTrue:
-			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventReady, "Rollout", "%s", after.Message)
-		case stalled:
-			r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, after.Reason, "Rollout", "%s", after.Message)
-		case after.Reason == meta.ProgressingReason || after.Reason == meta.DependencyNotReadyReason:
-			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventProgressing, "Rollout", "%s", after.Message)
-		default:
-			r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, after.Reason, "Rollout", "%s", after.Message)
-		}
+	changed := after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason)
+	switch {
+	case t.upgradeFinished != "":
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeFinished, "Upgrade", "%s; %s", t.upgradeFinished, after.Message)
+	case !changed:
+	case after.Status == metav1.ConditionTrue:
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventReady, "Rollout", "%s", after.Message)
+	case after.Reason == meta.ProgressingReason || after.Reason == meta.DependencyNotReadyReason:
+	default:
+		r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, after.Reason, "Rollout", "%s", after.Message)
 	}
-	if t.upgradeFinished != "" {
-		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeFinished, "Upgrade", "%s", t.upgradeFinished)
-	}
-}
-
-// sameAs reports whether two apply configurations of kind T say the same, comparing them as typed
-// objects so that equal quantities written differently ("1000m", "1") compare equal.
-func sameAs[T any](desired, owned any) (bool, error) {
-	a, err := workload.Convert[T](desired)
-	if err != nil {
-		return false, err
-	}
-	b, err := workload.Convert[T](owned)
-	if err != nil {
-		return false, err
-	}
-	return equality.Semantic.DeepEqual(a, b), nil
 }
 
 func containerImage(spec *corev1.PodSpec) string {

@@ -35,6 +35,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Performer{}, avsAddressField, indexAVSAddress); err != nil {
 		return fmt.Errorf("indexing Performers by %s: %w", avsAddressField, err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podPerformerField, indexPodPerformer); err != nil {
+		return fmt.Errorf("indexing pods by %s: %w", podPerformerField, err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("performer").
 		For(&v1alpha1.Performer{}, builder.WithPredicates(predicate.Or(
@@ -45,6 +48,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers)).
 		WithOptions(opts).
 		Complete(r)
+}
+
+// podPerformerField indexes the cached performer pods by their Performer's name: a label
+// selector would be matched against every pod of the namespace, in every reconcile.
+const podPerformerField = "performer"
+
+func indexPodPerformer(o client.Object) []string {
+	if name := o.GetLabels()[workload.PerformerLabel]; name != "" {
+		return []string{name}
+	}
+	return nil
 }
 
 // podToPerformer maps a performer pod to its Performer by the performer label.

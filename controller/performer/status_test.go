@@ -129,7 +129,7 @@ func TestObserve(t *testing.T) {
 			}()),
 			dep:  deployment(4, 4, 2, 1, 2, 2),
 			pods: []corev1.Pod{pod("a", imgV1, true, ""), pod("b", imgV2, true, "")},
-			want: outcome{Phase: v1alpha1.PhaseUpgrading, CurrentImage: imgV1, PodName: "b", LastUpgrade: &t0, ReadyTime: &t0,
+			want: outcome{Phase: v1alpha1.PhaseUpgrading, CurrentImage: imgV1, LastUpgrade: &t0, ReadyTime: &t0,
 				ReadyReason: meta.ProgressingReason, Reconciling: true},
 		},
 		{
@@ -196,6 +196,70 @@ func TestObserve(t *testing.T) {
 			observe(again, tc.p.DeepCopy(), tc.dep, tc.pods, false, metav1.NewTime(t1.Add(time.Hour)))
 			if diff := cmp.Diff(tc.p.Status, again.Status); diff != "" {
 				t.Errorf("a second observation changed the status (-first +second):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Every step of a rollout before the end leaves the status as the first step set it, so that a
+// rollout costs one status write when it starts and one when it is done.
+func TestRolloutStepsShareOneStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		p     *v1alpha1.Performer
+		steps []struct {
+			dep  *appsv1.Deployment
+			pods []corev1.Pod
+		}
+	}{
+		{
+			name: "first rollout",
+			p:    testPerformer(imgV1, v1alpha1.PerformerStatus{ObservedGeneration: -1}),
+			steps: []struct {
+				dep  *appsv1.Deployment
+				pods []corev1.Pod
+			}{
+				{nil, nil},
+				{deployment(1, 0, 0, 0, 0, 0), nil},
+				{deployment(1, 1, 0, 0, 0, 0), nil},
+				{deployment(1, 1, 1, 1, 0, 0), []corev1.Pod{pod("a", imgV1, false, "")}},
+				{deployment(1, 1, 1, 1, 0, 0), []corev1.Pod{pod("a", imgV1, true, "")}},
+				{deployment(1, 1, 1, 1, 1, 0), []corev1.Pod{pod("a", imgV1, true, "")}},
+			},
+		},
+		{
+			name: "upgrade",
+			p:    testPerformer(imgV2, running(imgV1)),
+			steps: []struct {
+				dep  *appsv1.Deployment
+				pods []corev1.Pod
+			}{
+				{deployment(4, 3, 1, 1, 1, 1), []corev1.Pod{pod("a", imgV1, true, "")}},
+				{deployment(4, 4, 2, 1, 1, 1), []corev1.Pod{pod("a", imgV1, true, ""), pod("b", imgV2, false, "")}},
+				{deployment(4, 4, 2, 1, 2, 2), []corev1.Pod{pod("a", imgV1, true, ""), pod("b", imgV2, true, "")}},
+				{deployment(4, 4, 1, 1, 1, 1), []corev1.Pod{pod("b", imgV2, true, "")}},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var first v1alpha1.PerformerStatus
+			for i, step := range tc.steps {
+				old := tc.p.DeepCopy()
+				observe(tc.p, old, step.dep, step.pods, i == 0, metav1.NewTime(t1.Add(time.Duration(i)*time.Second)))
+				if i == 0 {
+					first = *tc.p.Status.DeepCopy()
+					continue
+				}
+				if i == len(tc.steps)-1 && tc.name == "upgrade" {
+					// The last step of the upgrade completes it.
+					if !tc.p.Status.Ready {
+						t.Fatalf("the upgrade did not complete: %+v", tc.p.Status)
+					}
+					continue
+				}
+				if diff := cmp.Diff(first, tc.p.Status); diff != "" {
+					t.Errorf("step %d changed the status (-first +now):\n%s", i, diff)
+				}
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -426,6 +427,34 @@ func bringUp(t *testing.T, p *v1alpha1.Performer) (*v1alpha1.Performer, *corev1.
 	pod := runPod(t, dep, "a")
 	setDeploymentStatus(t, p, rolledOut)
 	return waitPerformer(t, p, "the performer to be ready", isReady), pod
+}
+
+// countWrites counts the controller's writes "verb Kind/name" in namespace ns.
+func countWrites(ns, write string) int {
+	n := 0
+	for _, w := range calls.writesIn(ns) {
+		if w == ns+" "+write {
+			n++
+		}
+	}
+	return n
+}
+
+// eventsOf lists the type and reason of the events about the Performer, oldest first.
+func eventsOf(t *testing.T, p *v1alpha1.Performer) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := k.List(context.Background(), &list, client.InNamespace(p.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	sort.SliceStable(list.Items, func(i, j int) bool { return list.Items[i].EventTime.Before(&list.Items[j].EventTime) })
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == p.Name && e.Regarding.Kind == v1alpha1.PerformerKind {
+			out = append(out, e.Type+"/"+e.Reason)
+		}
+	}
+	return out
 }
 
 // waitEvent waits for an event about the Performer with the given type and reason, and returns its note.
