@@ -46,6 +46,14 @@ func sameEncoding(t testing.TB, obj runtime.Object, mustEncode bool) bool {
 	if diff := cmp.Diff(comparable(want), comparable(got)); diff != "" {
 		t.Fatalf("%T: the direct encoding gives other nodes than the unstructured round trip (-want +got):\n%s", obj, diff)
 	}
+	// The size check of render relies on the bound.
+	b, err := yaml.NewRNode(got).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bound, ok := jsonSizeBound(got); !ok || bound < len(b) {
+		t.Fatalf("%T: JSON size bound %d (%v) below the size %d", obj, bound, ok, len(b))
+	}
 	return true
 }
 

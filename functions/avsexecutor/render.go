@@ -129,6 +129,9 @@ func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*y
 		return nil, r.err
 	}
 	for _, o := range r.objs {
+		if bound, ok := jsonSizeBound(o.YNode()); ok && bound <= maxObjectSize {
+			continue // surely small enough; measuring exactly costs more than rendering
+		}
 		b, err := o.MarshalJSON()
 		if err != nil {
 			return nil, err
@@ -147,6 +150,36 @@ const (
 	maxConfigSize = 1000 * 1024
 	maxObjectSize = 1024 * 1024
 )
+
+// jsonSizeBound returns a size that n's JSON form (RNode.MarshalJSON) does not exceed, or false
+// for a node it cannot bound (aliases, merge keys, tags of its own). A string takes at most six
+// bytes per byte escaped, and quotes; a number, boolean or null at most 40 bytes more than written.
+func jsonSizeBound(n *yaml.Node) (int, bool) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case yaml.NodeTagString:
+			return 2 + 6*len(n.Value), true
+		case yaml.NodeTagInt, yaml.NodeTagBool, yaml.NodeTagNull:
+			return 40 + len(n.Value), true
+		}
+		return 0, false
+	case yaml.MappingNode, yaml.SequenceNode:
+		size := 2 + len(n.Content) // brackets, and a colon or comma after each key or value
+		for i, c := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 && c.Value == "<<" {
+				return 0, false
+			}
+			s, ok := jsonSizeBound(c)
+			if !ok {
+				return 0, false
+			}
+			size += s
+		}
+		return size, true
+	}
+	return 0, false
+}
 
 // tooBigError is a declaration too large for the objects it renders.
 type tooBigError struct{ what string }
