@@ -15,7 +15,8 @@ import (
 //   - the outcome and the output agree: a failed run reports an error result and passes the input
 //     items through untouched (no partial output); a successful run reports no error result;
 //   - the output is a ResourceList that parses again, every rendered item a named object;
-//   - the same input gives byte-identical output.
+//   - the same input gives byte-identical output;
+//   - every rendered object is written as its unstructured form would be (encodeObject).
 //
 // `go test` runs the seeds (every testdata case and testdata/fuzz); `go test -fuzz FuzzProcess`
 // explores.
@@ -54,6 +55,11 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("exited 0 with error results: %v", rl.Results)
 		case err != nil && len(rl.Items) != nItems:
 			t.Fatalf("refused with %v but emitted %d items for %d in the input", err, len(rl.Items), nItems)
+		}
+		if err == nil {
+			for _, obj := range renderedFrom(t, in) {
+				sameEncoding(t, obj, true)
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package avsexecutor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -58,8 +59,11 @@ const (
 )
 
 // render builds every object of a validated declaration, in the order they are best applied.
-func render(m *model) ([]*yaml.RNode, error) {
-	r := &renderer{m: m}
+func render(m *model) ([]*yaml.RNode, error) { return renderWith(m, objectNode) }
+
+// renderWith renders with toNode converting each typed object to YAML.
+func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*yaml.RNode, error) {
+	r := &renderer{m: m, toNode: toNode}
 	cfg, err := executorConfigFile(m)
 	if err != nil {
 		return nil, err
@@ -125,6 +129,9 @@ func render(m *model) ([]*yaml.RNode, error) {
 		return nil, r.err
 	}
 	for _, o := range r.objs {
+		if bound, ok := jsonSizeBound(o.YNode()); ok && bound <= maxObjectSize {
+			continue // surely small enough; measuring exactly costs more than rendering
+		}
 		b, err := o.MarshalJSON()
 		if err != nil {
 			return nil, err
@@ -144,15 +151,46 @@ const (
 	maxObjectSize = 1024 * 1024
 )
 
+// jsonSizeBound returns a size that n's JSON form (RNode.MarshalJSON) does not exceed, or false
+// for a node it cannot bound (aliases, merge keys, tags of its own). A string takes at most six
+// bytes per byte escaped, and quotes; a number, boolean or null at most 40 bytes more than written.
+func jsonSizeBound(n *yaml.Node) (int, bool) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case yaml.NodeTagString:
+			return 2 + 6*len(n.Value), true
+		case yaml.NodeTagInt, yaml.NodeTagBool, yaml.NodeTagNull:
+			return 40 + len(n.Value), true
+		}
+		return 0, false
+	case yaml.MappingNode, yaml.SequenceNode:
+		size := 2 + len(n.Content) // brackets, and a colon or comma after each key or value
+		for i, c := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 && c.Value == "<<" {
+				return 0, false
+			}
+			s, ok := jsonSizeBound(c)
+			if !ok {
+				return 0, false
+			}
+			size += s
+		}
+		return size, true
+	}
+	return 0, false
+}
+
 // tooBigError is a declaration too large for the objects it renders.
 type tooBigError struct{ what string }
 
 func (e *tooBigError) Error() string { return e.what + "; split the AVSs over several executors" }
 
 type renderer struct {
-	m    *model
-	objs []*yaml.RNode
-	err  error
+	m      *model
+	toNode func(runtime.Object) (*yaml.Node, error)
+	objs   []*yaml.RNode
+	err    error
 }
 
 func meta(apiVersion, kind string) metav1.TypeMeta {
@@ -209,33 +247,54 @@ func (r *renderer) add(obj runtime.Object, wave string) {
 	if r.err != nil {
 		return
 	}
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		r.err = err
+	om, ok := obj.(metav1.Object)
+	if !ok {
+		r.err = fmt.Errorf("%T has no object metadata", obj)
 		return
 	}
-	delete(u, "status")
-	clean(u)
-	md := u["metadata"].(map[string]any)
-	ann, _ := md["annotations"].(map[string]any)
-	if ann == nil {
-		ann = map[string]any{}
+	ann := make(map[string]string, len(om.GetAnnotations())+3)
+	for k, v := range om.GetAnnotations() {
+		ann[k] = v
 	}
 	ann[DeclarationAnnotation] = r.m.id
 	ann[syncWaveAnnotation] = wave
-	kind := u["kind"].(string)
-	name := md["name"].(string)
 	// kpt writes new objects to this file, relative to the package: one folder per executor,
 	// one file per object.
-	ann[kioutil.PathAnnotation] = fmt.Sprintf("%s/%s_%s.yaml", r.m.name, strings.ToLower(kind), strings.ReplaceAll(name, ":", "_"))
-	md["annotations"] = ann
-	n, err := yaml.FromMap(u)
+	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	ann[kioutil.PathAnnotation] = fmt.Sprintf("%s/%s_%s.yaml", r.m.name, strings.ToLower(kind), strings.ReplaceAll(om.GetName(), ":", "_"))
+	om.SetAnnotations(ann)
+	n, err := r.toNode(obj)
 	if err != nil {
 		r.err = err
 		return
 	}
-	tidy(n.YNode())
-	r.objs = append(r.objs, n)
+	tidy(n)
+	r.objs = append(r.objs, yaml.NewRNode(n))
+}
+
+// objectNode converts obj to YAML, directly where encodeObject can.
+func objectNode(obj runtime.Object) (*yaml.Node, error) {
+	n, err := encodeObject(obj)
+	if errors.Is(err, errUnencodable) {
+		return unstructuredNode(obj)
+	}
+	return n, err
+}
+
+// unstructuredNode converts obj to YAML through its unstructured form, for what encodeObject
+// does not write itself.
+func unstructuredNode(obj runtime.Object) (*yaml.Node, error) {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	delete(u, "status")
+	clean(u)
+	n, err := yaml.FromMap(u)
+	if err != nil {
+		return nil, err
+	}
+	return n.YNode(), nil
 }
 
 // tidy puts apiVersion, kind and metadata first, as people write them, and quotes hex strings

@@ -1,13 +1,12 @@
 // Package schema holds the OpenAPI schemas generated from the function's API types
-// (api/fn/v1alpha1, by controller-gen from their kubebuilder markers) and checks objects against
-// them with the OpenAPI validator the API server uses for custom resources (kube-openapi). Ranges,
+// (api/fn/v1alpha1, by controller-gen from their kubebuilder markers; ./gen writes them as Go
+// values, so that the function starts without parsing YAML) and checks objects against them with
+// the OpenAPI validator the API server uses for custom resources (kube-openapi). Ranges,
 // patterns, enums and required fields are written once, as markers; the function does not repeat
 // them by hand.
 package schema
 
 import (
-	"embed"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -19,74 +18,27 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/kube-openapi/pkg/validation/strfmt"
 	"k8s.io/kube-openapi/pkg/validation/validate"
-	"sigs.k8s.io/yaml"
 )
 
-//go:embed *.yaml
-var files embed.FS
+//go:generate go run ./gen
 
 // Validator checks objects of one kind against its schema.
 type Validator struct{ schema *spec.Schema }
 
-var (
-	loadOnce   sync.Once
-	validators map[string]*Validator
-	loadErr    error
-)
+// validators are built on first use, one kind at a time: most inputs have no PerformerProfile.
+var validators sync.Map // kind -> func() *Validator
 
 // For returns the validator of a kind of the function's API (version v1alpha1).
 func For(kind string) (*Validator, error) {
-	loadOnce.Do(func() { validators, loadErr = load() })
-	if loadErr != nil {
-		return nil, loadErr
+	if v, ok := validators.Load(kind); ok {
+		return v.(func() *Validator)(), nil
 	}
-	v, ok := validators[kind]
+	build, ok := builders[kind]
 	if !ok {
 		return nil, fmt.Errorf("no schema for kind %s", kind)
 	}
-	return v, nil
-}
-
-// crd is the part of a CustomResourceDefinition that holds the schemas.
-type crd struct {
-	Spec struct {
-		Names    struct{ Kind string }
-		Versions []struct {
-			Name   string
-			Schema struct {
-				OpenAPIV3Schema json.RawMessage `json:"openAPIV3Schema"`
-			}
-		}
-	}
-}
-
-func load() (map[string]*Validator, error) {
-	entries, err := files.ReadDir(".")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*Validator{}
-	for _, e := range entries {
-		b, err := files.ReadFile(e.Name())
-		if err != nil {
-			return nil, err
-		}
-		var c crd
-		if err := yaml.Unmarshal(b, &c); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.Name(), err)
-		}
-		for _, v := range c.Spec.Versions {
-			if v.Name != "v1alpha1" {
-				continue
-			}
-			s := &spec.Schema{}
-			if err := json.Unmarshal(v.Schema.OpenAPIV3Schema, s); err != nil {
-				return nil, fmt.Errorf("%s: %w", e.Name(), err)
-			}
-			out[c.Spec.Names.Kind] = &Validator{schema: s}
-		}
-	}
-	return out, nil
+	v, _ := validators.LoadOrStore(kind, sync.OnceValue(func() *Validator { return &Validator{schema: build()} }))
+	return v.(func() *Validator)(), nil
 }
 
 // Validate checks obj, an object as JSON decodes it, against the schema. Each error's Detail is a

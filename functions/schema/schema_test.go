@@ -1,10 +1,13 @@
 package schema
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/schema/crd"
 )
 
 // TestValidate checks that the markers of the API types reach the function as sentences naming
@@ -51,5 +54,32 @@ spec:
 	}
 	if _, err := For("Performer"); err == nil {
 		t.Error("For(Performer) found a schema; the function's schemas are AVSExecutor and PerformerProfile")
+	}
+}
+
+// TestSchemasMatchCRDs holds the compiled-in schemas to the CRDs controller-gen writes: the same
+// schema for every kind, descriptions aside, and no kind more or less. make verify-generate
+// checks the generated file is current; this checks what it holds.
+func TestSchemasMatchCRDs(t *testing.T) {
+	want, err := crd.Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("no CRDs in functions/schema")
+	}
+	for kind, s := range want {
+		crd.WithoutDocs(s)
+		v, err := For(kind)
+		if err != nil {
+			t.Errorf("%s: %v", kind, err)
+			continue
+		}
+		if diff := cmp.Diff(s, v.schema, cmp.Exporter(func(reflect.Type) bool { return true })); diff != "" {
+			t.Errorf("%s: the compiled-in schema differs from the CRD's; run make generate (-crd +compiled-in):\n%s", kind, diff)
+		}
+	}
+	if len(builders) != len(want) {
+		t.Errorf("compiled-in schemas for %d kinds, CRDs for %d; run make generate", len(builders), len(want))
 	}
 }
