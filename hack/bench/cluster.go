@@ -20,6 +20,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,12 +55,15 @@ type phases struct {
 // usage is what the controller process cost.
 type usage struct {
 	peakRSSKiB int64
-	cpu        time.Duration
-	logLines   int // during the create burst
-	logBytes   int64
-	writes     map[string]int // by "verb resource", whole run
-	idleWrites int
-	idle       time.Duration
+	// The peaks of the two parts of the resident set, sampled: memory the process allocated, and
+	// pages of its binary mapped from the page cache (shared with every process of the image).
+	peakAnonKiB, peakFileKiB int64
+	cpu                      time.Duration
+	logLines                 int // during the create burst
+	logBytes                 int64
+	writes                   map[string]int // by "verb resource", whole run
+	idleWrites               int
+	idle                     time.Duration
 }
 
 func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, ctrlBin string, ctrlArgs []string) error {
@@ -97,6 +101,10 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 		return fmt.Errorf("the Performer API is not served: %w", err)
 	}
 
+	if err := addNodes(ctx, c, n); err != nil {
+		return fmt.Errorf("adding nodes for %d performers: %w", n, err)
+	}
+
 	fmt.Printf("bench: raw bound, N=%d\n", n)
 	raw, err := rawBound(ctx, c, "bench-raw", n)
 	if err != nil {
@@ -117,6 +125,52 @@ func clusterScript(ctx context.Context, root, state, verb string) error {
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("hack/local-cluster.sh %s: %w", verb, err)
+	}
+	return nil
+}
+
+// podsPerNode is the pod capacity of the nodes the bench adds.
+const podsPerNode = 500
+
+// addNodes adds simulated nodes until there is room for 2n pods (a rollout surges one pod per
+// performer) beside the local cluster's own, whose 110 pods each would run out above 200.
+func addNodes(ctx context.Context, c client.Client, n int) error {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("1000"),
+		corev1.ResourceMemory: resource.MustParse("4Ti"),
+		corev1.ResourcePods:   resource.MustParse(strconv.Itoa(podsPerNode)),
+	}
+	for i := 0; i < (2*n+podsPerNode-1)/podsPerNode; i++ {
+		name := fmt.Sprintf("bench-%d", i)
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        name,
+				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+				Labels: map[string]string{"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
+					"kubernetes.io/hostname": name, "type": "kwok"},
+			},
+			Status: corev1.NodeStatus{
+				Capacity: capacity, Allocatable: capacity,
+				NodeInfo: corev1.NodeSystemInfo{Architecture: "amd64", OperatingSystem: "linux"},
+			},
+		}
+		if err := c.Create(ctx, node); err != nil && !strings.Contains(err.Error(), "already exists") {
+			return err
+		}
+		// KWOK reports the node Ready within moments; the scheduler skips it until then.
+		if err := poll(ctx, time.Minute, func() (bool, error) {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+				return false, err
+			}
+			for _, cond := range node.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		}); err != nil {
+			return fmt.Errorf("node %s is not Ready: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -276,6 +330,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 		return ph, use, err
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	stopSampling := sampleRSS(cmd.Process.Pid, &use)
 	if err := poll(ctx, time.Minute, func() (bool, error) {
 		resp, err := http.Get("http://" + probe + "/readyz")
 		if err != nil {
@@ -353,6 +408,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
 
 	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
+	stopSampling()
 	time.Sleep(3 * time.Second)
 	use.writes, _, err = auditWrites(audit, controllerAgent, auditStart)
 	return ph, use, err
@@ -459,16 +515,47 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// procUsage reads a running process's peak resident set (VmHWM) and CPU time from /proc.
-func procUsage(pid int) (int64, time.Duration) {
-	var peak int64
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-				peak, _ = strconv.ParseInt(f[1], 10, 64)
+// sampleRSS records the peaks of the process's anonymous and file-backed resident memory every
+// 100 ms until the returned function is called.
+func sampleRSS(pid int, use *usage) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			anon, file := statusKiB(pid, "RssAnon:"), statusKiB(pid, "RssFile:")
+			use.peakAnonKiB, use.peakFileKiB = max(use.peakAnonKiB, anon), max(use.peakFileKiB, file)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
 			}
 		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// statusKiB reads one "Field: N kB" line of /proc/<pid>/status.
+func statusKiB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
 	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// procUsage reads a running process's peak resident set (VmHWM) and CPU time from /proc.
+func procUsage(pid int) (int64, time.Duration) {
+	peak := statusKiB(pid, "VmHWM:")
 	var cpu time.Duration
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 		// Fields after the command name, which is in parentheses and may hold spaces.
@@ -509,6 +596,8 @@ func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("| delete → all pods, Services, Deployments gone | %s | %s | %s |\n", secs(raw.delete), secs(ctl.delete), ratio(ctl.delete, raw.delete))
 	fmt.Printf("| writes per idle minute | – | %.0f | |\n", float64(use.idleWrites)/use.idle.Minutes())
 	fmt.Printf("| peak RSS | – | %.1f MiB | |\n", float64(use.peakRSSKiB)/1024)
+	fmt.Printf("| peak RSS, anonymous (allocated) | – | %.1f MiB | |\n", float64(use.peakAnonKiB)/1024)
+	fmt.Printf("| peak RSS, file-backed (the binary's pages) | – | %.1f MiB | |\n", float64(use.peakFileKiB)/1024)
 	fmt.Printf("| CPU time (whole run) | – | %.1f s | |\n", use.cpu.Seconds())
 	fmt.Printf("| log during the create burst | – | %d lines, %.1f KB | |\n", use.logLines, float64(use.logBytes)/1000)
 	fmt.Printf("\nController API writes by verb and resource (audit log), whole run, %d Performers:\n\n", n)
