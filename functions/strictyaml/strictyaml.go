@@ -28,6 +28,14 @@ import (
 // are returned, sorted by field, each with a whole sentence as its Detail. metadata is decoded
 // leniently: tools add their own annotations there.
 func Decode(obj *yaml.RNode, out any) field.ErrorList {
+	errs, _ := DecodeJSON(obj, out)
+	return errs
+}
+
+// DecodeJSON is Decode that also returns obj in the JSON form it was decoded from when no problem
+// was found, so that a caller that needs that form too (a schema validator) does not convert the
+// object again. With problems, the JSON is nil: it would lack the fields that were left out.
+func DecodeJSON(obj *yaml.RNode, out any) (field.ErrorList, []byte) {
 	n := obj.Copy().YNode()
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
@@ -35,8 +43,10 @@ func Decode(obj *yaml.RNode, out any) field.ErrorList {
 	size := countNodes(n)
 	d := &decoder{budget: aliasFactor*size + aliasAllowance}
 	d.dropRepeatedKeys(n, nil)
+	var data []byte
 	if d.walk(n, reflect.TypeOf(out).Elem(), nil) && !d.exhausted {
-		data, err := yaml.NewRNode(n).MarshalJSON()
+		var err error
+		data, err = yaml.NewRNode(n).MarshalJSON()
 		if err == nil {
 			err = json.Unmarshal(data, out)
 		}
@@ -45,7 +55,12 @@ func Decode(obj *yaml.RNode, out any) field.ErrorList {
 		}
 	}
 	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Field < d.errs[j].Field })
-	return d.errs
+	if len(d.errs) > 0 {
+		// Problems leave fields out of the copy, and repeated keys are dropped from it: its JSON
+		// is no longer obj's.
+		data = nil
+	}
+	return d.errs, data
 }
 
 // KeyPath is the path of a map entry: .key for plain keys, as people write them in YAML, and
