@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,13 +65,22 @@ func DecodeJSON(obj *yaml.RNode, out any) (field.ErrorList, []byte) {
 // KeyPath is the path of a map entry: .key for plain keys, as people write them in YAML, and
 // ["key"] for keys with dots or slashes, such as node label names.
 func KeyPath(path *field.Path, key string) *field.Path {
-	if plainKey.MatchString(key) {
+	if isPlainKey(key) {
 		return path.Child(key)
 	}
 	return path.Key(strconv.Quote(key))
 }
 
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// isPlainKey: letters, digits, '_' and '-', at least one. (Written out: a regular expression
+// would be compiled on every start of the function.)
+func isPlainKey(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Aliases let a small document stand for a huge one. The decoder visits at most aliasFactor nodes
 // per node of the input, plus aliasAllowance, so that any input is decoded in time proportional

@@ -2,6 +2,7 @@ package strictyaml
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,21 @@ func TestDecodeJSON(t *testing.T) {
 				t.Errorf("JSON (-the object's +DecodeJSON's):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPlainKey holds isPlainKey to the pattern it stands for, ^[A-Za-z0-9_-]+$.
+func TestPlainKey(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	for _, s := range []string{"", "a", "Z", "0", "_", "-", "app.kubernetes.io/name", "a b", "a\n", "é", "\xff", "key_-9", "a:b", "a$"} {
+		if got, want := isPlainKey(s), pattern.MatchString(s); got != want {
+			t.Errorf("isPlainKey(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		s := "a" + string(rune(c))
+		if got, want := isPlainKey(s), pattern.MatchString(s); got != want {
+			t.Errorf("isPlainKey(%q) = %v, want %v", s, got, want)
+		}
 	}
 }
