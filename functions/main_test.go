@@ -1,9 +1,13 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
 )
@@ -29,5 +33,32 @@ func TestRefusesArguments(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "takes no arguments") {
 		t.Fatalf("got %v with output %q, want a refusal", err, out)
+	}
+}
+
+// TestStartingHeap checks that the raised GOGC lasts until the first collection only, so that a
+// large input's heap is collected as usual afterwards.
+func TestStartingHeap(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set in the environment, which startingHeap leaves alone")
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	startingHeap()
+	if got := debug.SetGCPercent(startingHeapGOGC); got != startingHeapGOGC {
+		t.Fatalf("GOGC after startingHeap: %d, want %d", got, startingHeapGOGC)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		// Reading GOGC means setting it; set what was read.
+		got := debug.SetGCPercent(-1)
+		debug.SetGCPercent(got)
+		if got == 100 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC is still %d after collections, want 100", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

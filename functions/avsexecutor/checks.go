@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,7 +206,7 @@ func checkIntOrPercent(v *intstr.IntOrString, p *field.Path) field.ErrorList {
 // checkAddress checks what the schema's pattern cannot: the zero address, which is nobody's, and
 // the EIP-55 checksum of an address written in mixed case, which catches a mistyped letter.
 func checkAddress(addr string, p *field.Path) field.ErrorList {
-	if !ethAddress.MatchString(addr) {
+	if !isEthAddress(addr) {
 		return nil // the schema says what is wrong
 	}
 	hexPart := addr[2:]
@@ -223,7 +222,9 @@ func checkAddress(addr string, p *field.Path) field.ErrorList {
 	return nil
 }
 
-var ethAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+// isEthAddress: 0x and 40 hex digits. The checks on plain values are written out rather than
+// as regular expressions, which the function would compile on every start.
+func isEthAddress(s string) bool { return len(s) == 42 && s[:2] == "0x" && isHex(s[2:]) }
 
 // checksumAddress writes a 40-digit hex address in EIP-55 mixed case: a letter is upper case
 // when the matching nibble of the Keccak-256 hash of the lower-case address is 8 or more.
@@ -248,10 +249,22 @@ func checksumAddress(hexPart string) string {
 // looksLikeKeyMaterial reports whether a plain value looks like a private key: 32 bytes of hex
 // (an Ethereum private key) or a PEM block.
 func looksLikeKeyMaterial(v string) bool {
-	return privateKeyHex.MatchString(strings.TrimSpace(v)) || strings.Contains(v, "PRIVATE KEY-----")
+	return isPrivateKeyHex(strings.TrimSpace(v)) || strings.Contains(v, "PRIVATE KEY-----")
 }
 
-var privateKeyHex = regexp.MustCompile(`^(0x)?[0-9a-fA-F]{64}$`)
+// isPrivateKeyHex: 64 hex digits, 0x before them or not.
+func isPrivateKeyHex(s string) bool {
+	return isHex(s) && len(s) == 64 || len(s) == 66 && s[:2] == "0x" && isHex(s[2:])
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 // looksLikeCredentialURL reports whether an RPC URL seems to carry credentials: user info, a
 // query parameter named like a key or token, or a long token as a path segment (as providers put
@@ -271,14 +284,25 @@ func looksLikeCredentialURL(s string) bool {
 		}
 	}
 	for _, seg := range strings.Split(u.Path, "/") {
-		if apiToken.MatchString(seg) {
+		if isAPIToken(seg) {
 			return true
 		}
 	}
 	return false
 }
 
-var apiToken = regexp.MustCompile(`^[A-Za-z0-9_-]{20,}$`)
+// isAPIToken: at least 20 letters, digits, '_' and '-'.
+func isAPIToken(s string) bool { return len(s) >= 20 && isWord(s) }
+
+// isWord: letters, digits, '_' and '-' only.
+func isWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // checkURL checks an RPC URL: http, https, ws or wss with a host.
 func checkURL(s string, p *field.Path) field.ErrorList {

@@ -73,7 +73,7 @@ func decode(fc *yaml.RNode, items []*yaml.RNode) (input, *report) {
 
 // decodeObject decodes obj into out and checks it against the schema of kind.
 func decodeObject(obj *yaml.RNode, out any, kind string, f *findings) {
-	errs := strictyaml.Decode(obj, out)
+	errs, b := strictyaml.DecodeJSON(obj, out)
 	f.decoded = append(f.decoded, errs...)
 	for _, e := range errs {
 		if pathOf(e) == "" {
@@ -85,7 +85,11 @@ func decodeObject(obj *yaml.RNode, out any, kind string, f *findings) {
 		f.errs = append(f.errs, field.InternalError(nil, err))
 		return
 	}
-	b, err := obj.MarshalJSON()
+	// Without problems the strict decoder has converted obj already; otherwise the schema is
+	// checked on obj as written, fields left out by the decoder included.
+	if b == nil {
+		b, err = obj.MarshalJSON()
+	}
 	var raw map[string]any
 	if err == nil {
 		err = json.Unmarshal(b, &raw)

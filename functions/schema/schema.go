@@ -82,13 +82,19 @@ var patterns = map[string]string{
 	`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`: "is no valid name (lower case letters, digits and '-')",
 }
 
+// The validator's messages are read with these only when an object has problems; they are
+// compiled then, not on every start of the function.
 var (
-	shouldMatch = regexp.MustCompile(`should match '(.*)'$`)
-	bound       = regexp.MustCompile(`should be (greater|less) than( or equal to)? (\S+)$`)
-	atMost      = regexp.MustCompile(`should be at most ([0-9]+) chars long$`)
-	atLeast     = regexp.MustCompile(`should (?:be|have) at least ([0-9]+) (chars long|items|properties)$`)
-	oneOf       = regexp.MustCompile(`should be one of \[(.*)\]$`)
+	shouldMatch = lazyRegexp(`should match '(.*)'$`)
+	bound       = lazyRegexp(`should be (greater|less) than( or equal to)? (\S+)$`)
+	atMost      = lazyRegexp(`should be at most ([0-9]+) chars long$`)
+	atLeast     = lazyRegexp(`should (?:be|have) at least ([0-9]+) (chars long|items|properties)$`)
+	oneOf       = lazyRegexp(`should be one of \[(.*)\]$`)
 )
+
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 func toFieldError(err error) *field.Error {
 	v, ok := err.(*openapierrors.Validation)
@@ -103,19 +109,19 @@ func toFieldError(err error) *field.Error {
 		e.Type, e.Detail = field.ErrorTypeRequired, "is required"
 	case v.Code() == openapierrors.EnumFailCode:
 		e.Type = field.ErrorTypeNotSupported
-		if m = oneOf.FindStringSubmatch(msg); m != nil {
+		if m = oneOf().FindStringSubmatch(msg); m != nil {
 			e.Detail = fmt.Sprintf("unknown value %s (one of %s)", quote(v.Value), strings.Join(strings.Fields(m[1]), ", "))
 		}
 	case v.Code() == openapierrors.InvalidTypeCode:
 		e.Type, e.Detail = field.ErrorTypeTypeInvalid, "has the wrong type: "+strings.TrimPrefix(msg, v.Name+" in body ")
 	default:
-		if m = shouldMatch.FindStringSubmatch(msg); m != nil {
+		if m = shouldMatch().FindStringSubmatch(msg); m != nil {
 			if what, ok := patterns[m[1]]; ok {
 				e.Detail = quote(v.Value) + " " + what
 			} else {
 				e.Detail = fmt.Sprintf("%s does not match %s", quote(v.Value), m[1])
 			}
-		} else if m = bound.FindStringSubmatch(msg); m != nil {
+		} else if m = bound().FindStringSubmatch(msg); m != nil {
 			switch {
 			case m[1] == "greater" && m[2] != "":
 				e.Detail = fmt.Sprintf("must be %s or more, got %v", m[3], v.Value)
@@ -126,9 +132,9 @@ func toFieldError(err error) *field.Error {
 			default:
 				e.Detail = fmt.Sprintf("must be less than %s, got %v", m[3], v.Value)
 			}
-		} else if m = atMost.FindStringSubmatch(msg); m != nil {
+		} else if m = atMost().FindStringSubmatch(msg); m != nil {
 			e.Type, e.Detail = field.ErrorTypeTooLong, fmt.Sprintf("%s is too long: at most %s characters", quote(v.Value), m[1])
-		} else if m = atLeast.FindStringSubmatch(msg); m != nil {
+		} else if m = atLeast().FindStringSubmatch(msg); m != nil {
 			if m[1] == "1" {
 				e.Type, e.Detail = field.ErrorTypeRequired, "is required"
 			} else {

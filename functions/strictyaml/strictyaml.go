@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +27,14 @@ import (
 // are returned, sorted by field, each with a whole sentence as its Detail. metadata is decoded
 // leniently: tools add their own annotations there.
 func Decode(obj *yaml.RNode, out any) field.ErrorList {
+	errs, _ := DecodeJSON(obj, out)
+	return errs
+}
+
+// DecodeJSON is Decode that also returns obj in the JSON form it was decoded from when no problem
+// was found, so that a caller that needs that form too (a schema validator) does not convert the
+// object again. With problems, the JSON is nil: it would lack the fields that were left out.
+func DecodeJSON(obj *yaml.RNode, out any) (field.ErrorList, []byte) {
 	n := obj.Copy().YNode()
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
@@ -35,8 +42,10 @@ func Decode(obj *yaml.RNode, out any) field.ErrorList {
 	size := countNodes(n)
 	d := &decoder{budget: aliasFactor*size + aliasAllowance}
 	d.dropRepeatedKeys(n, nil)
+	var data []byte
 	if d.walk(n, reflect.TypeOf(out).Elem(), nil) && !d.exhausted {
-		data, err := yaml.NewRNode(n).MarshalJSON()
+		var err error
+		data, err = yaml.NewRNode(n).MarshalJSON()
 		if err == nil {
 			err = json.Unmarshal(data, out)
 		}
@@ -45,19 +54,33 @@ func Decode(obj *yaml.RNode, out any) field.ErrorList {
 		}
 	}
 	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Field < d.errs[j].Field })
-	return d.errs
+	if len(d.errs) > 0 {
+		// Problems leave fields out of the copy, and repeated keys are dropped from it: its JSON
+		// is no longer obj's.
+		data = nil
+	}
+	return d.errs, data
 }
 
 // KeyPath is the path of a map entry: .key for plain keys, as people write them in YAML, and
 // ["key"] for keys with dots or slashes, such as node label names.
 func KeyPath(path *field.Path, key string) *field.Path {
-	if plainKey.MatchString(key) {
+	if isPlainKey(key) {
 		return path.Child(key)
 	}
 	return path.Key(strconv.Quote(key))
 }
 
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// isPlainKey: letters, digits, '_' and '-', at least one. (Written out: a regular expression
+// would be compiled on every start of the function.)
+func isPlainKey(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Aliases let a small document stand for a huge one. The decoder visits at most aliasFactor nodes
 // per node of the input, plus aliasAllowance, so that any input is decoded in time proportional

@@ -2,6 +2,7 @@ package strictyaml
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,58 @@ func TestAliasBudget(t *testing.T) {
 	}
 	if len(got.Levels) != 2 || got.Levels[1].Name != "x" || len(got.Root.Children) != 2 || got.Root.Children[1].Name != "x" {
 		t.Errorf("decoded %+v", got)
+	}
+}
+
+// TestDecodeJSON checks that the JSON handed back is the object's own when it has no problems,
+// aliases and nulls included, and that none is handed back when fields were left out.
+func TestDecodeJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		wantJSON bool
+	}{
+		{"valid", "count: 3\nitems: [{name: a}, {name: b}]\nlabels: {a: b}\nsize: 1Gi\nport: 8080\n", true},
+		{"aliases and nulls", "shared: &s x\nlabels: {a: *s}\nsize: null\n", true},
+		{"unknown field", "count: 3\nextra: 1\n", false},
+		{"wrong type", "count: three\n", false},
+		{"repeated key", "count: 3\ncount: 4\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := yaml.MustParse(tc.in)
+			var s sample
+			errs, got := DecodeJSON(obj, &s)
+			if !tc.wantJSON {
+				if len(errs) == 0 || got != nil {
+					t.Fatalf("got problems %v and JSON %s, want problems and no JSON", errs, got)
+				}
+				return
+			}
+			want, err := obj.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(errs) > 0 {
+				t.Fatalf("unexpected problems: %v", errs)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("JSON (-the object's +DecodeJSON's):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPlainKey holds isPlainKey to the pattern it stands for, ^[A-Za-z0-9_-]+$.
+func TestPlainKey(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	for _, s := range []string{"", "a", "Z", "0", "_", "-", "app.kubernetes.io/name", "a b", "a\n", "é", "\xff", "key_-9", "a:b", "a$"} {
+		if got, want := isPlainKey(s), pattern.MatchString(s); got != want {
+			t.Errorf("isPlainKey(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		s := "a" + string(rune(c))
+		if got, want := isPlainKey(s), pattern.MatchString(s); got != want {
+			t.Errorf("isPlainKey(%q) = %v, want %v", s, got, want)
+		}
 	}
 }
