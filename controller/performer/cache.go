@@ -65,13 +65,36 @@ func trimPod(obj any) (any, error) {
 		containers[i] = corev1.Container{Name: c.Name, Image: c.Image}
 	}
 	pod.Spec = corev1.PodSpec{Containers: containers, NodeName: pod.Spec.NodeName}
+	conditions := make([]corev1.PodCondition, len(pod.Status.Conditions))
+	for i, c := range pod.Status.Conditions {
+		conditions[i] = corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message}
+	}
 	pod.Status = corev1.PodStatus{
 		Phase:                 pod.Status.Phase,
-		Conditions:            pod.Status.Conditions,
+		Conditions:            conditions,
 		Reason:                pod.Status.Reason,
 		Message:               pod.Status.Message,
-		InitContainerStatuses: pod.Status.InitContainerStatuses,
-		ContainerStatuses:     pod.Status.ContainerStatuses,
+		InitContainerStatuses: trimContainerStatuses(pod.Status.InitContainerStatuses),
+		ContainerStatuses:     trimContainerStatuses(pod.Status.ContainerStatuses),
 	}
 	return pod, nil
+}
+
+// trimContainerStatuses keeps a container's name, image, restarts, why it waits and how it last
+// ended; not its IDs, resources, mounts or users.
+func trimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, cs := range in {
+		out[i] = corev1.ContainerStatus{Name: cs.Name, Image: cs.Image, RestartCount: cs.RestartCount, Ready: cs.Ready}
+		if w := cs.State.Waiting; w != nil {
+			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}
+		}
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message}
+		}
+	}
+	return out
 }

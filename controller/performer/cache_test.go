@@ -36,6 +36,8 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 				PodIP:      "10.0.0.1",
 				ContainerStatuses: []corev1.ContainerStatus{{
 					Name: workload.ContainerName, Image: image, RestartCount: 7,
+					ContainerID: "containerd://0123", ImageID: "sha256:4567",
+					VolumeMounts: []corev1.VolumeMountStatus{{Name: "tmp", MountPath: "/tmp"}},
 					State:                corev1.ContainerState{Waiting: waiting},
 					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
 				}},
@@ -80,6 +82,9 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 			}
 			if trimmed[0].Annotations != nil || trimmed[0].ManagedFields != nil || trimmed[0].Spec.Volumes != nil {
 				t.Errorf("trimmed pod still holds annotations, managed fields or volumes")
+			}
+			if cs := trimmed[0].Status.ContainerStatuses[0]; cs.ContainerID != "" || cs.ImageID != "" || cs.VolumeMounts != nil {
+				t.Errorf("trimmed container status still holds IDs or mounts: %+v", cs)
 			}
 		})
 	}
