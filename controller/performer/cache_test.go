@@ -37,7 +37,7 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 				ContainerStatuses: []corev1.ContainerStatus{{
 					Name: workload.ContainerName, Image: image, RestartCount: 7,
 					ContainerID: "containerd://0123", ImageID: "sha256:4567",
-					VolumeMounts: []corev1.VolumeMountStatus{{Name: "tmp", MountPath: "/tmp"}},
+					VolumeMounts:         []corev1.VolumeMountStatus{{Name: "tmp", MountPath: "/tmp"}},
 					State:                corev1.ContainerState{Waiting: waiting},
 					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
 				}},
