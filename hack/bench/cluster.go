@@ -70,9 +70,25 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 	if ctrlBin == "" {
 		fmt.Printf("bench: building the controller\n")
 		var err error
-		if ctrlBin, err = goBuild(ctx, root, filepath.Join(work, "bin"), "./controller", "hourglass-controller"); err != nil {
+		if ctrlBin, err = goBuild(ctx, root, filepath.Join(work, "bin"), "./controller", controllerAgent); err != nil {
 			return err
 		}
+	} else if filepath.Base(ctrlBin) != controllerAgent {
+		// client-go names the user agent after the binary, and the audit log is read by it.
+		abs, err := filepath.Abs(ctrlBin)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(work, "other-bin")
+		link := filepath.Join(dir, controllerAgent)
+		_ = os.Remove(link)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(abs, link); err != nil {
+			return err
+		}
+		ctrlBin = link
 	}
 
 	state := filepath.Join(work, "cluster")
