@@ -109,7 +109,6 @@ wait_for() {
 
 # --- ports -----------------------------------------------------------------------------------
 
-PICKED=()
 # listening <port>: something accepts connections on 127.0.0.1:<port> (bash's /dev/tcp, no tools).
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -122,13 +121,24 @@ http_ok() {
   exec 3>&-
   [[ $line == *" 200 "* ]]
 }
+# free_port: a loopback port nothing listens on, below the kernel's ephemeral range (where the
+# local end of an outgoing connection can take a port between its check and its bind), and
+# reserved with mkdir: the tests start several clusters at once, and a port picked by one is
+# free until its component binds it. Reservations older than two minutes have long been bound.
+PORT_DIR=${TMPDIR:-/tmp}/hourglass-gitops-ports
 free_port() {
-  local p i
+  local p i lo=10000 hi=32767 eph
+  if read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && ((eph > lo + 1000 && eph - 1 < hi)); then
+    hi=$((eph - 1))
+  fi
+  mkdir -p "$PORT_DIR"
+  find "$PORT_DIR" -mindepth 1 -maxdepth 1 -mmin +2 -exec rmdir {} + 2>/dev/null || true
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 30000))
-    [[ " ${PICKED[*]} " == *" $p "* ]] && continue
+    p=$((lo + RANDOM % (hi - lo)))
     listening "$p" && continue
-    PICKED+=("$p"); echo "$p"; return 0
+    mkdir "$PORT_DIR/$p" 2>/dev/null || continue
+    echo "$p"
+    return 0
   done
   die "no free loopback port found"
 }
