@@ -45,7 +45,7 @@ func DecodeJSON(obj *yaml.RNode, out any) (field.ErrorList, []byte) {
 	var data []byte
 	if d.walk(n, reflect.TypeOf(out).Elem(), nil) && !d.exhausted {
 		var err error
-		data, err = yaml.NewRNode(n).MarshalJSON()
+		data, err = marshalJSON(n)
 		if err == nil {
 			err = json.Unmarshal(data, out)
 		}
@@ -60,6 +60,35 @@ func DecodeJSON(obj *yaml.RNode, out any) (field.ErrorList, []byte) {
 		data = nil
 	}
 	return d.errs, data
+}
+
+// marshalJSON is kyaml's RNode.MarshalJSON for a decoded object. That writes the node out as YAML
+// and parses the text again before converting it; an object without aliases converts the same
+// straight from its nodes, which costs a fraction. Aliases, and anything the direct conversion
+// refuses, take kyaml's way, so that the result and its errors stay kyaml's: an alias whose anchor
+// was dropped as an unknown field, for one, does not survive writing out.
+func marshalJSON(n *yaml.Node) ([]byte, error) {
+	if n.Kind == yaml.MappingNode && !hasAlias(n) {
+		m := map[string]any{}
+		if err := n.Decode(&m); err == nil {
+			if data, err := json.Marshal(m); err == nil {
+				return data, nil
+			}
+		}
+	}
+	return yaml.NewRNode(n).MarshalJSON()
+}
+
+func hasAlias(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode {
+		return true
+	}
+	for _, c := range n.Content {
+		if hasAlias(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // KeyPath is the path of a map entry: .key for plain keys, as people write them in YAML, and

@@ -187,3 +187,29 @@ func TestPlainKey(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalJSON holds the direct conversion to kyaml's RNode.MarshalJSON, which writes the node
+// out and parses it again: the same JSON, or the same error.
+func TestMarshalJSON(t *testing.T) {
+	for _, in := range []string{
+		"a: 1\nb: [1.5, 1e3, -0, 0x1F, 0o17, 1_000, 12345678901234567890]\nc: {d: true, e: yes, f: ~, g: ''}\n",
+		"when: 2001-12-14t21:59:43.10-05:00\nday: 2002-12-14\nquoted: \"2002-12-14\"\n",
+		"base: &b {x: 1}\nmerged: {<<: *b, y: 2}\n",
+		"inline: {<<: {x: 1}, y: 2}\n",
+		"bin: !!binary aGVsbG8=\nbad: !!binary '%%%'\n",
+		"tagged: !!str 123\nint: !!int '7'\nbadint: !!int abc\n",
+		"local: !thing {a: 1}\n",
+		"keys: {1: a, true: b, null: c}\n",
+		"complex: {[a, b]: c}\n",
+		"text: |\n  line one\n  line two\nfolded: >\n  a\n  b\nlong: " + strings.Repeat("word ", 40) + "\n",
+		"unicode: \"\\u2028 \\u0085 \\t \\ufeff é\"\n",
+		"nan: .nan\ninf: -.inf\n",
+	} {
+		n := yaml.MustParse(in).YNode()
+		want, wantErr := yaml.NewRNode(n).MarshalJSON()
+		got, gotErr := marshalJSON(n)
+		if fmt.Sprint(wantErr) != fmt.Sprint(gotErr) || string(want) != string(got) {
+			t.Errorf("%q: got %s, %v; kyaml gives %s, %v", in, got, gotErr, want, wantErr)
+		}
+	}
+}
