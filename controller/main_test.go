@@ -16,14 +16,10 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/yaml"
 
@@ -110,10 +106,10 @@ func TestBinary(t *testing.T) {
 	if code := metricsStatus(t, metrics, ""); code != http.StatusUnauthorized {
 		t.Errorf("/metrics without a token answered %d, want 401", code)
 	}
-	if code := metricsStatus(t, metrics, scraperToken(t, env, watched, false)); code != http.StatusForbidden {
+	if code := metricsStatus(t, metrics, env.MetricsToken(t, watched, "scraper-denied", false)); code != http.StatusForbidden {
 		t.Errorf("/metrics with a token not allowed to read it answered %d, want 403", code)
 	}
-	body := metricsBody(t, metrics, scraperToken(t, env, watched, true))
+	body := metricsBody(t, metrics, env.MetricsToken(t, watched, "scraper", true))
 	for _, m := range []string{`controller_runtime_reconcile_total{controller="performer",result="success"}`, "workqueue_depth"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics has no %s", m)
@@ -153,43 +149,6 @@ func freePort(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// scraperToken makes a ServiceAccount, bound to a metrics-reader ClusterRole when allowed, and
-// returns a token of it.
-func scraperToken(t *testing.T, env *envtest.Env, ns string, allowed bool) string {
-	t.Helper()
-	ctx := context.Background()
-	name := "scraper-denied"
-	if allowed {
-		name = "scraper"
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-	if err := env.Client.Create(ctx, sa); err != nil {
-		t.Fatal(err)
-	}
-	if allowed {
-		// The same rule as base/rbac/metrics_reader_role.yaml.
-		role := &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + ns},
-			Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
-		}
-		binding := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + ns},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}},
-		}
-		for _, o := range []client.Object{role, binding} {
-			if err := env.Client.Create(ctx, o); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	tr := &authenticationv1.TokenRequest{}
-	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
-		t.Fatalf("requesting a token for %s: %v", name, err)
-	}
-	return tr.Status.Token
 }
 
 func metricsGet(t *testing.T, addr, token string) (*http.Response, error) {

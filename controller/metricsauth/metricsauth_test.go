@@ -11,8 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,8 +47,8 @@ func status(h http.Handler, r *http.Request) int {
 func TestReviewsAgainstTheAPIServer(t *testing.T) {
 	env := envtest.Start(t)
 	ctx := context.Background()
-	reader := token(t, env, "reader", true)
-	other := token(t, env, "other", false)
+	reader := env.MetricsToken(t, "default", "reader", true)
+	other := env.MetricsToken(t, "default", "other", false)
 
 	counting := &countingClient{Client: env.Client}
 	clk := newClock()
@@ -101,7 +99,7 @@ func TestReviewsAgainstTheAPIServer(t *testing.T) {
 	if n := counting.reviews.Load() - before; n != 0 {
 		t.Errorf("5 scrapes within the TTL sent %d reviews, want 0", n)
 	}
-	if err := env.Client.Delete(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-reader"}}); err != nil {
+	if err := env.Client.Delete(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: envtest.MetricsReaderName("default", "reader")}}); err != nil {
 		t.Fatal(err)
 	}
 	if code := get("/metrics", "Bearer "+reader); code != http.StatusOK {
@@ -127,37 +125,4 @@ func TestCacheIsBounded(t *testing.T) {
 			t.Fatalf("the cache holds %d answers, more than %d", len(a.cache), maxCached)
 		}
 	}
-}
-
-// token makes a ServiceAccount, bound to a ClusterRole that may get /metrics when allowed, and
-// returns a token of it.
-func token(t *testing.T, env *envtest.Env, name string, allowed bool) string {
-	t.Helper()
-	ctx := context.Background()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
-	if err := env.Client.Create(ctx, sa); err != nil {
-		t.Fatal(err)
-	}
-	if allowed {
-		// The rule of base/rbac/metrics_reader_role.yaml.
-		role := &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + name},
-			Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
-		}
-		binding := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: "default"}},
-		}
-		for _, o := range []client.Object{role, binding} {
-			if err := env.Client.Create(ctx, o); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	tr := &authenticationv1.TokenRequest{}
-	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
-		t.Fatalf("requesting a token for %s: %v", name, err)
-	}
-	return tr.Status.Token
 }

@@ -74,41 +74,55 @@ func both(f, g func() error) error {
 // collector would delete them too, but one step later: it first has to notice the Performer's
 // deletion and then works through every dependent of every deleted owner at its own pace, so a
 // burst of deletions took half again as long as deleting the workloads directly. Only objects
-// whose controller was a Performer of this name are deleted, and only as the cache last saw
-// them (UID and resourceVersion preconditions): a workload the garbage collector is orphaning,
-// or one that changed meanwhile, is left to the garbage collector.
+// whose controller was a Performer of this name are deleted; a workload the garbage collector is
+// orphaning has lost that owner reference, or changed since the cache saw it.
 func (r *Reconciler) deleteWorkload(ctx context.Context, key types.NamespacedName) error {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: v1alpha1.WorkloadName(key.Name)}
 	r.same.forget(name)
-	return both(func() error {
-		return r.deleteIfOrphan(ctx, key.Name, name, &appsv1.Deployment{})
-	}, func() error {
-		return r.deleteIfOrphan(ctx, key.Name, name, &corev1.Service{})
+	_, err := r.deleteControlled(ctx, name, func(ref *metav1.OwnerReference) bool {
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		return err == nil && gv.Group == v1alpha1.GroupVersion.Group && ref.Kind == v1alpha1.PerformerKind && ref.Name == key.Name
 	})
+	return err
 }
 
-func (r *Reconciler) deleteIfOrphan(ctx context.Context, performer string, key types.NamespacedName, obj client.Object) error {
-	if err := r.Get(ctx, key, obj); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	ref := metav1.GetControllerOf(obj)
-	if ref == nil || ref.Kind != v1alpha1.PerformerKind || ref.Name != performer || !obj.GetDeletionTimestamp().IsZero() {
+// deleteControlled deletes the Deployment and the Service named key, at once, where their
+// controller reference is one that controls accepts. It deletes them as the cache last saw them
+// (UID and resourceVersion preconditions): an object that changed meanwhile is looked at again
+// when its watch event arrives. It returns the kinds it deleted.
+func (r *Reconciler) deleteControlled(ctx context.Context, key types.NamespacedName, controls func(*metav1.OwnerReference) bool) ([]string, error) {
+	objs := [...]client.Object{&appsv1.Deployment{}, &corev1.Service{}}
+	kinds := [...]string{"Deployment", "Service"}
+	var deleted [len(objs)]bool
+	del := func(i int) error {
+		obj := objs[i]
+		if err := r.Get(ctx, key, obj); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		ref := metav1.GetControllerOf(obj)
+		if ref == nil || !controls(ref) || !obj.GetDeletionTimestamp().IsZero() {
+			return nil
+		}
+		uid, rv := obj.GetUID(), obj.GetResourceVersion()
+		err := r.Delete(ctx, obj, client.Preconditions{UID: &uid, ResourceVersion: &rv},
+			client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("deleting %s %s: %w", kinds[i], key, err)
+		}
+		deleted[i] = true
 		return nil
 	}
-	if gv, err := schema.ParseGroupVersion(ref.APIVersion); err != nil || gv.Group != v1alpha1.GroupVersion.Group {
-		return nil
+	err := both(func() error { return del(0) }, func() error { return del(1) })
+	var out []string
+	for i, d := range deleted {
+		if d {
+			out = append(out, kinds[i])
+		}
 	}
-	uid, rv := obj.GetUID(), obj.GetResourceVersion()
-	err := r.Delete(ctx, obj, client.Preconditions{UID: &uid, ResourceVersion: &rv},
-		client.PropagationPolicy(metav1.DeletePropagationBackground))
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("deleting %s of the deleted performer %s/%s: %w", key, key.Namespace, performer, err)
-	}
-	ctrl.LoggerFrom(ctx).V(1).Info("deleted the workload of a deleted performer", "name", key.Name)
-	return nil
+	return out, err
 }
 
 // object is a pointer to a Kubernetes object type T.

@@ -8,9 +8,7 @@ import (
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -166,27 +164,16 @@ func (r *Reconciler) reconcileBound(ctx context.Context, old, p, twin *v1alpha1.
 // made before its declared twin appeared ran a workload of its own.
 func (r *Reconciler) removeWorkload(ctx context.Context, p, twin *v1alpha1.Performer) error {
 	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
-	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}} {
-		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
-		if err := r.Get(ctx, key, obj); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return fmt.Errorf("reading %s %s: %w", kind, key, err)
-		}
-		if !metav1.IsControlledBy(obj, p) || !obj.GetDeletionTimestamp().IsZero() {
-			continue
-		}
-		uid := obj.GetUID()
-		err := r.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting %s %s of a Performer bound to %s: %w", kind, key, twin.Name, err)
-		}
+	deleted, err := r.deleteControlled(ctx, key, func(ref *metav1.OwnerReference) bool { return ref.UID == p.UID })
+	for _, kind := range deleted {
 		ctrl.LoggerFrom(ctx).Info("removed the workload of a bound performer", "kind", kind, "name", key.Name, "declared", twin.Name)
 		if r.Recorder != nil {
 			r.Recorder.Eventf(p, twin, corev1.EventTypeNormal, eventWorkloadRemoved, "Bind",
 				"deleted %s %s: Performer %s, declared in Git, serves this AVS", kind, key.Name, twin.Name)
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("removing the workload of a Performer bound to %s: %w", twin.Name, err)
 	}
 	return nil
 }
