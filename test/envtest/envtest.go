@@ -25,7 +25,9 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -191,3 +193,39 @@ func binaryAssets(root string) (string, error) {
 	}
 	return dir, nil
 }
+
+// MetricsToken makes the ServiceAccount ns/name and returns a token of it. When allowed, a
+// ClusterRole with the rule of base/rbac/metrics_reader_role.yaml (get on /metrics) is bound to
+// it, both named MetricsReaderName(ns, name).
+func (e *Env) MetricsToken(t testing.TB, ns, name string, allowed bool) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	if err := e.Client.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if allowed {
+		role := &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: MetricsReaderName(ns, name)},
+			Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
+		}
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}},
+		}
+		for _, o := range []client.Object{role, binding} {
+			if err := e.Client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tr := &authenticationv1.TokenRequest{}
+	if err := e.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("requesting a token for %s/%s: %v", ns, name, err)
+	}
+	return tr.Status.Token
+}
+
+// MetricsReaderName names the ClusterRole and ClusterRoleBinding MetricsToken makes.
+func MetricsReaderName(ns, name string) string { return "metrics-reader-" + ns + "-" + name }
