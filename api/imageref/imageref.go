@@ -6,6 +6,8 @@ package imageref
 import (
 	"fmt"
 	"strings"
+
+	"github.com/distribution/reference"
 )
 
 // Reference is an image reference taken apart: Name has neither tag nor digest.
@@ -35,22 +37,19 @@ func (r Reference) Pinned() bool { return r.Tag != "" || r.Digest != "" }
 
 // Check reports whether image is a reference that container runtimes accept: the grammar of
 // github.com/distribution/reference (lower-case repository, optional registry host and port,
-// tag and digest), as its ParseNormalizedNamed reads it, with the same errors. It is written out
-// by hand (grammar.go) because that package compiles a dozen regular expressions when a program
-// starts, which a short-lived KRM function pays for on every run; a test holds the two to the
-// same answers.
+// tag and digest).
 func Check(image string) error {
-	_, err := parseNormalized(image)
+	_, err := reference.ParseNormalizedNamed(image)
 	return err
 }
 
 // CheckName reports whether name is a repository without tag or digest.
 func CheckName(name string) error {
-	r, err := parseNormalized(name)
+	named, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
 		return err
 	}
-	if r.Pinned() {
+	if !reference.IsNameOnly(named) {
 		return fmt.Errorf("%q has a tag or digest; give the repository alone", name)
 	}
 	return nil
@@ -59,7 +58,8 @@ func CheckName(name string) error {
 // CheckTag reports whether tag is a valid image tag: up to 128 letters, digits, '_', '.' and
 // '-', not starting with '.' or '-'.
 func CheckTag(tag string) error {
-	if !isTag(tag) {
+	name, _ := reference.WithName("example")
+	if _, err := reference.WithTag(name, tag); err != nil {
 		return fmt.Errorf("%q is no image tag (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')", tag)
 	}
 	return nil
