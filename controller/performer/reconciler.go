@@ -289,10 +289,10 @@ func (r *Reconciler) toRun(p *v1alpha1.Performer) *v1alpha1.Performer {
 func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer) (string, error) {
 	var depMsg, svcMsg string
 	err := both(func() (err error) {
-		depMsg, err = r.foreign(ctx, p, "Deployment", &appsv1.Deployment{}, &appsv1.Deployment{})
+		depMsg, err = r.foreign(ctx, p, "Deployment", &appsv1.Deployment{})
 		return err
 	}, func() (err error) {
-		svcMsg, err = r.foreign(ctx, p, "Service", &corev1.Service{}, &corev1.Service{})
+		svcMsg, err = r.foreign(ctx, p, "Service", &corev1.Service{})
 		return err
 	})
 	if depMsg != "" {
@@ -301,16 +301,14 @@ func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer)
 	return svcMsg, err
 }
 
-// foreign looks up one object of p's workload, first in the cache (into cached) and, when not
-// there, on the API server (into live), and says why the controller must leave it alone, if so.
-func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind string, cached, live client.Object) (string, error) {
+// foreign looks up one object of p's workload (into obj), first in the cache and, when not there,
+// on the API server, and says why the controller must leave it alone, if so.
+func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind string, obj client.Object) (string, error) {
 	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
-	obj := cached
 	err := r.Get(ctx, key, obj)
 	if apierrors.IsNotFound(err) && r.APIReader != nil {
 		// From the API server's watch cache (resourceVersion 0), not etcd: as recent as a read
 		// from etcd can be a moment later, and cheap in a burst of new Performers.
-		obj = live
 		err = r.APIReader.Get(ctx, key, obj, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}})
 	}
 	if apierrors.IsNotFound(err) {
