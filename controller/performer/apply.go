@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,8 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,14 +35,10 @@ func (r *Reconciler) applyWorkload(ctx context.Context, p *v1alpha1.Performer) (
 	}
 	var dep, before *appsv1.Deployment
 	err = both(func() (err error) {
-		dep, before, err = applyOwned(ctx, r.Client, &r.same, desired, func(d *appsv1.Deployment) (any, error) {
-			return appsv1ac.ExtractDeployment(d, FieldManager)
-		})
+		dep, before, err = applyOwned(ctx, r.Client, &r.same, desired, deploymentUnchanged)
 		return err
 	}, func() error {
-		_, _, err := applyOwned(ctx, r.Client, &r.same, workload.Service(p), func(s *corev1.Service) (any, error) {
-			return corev1ac.ExtractService(s, FieldManager)
-		})
+		_, _, err := applyOwned(ctx, r.Client, &r.same, workload.Service(p), serviceUnchanged)
 		return err
 	})
 	if err != nil {
@@ -139,12 +134,24 @@ type applyConfiguration interface {
 	GetName() *string
 }
 
-// applyOwned applies desired unless the fields this controller owns on the live object already
-// say the same (extract reads them). It returns the object as the API server has it now and the
-// live object it found (nil when there was none); both are the same when nothing was applied.
+// applyOwned applies desired unless the controller's last apply or check of the live object says
+// it would change nothing. It returns the object as the API server has it now and the live object
+// it found (nil when there was none); both are the same when nothing was applied.
+//
+// The cache holds the controller's own managed-fields entry of each object. While that entry and
+// the desired configuration stay as they were at the last apply, the fields the controller owns
+// keep the values it applied: another manager that changes one, by update or forced apply, takes
+// it over, which changes the entry. Otherwise (the controller started since, or another manager
+// took fields over) a server-side dry run tells whether an apply would change anything, and
+// unchanged says whether it did.
 func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, memo *sameMemo, desired applyConfiguration,
-	extract func(PT) (any, error)) (now, before PT, err error) {
+	unchanged func(live, dry PT) bool) (now, before PT, err error) {
 	kind, ns, name := deref(desired.GetKind()), deref(desired.GetNamespace()), deref(desired.GetName())
+	body, err := json.Marshal(desired)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding %s %s/%s: %w", kind, ns, name, err)
+	}
+	want := sha256.Sum256(body)
 	live := PT(new(T))
 	switch err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live); {
 	case apierrors.IsNotFound(err):
@@ -152,62 +159,80 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, memo 
 	case err != nil:
 		return nil, nil, fmt.Errorf("reading %s %s/%s: %w", kind, ns, name, err)
 	default:
-		print, err := fingerprint(live, desired)
-		if err != nil {
-			return nil, nil, err
-		}
-		if memo.same(live, print) {
+		owner := ownerPrint(live)
+		last, known := memo.last(live)
+		switch {
+		case known && last.owner == owner && last.desired == want:
 			return live, live, nil
-		}
-		owned, err := extract(live)
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading the fields of %s %s/%s owned by %s: %w", kind, ns, name, FieldManager, err)
-		}
-		same, err := sameAs[T](desired, owned)
-		if err != nil {
-			return nil, nil, err
-		}
-		if same {
-			memo.remember(live, print)
-			return live, live, nil
+		case known && last.owner == owner:
+			// Only the desired state changed since the controller last applied it.
+		default:
+			dry := PT(new(T))
+			dry.SetNamespace(ns)
+			dry.SetName(name)
+			// An error (an invalid apply after a hand edit, say) is left for the apply to meet.
+			if err := c.Patch(ctx, dry, client.RawPatch(types.ApplyPatchType, body),
+				client.FieldOwner(FieldManager), client.ForceOwnership, client.DryRunAll); err == nil && unchanged(live, dry) {
+				memo.remember(live, applied{owner: owner, desired: want})
+				return live, live, nil
+			}
 		}
 	}
-	err = c.Apply(ctx, desired, client.FieldOwner(FieldManager), client.ForceOwnership)
+	now = PT(new(T))
+	now.SetNamespace(ns)
+	now.SetName(name)
+	// A patch rather than client.Apply: the answer it decodes holds the managed fields.
+	apply := func() error {
+		return c.Patch(ctx, now, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(FieldManager), client.ForceOwnership)
+	}
+	err = apply()
 	if apierrors.IsInvalid(err) && live != nil {
 		// A hand edit of a list entry's key (a Service's port number, a container port) leaves the
 		// edited entry in place, and the apply adds the controller's entry beside it: two entries
 		// of one name, which the API server refuses. Put the spec back as desired, lists whole,
 		// then apply again to own it.
-		if perr := replaceSpec(ctx, c, live, desired); perr != nil {
+		if perr := replaceSpec(ctx, c, live, body); perr != nil {
 			return nil, nil, fmt.Errorf("applying %s %s/%s: %w; restoring its spec: %v", kind, ns, name, err, perr)
 		}
 		ctrl.LoggerFrom(ctx).Info("restored a hand-edited spec", "kind", kind, "name", name)
-		err = c.Apply(ctx, desired, client.FieldOwner(FieldManager), client.ForceOwnership)
+		err = apply()
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("applying %s %s/%s: %w", kind, ns, name, err)
 	}
-	// The apply wrote the API server's answer back into desired.
-	applied, err := workload.Convert[T](desired)
-	if err != nil {
-		return nil, nil, err
-	}
-	now = applied
+	memo.remember(now, applied{owner: ownerPrint(now), desired: want})
 	ctrl.LoggerFrom(ctx).V(1).Info("applied "+kind, "name", name, "created", live == nil, "generation", now.GetGeneration())
 	return now, live, nil
 }
 
+// deploymentUnchanged tells whether dry, a Deployment as an apply would leave it, is live as the
+// cache holds it: the cache keeps no spec (trimDeployment), but a change of the spec or the
+// annotations bumps a Deployment's generation.
+func deploymentUnchanged(live, dry *appsv1.Deployment) bool {
+	return dry.Generation == live.Generation && metaUnchanged(live, dry)
+}
+
+// serviceUnchanged tells whether dry, a Service as an apply would leave it, is live.
+func serviceUnchanged(live, dry *corev1.Service) bool {
+	return equality.Semantic.DeepEqual(live.Spec, dry.Spec) && maps.Equal(live.Annotations, dry.Annotations) && metaUnchanged(live, dry)
+}
+
+// metaUnchanged compares what an apply of the controller can change in the metadata of every kind:
+// the labels, the owner references and the controller's managed-fields entry, which records the
+// time of every apply that changed the object.
+func metaUnchanged(live, dry client.Object) bool {
+	return maps.Equal(live.GetLabels(), dry.GetLabels()) &&
+		equality.Semantic.DeepEqual(live.GetOwnerReferences(), dry.GetOwnerReferences()) &&
+		ownerPrint(live) == ownerPrint(dry)
+}
+
 // replaceSpec sets the spec of live to the desired one with a JSON merge patch, which replaces
 // lists whole where server-side apply merges them by key.
-func replaceSpec(ctx context.Context, c client.Client, live client.Object, desired applyConfiguration) error {
-	b, err := json.Marshal(desired)
-	if err != nil {
-		return err
-	}
+func replaceSpec(ctx context.Context, c client.Client, live client.Object, desired []byte) error {
 	var obj struct {
 		Spec json.RawMessage `json:"spec"`
 	}
-	if err := json.Unmarshal(b, &obj); err != nil {
+	if err := json.Unmarshal(desired, &obj); err != nil {
 		return err
 	}
 	patch, err := json.Marshal(map[string]json.RawMessage{"spec": obj.Spec})
@@ -224,34 +249,44 @@ func deref(s *string) string {
 	return *s
 }
 
-// sameMemo remembers, per object, the last fingerprint whose owned fields compared equal to the
-// desired ones. Reading the owned fields out of the managed fields (extract) is most of the
-// controller's CPU time otherwise: every status change of a Deployment or its pods reconciles.
+// sameMemo remembers, per object, what the controller last applied, or last found an apply would
+// not change. Without it, every reconcile (and every status change of a Deployment or its pods
+// reconciles) would have to ask the API server.
 type sameMemo struct {
 	mu sync.Mutex
 	m  map[types.NamespacedName]memoEntry // by workload name: the Deployment and Service share it
 }
 
 type memoEntry struct {
-	deployment, service [sha256.Size]byte
+	deployment, service applied
+}
+
+// applied is an apply of the controller: the object's owner print after it, and the sum of the
+// apply configuration.
+type applied struct {
+	owner, desired [sha256.Size]byte
 }
 
 // slot picks the entry's field for obj's kind.
-func (e *memoEntry) slot(obj client.Object) *[sha256.Size]byte {
+func (e *memoEntry) slot(obj client.Object) *applied {
 	if _, ok := obj.(*corev1.Service); ok {
 		return &e.service
 	}
 	return &e.deployment
 }
 
-func (m *sameMemo) same(obj client.Object, print [sha256.Size]byte) bool {
+func (m *sameMemo) last(obj client.Object) (applied, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.m[client.ObjectKeyFromObject(obj)]
-	return ok && *e.slot(obj) == print
+	if !ok {
+		return applied{}, false
+	}
+	a := *e.slot(obj)
+	return a, a != applied{}
 }
 
-func (m *sameMemo) remember(obj client.Object, print [sha256.Size]byte) {
+func (m *sameMemo) remember(obj client.Object, a applied) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.m == nil {
@@ -259,7 +294,7 @@ func (m *sameMemo) remember(obj client.Object, print [sha256.Size]byte) {
 	}
 	key := client.ObjectKeyFromObject(obj)
 	e := m.m[key]
-	*e.slot(obj) = print
+	*e.slot(obj) = a
 	m.m[key] = e
 }
 
@@ -270,15 +305,12 @@ func (m *sameMemo) forget(workload types.NamespacedName) {
 	delete(m.m, workload)
 }
 
-// fingerprint sums the controller's managed-fields entry of live and the desired configuration.
-// The values of the fields the controller owns cannot change while its entry stays the same:
-// another manager that changes such a field, by update or by forced apply, takes it over, which
-// removes it from the controller's entry, and every apply of the controller stamps the entry
-// with a new time.
-func fingerprint(live client.Object, desired applyConfiguration) ([sha256.Size]byte, error) {
+// ownerPrint sums the object's UID and the controller's managed-fields entry: the fields it owns
+// and the time of its last apply that changed the object.
+func ownerPrint(obj client.Object) [sha256.Size]byte {
 	h := sha256.New()
-	h.Write([]byte(string(live.GetUID()) + "\x00"))
-	for _, e := range live.GetManagedFields() {
+	h.Write([]byte(string(obj.GetUID()) + "\x00"))
+	for _, e := range obj.GetManagedFields() {
 		if e.Manager != FieldManager || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" {
 			continue
 		}
@@ -291,26 +323,7 @@ func fingerprint(live client.Object, desired applyConfiguration) ([sha256.Size]b
 		}
 		h.Write([]byte{0})
 	}
-	b, err := json.Marshal(desired)
-	if err != nil {
-		return [sha256.Size]byte{}, err
-	}
-	h.Write(b)
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
-	return sum, nil
-}
-
-// sameAs reports whether two apply configurations of kind T say the same, comparing them as typed
-// objects so that equal quantities written differently ("1000m", "1") compare equal.
-func sameAs[T any](desired, owned any) (bool, error) {
-	a, err := workload.Convert[T](desired)
-	if err != nil {
-		return false, err
-	}
-	b, err := workload.Convert[T](owned)
-	if err != nil {
-		return false, err
-	}
-	return equality.Semantic.DeepEqual(a, b), nil
+	return sum
 }

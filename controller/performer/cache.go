@@ -19,7 +19,7 @@ func CacheOptions(namespaces []string) cache.Options {
 	performers := labels.SelectorFromSet(labels.Set{workload.AppLabel: workload.AppName})
 	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Pod{}:         {Label: performers, Transform: trimPod},
-		&appsv1.Deployment{}:  {Label: performers, Transform: keepOwnManagedFields},
+		&appsv1.Deployment{}:  {Label: performers, Transform: trimDeployment},
 		&corev1.Service{}:     {Label: performers, Transform: keepOwnManagedFields},
 		&v1alpha1.Performer{}: {Transform: cache.TransformStripManagedFields()},
 	}}
@@ -48,6 +48,27 @@ func keepOwnManagedFields(obj any) (any, error) {
 	}
 	o.SetManagedFields(own)
 	return obj, nil
+}
+
+// trimDeployment keeps what the reconciler reads of a performer Deployment: its identity, labels,
+// owner references and generation, the controller's managed-fields entry, each container's name
+// and image, and the status. The pod template is most of a Deployment's size, and whether an apply
+// would change it is the API server's to say (applyOwned).
+func trimDeployment(obj any) (any, error) {
+	dep, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return obj, nil
+	}
+	if _, err := keepOwnManagedFields(dep); err != nil {
+		return nil, err
+	}
+	dep.Annotations = nil
+	containers := make([]corev1.Container, len(dep.Spec.Template.Spec.Containers))
+	for i, c := range dep.Spec.Template.Spec.Containers {
+		containers[i] = corev1.Container{Name: c.Name, Image: c.Image}
+	}
+	dep.Spec = appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: containers}}}
+	return dep, nil
 }
 
 // trimPod keeps what the reconciler reads of a performer pod: its identity and labels, each

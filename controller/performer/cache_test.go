@@ -1,9 +1,11 @@
 package performer
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -104,3 +106,77 @@ func TestKeepOwnManagedFields(t *testing.T) {
 		t.Errorf("managed fields (-want +got):\n%s", diff)
 	}
 }
+
+// What the reconciler concludes from a trimmed Deployment must be what it concludes from the whole
+// one, and a dry run that returns the whole Deployment as it is must compare unchanged to it.
+func TestTrimDeploymentKeepsWhatTheReconcilerReads(t *testing.T) {
+	now := metav1.Now()
+	full := func(generation int64, conditions ...appsv1.DeploymentCondition) *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: "performer-p", Namespace: "ns", UID: "u-1", Generation: generation,
+				Labels:          map[string]string{workload.PerformerLabel: "p"},
+				Annotations:     map[string]string{"deployment.kubernetes.io/revision": "2"},
+				OwnerReferences: []metav1.OwnerReference{{Kind: "Performer", Name: "p", UID: "u-0", Controller: ptr(true)}},
+				ManagedFields: []metav1.ManagedFieldsEntry{
+					{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status"},
+					{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply, APIVersion: "apps/v1", Time: &now,
+						FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:replicas":{}}}`)}},
+				},
+			},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr(int32(1)),
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{
+						Name: workload.ContainerName, Image: "ghcr.io/example/performer:v2",
+						Env: []corev1.EnvVar{{Name: "GRPC_PORT", Value: "9090"}},
+					}},
+					Volumes: []corev1.Volume{{Name: "tmp"}},
+				}},
+			},
+			Status: appsv1.DeploymentStatus{
+				ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+				Conditions: conditions,
+			},
+		}
+	}
+	conclude := func(dep *appsv1.Deployment) []string {
+		reason, msg := stallOf(dep, nil)
+		return []string{fmt.Sprint(rolledOut(dep)), reason, msg, containerImage(&dep.Spec.Template.Spec), fmt.Sprintf("%x", ownerPrint(dep))}
+	}
+	for name, dep := range map[string]*appsv1.Deployment{
+		"rolled out":      full(2),
+		"new generation":  full(3),
+		"replica failure": full(2, appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: "forbidden"}),
+		"deadline":        full(2, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded", Message: "too slow"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := trimDeployment(dep.DeepCopy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			trimmed := out.(*appsv1.Deployment)
+			if diff := cmp.Diff(conclude(dep), conclude(trimmed)); diff != "" {
+				t.Errorf("conclusions from the trimmed Deployment differ (-whole +trimmed):\n%s", diff)
+			}
+			if trimmed.Annotations != nil || len(trimmed.ManagedFields) != 1 || trimmed.Spec.Template.Spec.Volumes != nil || trimmed.Spec.Template.Spec.Containers[0].Env != nil {
+				t.Errorf("trimmed Deployment still holds annotations, others' managed fields, volumes or env: %+v", trimmed)
+			}
+			if !deploymentUnchanged(trimmed, dep) {
+				t.Error("the Deployment itself, as a dry run would return it, compares changed to its trimmed copy")
+			}
+			changed := dep.DeepCopy()
+			changed.Generation++
+			if deploymentUnchanged(trimmed, changed) {
+				t.Error("a dry run that bumps the generation compares unchanged")
+			}
+			changed = dep.DeepCopy()
+			changed.ManagedFields[1].FieldsV1 = &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}
+			if deploymentUnchanged(trimmed, changed) {
+				t.Error("a dry run that changes the controller's managed fields compares unchanged")
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

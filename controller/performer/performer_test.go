@@ -3,6 +3,7 @@ package performer_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,10 @@ func TestCreate(t *testing.T) {
 	if diff := cmp.Diff([]string{"Normal/Ready"}, eventsOf(t, p)); diff != "" {
 		t.Errorf("events of the first rollout (-want +got):\n%s", diff)
 	}
+	// What the controller applied it remembers: it has no need to ask the API server again.
+	if d := calls.dryRunsIn(ns); len(d) > 0 {
+		t.Errorf("dry runs during the first rollout: %q", d)
+	}
 }
 
 func TestUpgradeRollsOut(t *testing.T) {
@@ -219,6 +224,9 @@ func TestUpgradeRollsOut(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"Normal/Ready", "Normal/UpgradeStarted", "Normal/UpgradeSucceeded"}, eventsOf(t, p)); diff != "" {
 		t.Errorf("events of the first rollout and the upgrade (-want +got):\n%s", diff)
+	}
+	if d := calls.dryRunsIn(ns); len(d) > 0 {
+		t.Errorf("dry runs during the rollouts: %q", d)
 	}
 }
 
@@ -630,6 +638,52 @@ func TestSteadyStateWritesNothing(t *testing.T) {
 	}
 	after := getPerformer(t, p)
 	if after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the Performer changed from resourceVersion %s to %s", before.ResourceVersion, after.ResourceVersion)
+	}
+}
+
+// A restarted controller remembers nothing of what it applied: it asks the API server, with a dry
+// run, whether an apply would change each workload, and writes nothing where none would.
+func TestRestartWritesNothing(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	p, _ := bringUp(t, newPerformer(ns, "restart", func(p *v1alpha1.Performer) {
+		p.Spec.Config.Environment = map[string]string{"B": "2", "A": "1"}
+		p.Spec.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{"cpu": resource.MustParse("0.5"), "memory": resource.MustParse("1024Mi")}}
+		p.Spec.HardwareRequirements = &v1alpha1.HardwareRequirements{GPUType: "nvidia-h100", GPUCount: 1}
+	}))
+	time.Sleep(500 * time.Millisecond)
+	before := getPerformer(t, p)
+
+	restarted := &callLog{}
+	stop, err := runManager(env, restarted, []string{ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	dryRuns := func() []string { return restarted.dryRunsIn(ns) }
+	waitFor(t, "the restarted controller to check the workload", func() (bool, string) {
+		return len(dryRuns()) >= 2, fmt.Sprintf("dry runs %q", dryRuns())
+	})
+	// A change of the Deployment's status reconciles again, from what the dry run found.
+	ctx := context.Background()
+	reads := restarted.readsOf(key(p))
+	if err := touch(ctx, &appsv1.Deployment{}, workloadKey(p), "1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a reconcile", func() (bool, string) { return restarted.readsOf(key(p)) > reads, "no reconcile yet" })
+	time.Sleep(300 * time.Millisecond)
+
+	want := []string{ns + " patch *v1.Deployment/performer-restart", ns + " patch *v1.Service/performer-restart"}
+	got := dryRuns()
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dry runs (-want +got):\n%s", diff)
+	}
+	if w := restarted.writesIn(ns); len(w) > 0 {
+		t.Errorf("the restarted controller wrote %q", w)
+	}
+	if after := getPerformer(t, p); after.ResourceVersion != before.ResourceVersion {
 		t.Errorf("the Performer changed from resourceVersion %s to %s", before.ResourceVersion, after.ResourceVersion)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,21 +63,32 @@ func startManager(e *envtest.Env) error {
 	} else {
 		ctrl.SetLogger(zap.New(zap.WriteTo(nopWriter{})))
 	}
+	stop, err := runManager(e, calls, nil)
+	if err != nil {
+		return err
+	}
+	e.Cleanup(stop)
+	return nil
+}
+
+// runManager starts a manager with the real reconciler, watching namespaces (none: all), whose
+// client records in log, and waits for its caches. stop stops it.
+func runManager(e *envtest.Env, log *callLog, namespaces []string) (stop func(), err error) {
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
 		Scheme:                 e.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  performer.CacheOptions(nil),
+		Cache:                  performer.CacheOptions(namespaces),
 		NewClient: func(cfg *rest.Config, opts client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(cfg, opts)
 			if err != nil {
 				return nil, err
 			}
-			return interceptor.NewClient(c, calls.funcs()), nil
+			return interceptor.NewClient(c, log.funcs()), nil
 		},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r := &performer.Reconciler{
 		Client:          mgr.GetClient(),
@@ -84,35 +96,52 @@ func startManager(e *envtest.Env) error {
 		NeverPullPolicy: corev1.PullIfNotPresent,
 		Security:        workload.Allowance{ServiceAccounts: []string{"performer-runner"}},
 	}
-	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
-		return err
+	// A second manager (a restart) runs a controller of the same name.
+	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptr(namespaces != nil)}
+	if err := r.SetupWithManager(mgr, opts); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	e.Cleanup(func() {
+	stop = func() {
 		cancel()
 		if err := <-done; err != nil {
 			fmt.Fprintf(os.Stderr, "manager: %v\n", err)
 		}
-	})
+	}
 	syncCtx, syncCancel := context.WithTimeout(ctx, timeout)
 	defer syncCancel()
 	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
-		return errors.New("caches did not sync")
+		stop()
+		return nil, errors.New("caches did not sync")
 	}
-	return nil
+	return stop, nil
 }
 
 type nopWriter struct{}
 
 func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
-// callLog records the controller's writes and its reads of Performers.
+// callLog records the controller's writes, its dry runs and its reads of Performers.
 type callLog struct {
-	mu     sync.Mutex
-	writes []string                     // "namespace verb kind/name"
-	reads  map[types.NamespacedName]int // Performer reads
+	mu      sync.Mutex
+	writes  []string                     // "namespace verb kind/name"
+	dryRuns []string                     // "namespace verb kind/name"
+	reads   map[types.NamespacedName]int // Performer reads
+}
+
+// dryRunsIn lists the dry-run requests for objects in namespace ns.
+func (l *callLog) dryRunsIn(ns string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, w := range l.dryRuns {
+		if strings.HasPrefix(w, ns+" ") {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func (l *callLog) write(verb string, ns, kind, name string) {
@@ -169,6 +198,12 @@ func (l *callLog) funcs() interceptor.Funcs {
 			return c.Update(ctx, obj, opts...)
 		},
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if (&client.PatchOptions{}).ApplyOptions(opts).DryRun != nil {
+				l.mu.Lock()
+				l.dryRuns = append(l.dryRuns, fmt.Sprintf("%s patch %s/%s", obj.GetNamespace(), kindOf(obj), obj.GetName()))
+				l.mu.Unlock()
+				return c.Patch(ctx, obj, patch, opts...)
+			}
 			l.write("patch", obj.GetNamespace(), kindOf(obj), obj.GetName())
 			return c.Patch(ctx, obj, patch, opts...)
 		},
