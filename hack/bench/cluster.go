@@ -49,6 +49,7 @@ type phases struct {
 	createPods    time.Duration // create burst → all pods Ready
 	createCurrent time.Duration // create burst → all Performers Current (controller only)
 	update        time.Duration // image change → all new pods Ready
+	restart       time.Duration // controller restart → every workload checked (controller only)
 	delete        time.Duration // delete → all pods, Services and Deployments gone
 }
 
@@ -64,6 +65,8 @@ type usage struct {
 	writes                   map[string]int // by "verb resource", whole run
 	idleWrites               int
 	idle                     time.Duration
+	restartWrites            map[string]int // by "verb resource", from the restart until every workload was checked
+	restartPeakRSSKiB        int64          // of the restarted process, until every workload was checked
 }
 
 func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, ctrlBin string, ctrlArgs []string) error {
@@ -329,34 +332,17 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	if err := ensureNamespace(ctx, c, ns); err != nil {
 		return ph, use, err
 	}
-	probe, err := freeAddr()
-	if err != nil {
-		return ph, use, err
-	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return ph, use, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0",
-		"--health-probe-bind-address=" + probe, "--leader-elect=false"}, args...)...)
-	fmt.Printf("  %s\n", strings.Join(cmd.Args[3:], " "))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	cmd, err := startController(ctx, bin, args, kubeconfig, logFile, logPath)
+	if err != nil {
 		return ph, use, err
 	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	defer func() { stopProcess(cmd) }()
 	stopSampling := sampleRSS(cmd.Process.Pid, &use)
-	if err := poll(ctx, time.Minute, func() (bool, error) {
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}); err != nil {
-		return ph, use, fmt.Errorf("controller not ready: %w (log: %s)", err, logPath)
-	}
 	_, auditStart, err := auditWrites(audit, controllerAgent, 0)
 	if err != nil {
 		return ph, use, err
@@ -412,6 +398,35 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	use.idle = idle
 	use.idleWrites = total(after) - total(before)
 
+	// Restart: the new process knows nothing of what the old one applied, and checks every
+	// workload with a dry run; it should write nothing.
+	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
+	stopSampling()
+	stopProcess(cmd)
+	_, restartAudit, err := auditWrites(audit, controllerAgent, 0)
+	if err != nil {
+		return ph, use, err
+	}
+	start = time.Now()
+	if cmd, err = startController(ctx, bin, args, kubeconfig, logFile, logPath); err != nil {
+		return ph, use, err
+	}
+	first := use
+	stopSampling = sampleRSS(cmd.Process.Pid, &use)
+	if err := poll(ctx, 10*time.Minute, func() (bool, error) {
+		w, _, err := auditWrites(audit, controllerAgent, restartAudit)
+		return w["dry-run patch deployments"] >= n && w["dry-run patch services"] >= n, err
+	}); err != nil {
+		return ph, use, fmt.Errorf("the restarted controller did not check every workload: %w", err)
+	}
+	ph.restart = time.Since(start)
+	use.restartPeakRSSKiB, _ = procUsage(cmd.Process.Pid)
+	fmt.Printf("  restart → workloads checked  %s\n", secs(ph.restart))
+	time.Sleep(3 * time.Second)
+	if use.restartWrites, _, err = auditWrites(audit, controllerAgent, restartAudit); err != nil {
+		return ph, use, err
+	}
+
 	start = time.Now()
 	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
 	if err := parallel(n, func(i int) error { return c.Delete(ctx, performerObject(ns, i, ""), bg) }); err != nil {
@@ -423,11 +438,48 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	ph.delete = time.Since(start)
 	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
 
-	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
+	peak, cpu := procUsage(cmd.Process.Pid)
+	use.peakRSSKiB, use.cpu = max(first.peakRSSKiB, peak), first.cpu+cpu
 	stopSampling()
 	time.Sleep(3 * time.Second)
 	use.writes, _, err = auditWrites(audit, controllerAgent, auditStart)
 	return ph, use, err
+}
+
+// startController starts the controller and waits until it is ready (its caches synced).
+func startController(ctx context.Context, bin string, args []string, kubeconfig string, logFile *os.File, logPath string) (*exec.Cmd, error) {
+	probe, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0",
+		"--health-probe-bind-address=" + probe, "--leader-elect=false"}, args...)...)
+	fmt.Printf("  %s\n", strings.Join(cmd.Args[3:], " "))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := poll(ctx, time.Minute, func() (bool, error) {
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	}); err != nil {
+		stopProcess(cmd)
+		return nil, fmt.Errorf("controller not ready: %w (log: %s)", err, logPath)
+	}
+	return cmd, nil
+}
+
+// stopProcess stops a controller as the kubelet would, and waits for it; again is harmless.
+func stopProcess(cmd *exec.Cmd) {
+	if cmd.ProcessState != nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
 }
 
 func waitPodsReady(ctx context.Context, c client.Client, ns, image string, n int) error {
@@ -610,6 +662,9 @@ func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("| create burst → all Performers Current | – | %s | %s |\n", secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createPods))
 	fmt.Printf("| image change → all new pods Ready | %s | %s | %s |\n", secs(raw.update), secs(ctl.update), ratio(ctl.update, raw.update))
 	fmt.Printf("| delete → all pods, Services, Deployments gone | %s | %s | %s |\n", secs(raw.delete), secs(ctl.delete), ratio(ctl.delete, raw.delete))
+	fmt.Printf("| controller restart → every workload checked | – | %s | |\n", secs(ctl.restart))
+	fmt.Printf("| writes from the restart until then | – | %d | |\n", total(use.restartWrites))
+	fmt.Printf("| peak RSS of the restarted controller until then | – | %.1f MiB | |\n", float64(use.restartPeakRSSKiB)/1024)
 	fmt.Printf("| writes per idle minute | – | %.0f | |\n", float64(use.idleWrites)/use.idle.Minutes())
 	fmt.Printf("| peak RSS | – | %.1f MiB | |\n", float64(use.peakRSSKiB)/1024)
 	fmt.Printf("| peak RSS, anonymous (allocated) | – | %.1f MiB | |\n", float64(use.peakAnonKiB)/1024)
@@ -619,7 +674,16 @@ func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("\nController API writes by verb and resource (audit log), whole run, %d Performers:\n\n", n)
 	fmt.Printf("| verb resource | writes | per Performer |\n|---|---|---|\n")
 	for _, k := range slices.Sorted(maps.Keys(use.writes)) {
+		if strings.HasPrefix(k, dryRunPrefix) {
+			continue
+		}
 		fmt.Printf("| %s | %d | %.2f |\n", k, use.writes[k], float64(use.writes[k])/float64(n))
 	}
 	fmt.Printf("| total | %d | %.2f |\n", total(use.writes), float64(total(use.writes))/float64(n))
+	if d := dryRuns(use.writes); len(d) > 0 {
+		fmt.Printf("\nDry runs (not writes: the API server stores nothing), whole run:\n\n| verb resource | requests | per Performer |\n|---|---|---|\n")
+		for _, k := range slices.Sorted(maps.Keys(d)) {
+			fmt.Printf("| %s | %d | %.2f |\n", k, d[k], float64(d[k])/float64(n))
+		}
+	}
 }

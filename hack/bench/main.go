@@ -98,9 +98,10 @@ func auditWrites(path, agent string, from int) (map[string]int, int, error) {
 			continue
 		}
 		var ev struct {
-			Verb      string `json:"verb"`
-			UserAgent string `json:"userAgent"`
-			ObjectRef struct {
+			Verb       string `json:"verb"`
+			RequestURI string `json:"requestURI"`
+			UserAgent  string `json:"userAgent"`
+			ObjectRef  struct {
 				Resource    string `json:"resource"`
 				Subresource string `json:"subresource"`
 			} `json:"objectRef"`
@@ -112,15 +113,36 @@ func auditWrites(path, agent string, from int) (map[string]int, int, error) {
 		if ev.ObjectRef.Subresource != "" {
 			res += "/" + ev.ObjectRef.Subresource
 		}
-		counts[ev.Verb+" "+res]++
+		verb := ev.Verb
+		if strings.Contains(ev.RequestURI, "dryRun=") {
+			verb = dryRunPrefix + verb
+		}
+		counts[verb+" "+res]++
 	}
 	return counts, line, sc.Err()
 }
 
+// dryRunPrefix marks the dry-run requests among the audited writes: the API server stores nothing.
+const dryRunPrefix = "dry-run "
+
+// dryRuns picks the dry runs out of counts.
+func dryRuns(counts map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range counts {
+		if strings.HasPrefix(k, dryRunPrefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// total counts the writes in m, leaving out dry runs.
 func total(m map[string]int) int {
 	t := 0
-	for _, v := range m {
-		t += v
+	for k, v := range m {
+		if !strings.HasPrefix(k, dryRunPrefix) {
+			t += v
+		}
 	}
 	return t
 }
