@@ -53,8 +53,14 @@ export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local
 
 if [[ ! -f "$SRC_DIR/go.sum" ]]; then
   log "resolving github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION ..."
-  gomod=$(cd "$SRC_DIR" && GOFLAGS= go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-  [[ -f "$gomod" ]] || { log "cannot download argo-cd $ARGOCD_VERSION's go.mod from the module proxy"; exit 1; }
+  # go mod download fails with its reason in the JSON's "Error"; under set -e and pipefail a failing
+  # pipeline in the assignment would end the script before the message below.
+  info=$(cd "$SRC_DIR" && GOFLAGS= go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" 2>&1) || true
+  gomod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$info")
+  if [[ ! -f "$gomod" ]]; then
+    log "cannot download argo-cd $ARGOCD_VERSION's go.mod from the module proxy: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' <<<"$info")"
+    exit 1
+  fi
   {
     echo "module local/argocd-build"
     echo
