@@ -14,6 +14,8 @@
 # The main package is generated here, in a wrapper module under the cache, so that Argo CD's
 # dependencies never enter this repository's go.mod.
 set -euo pipefail
+# shellcheck source=hack/gomod.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gomod.sh"
 
 ARGOCD_VERSION=${ARGOCD_VERSION:-v3.5.7}
 # argo-cd's go.mod replaces its gitops-engine with ./gitops-engine, a folder its module zip lacks,
@@ -53,14 +55,7 @@ export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local
 
 if [[ ! -f "$SRC_DIR/go.sum" ]]; then
   log "resolving github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION ..."
-  # go mod download fails with its reason in the JSON's "Error"; under set -e and pipefail a failing
-  # pipeline in the assignment would end the script before the message below.
-  info=$(cd "$SRC_DIR" && GOFLAGS= go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" 2>&1) || true
-  gomod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$info")
-  if [[ ! -f "$gomod" ]]; then
-    log "cannot download argo-cd $ARGOCD_VERSION's go.mod from the module proxy: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' <<<"$info")"
-    exit 1
-  fi
+  gomod=$(gomod_path "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" "$SRC_DIR")
   {
     echo "module local/argocd-build"
     echo

@@ -6,6 +6,8 @@
 #   hack/control-plane-bins.sh            build what is missing, print the folder
 #   hack/control-plane-bins.sh --envtest  only etcd and kube-apiserver (what envtest needs)
 set -euo pipefail
+# shellcheck source=hack/gomod.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gomod.sh"
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
@@ -56,7 +58,7 @@ if has kube-apiserver || has kube-controller-manager || has kube-scheduler; then
   d="$CACHE_ROOT/src/kubernetes-$KUBE_VERSION"; mkdir -p "$d"
   if [[ ! -f "$d/go.sum" ]]; then
     log "resolving k8s.io/kubernetes@$KUBE_VERSION and its staging modules ..."
-    gomod=$(cd "$d" && GOFLAGS= go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+    gomod=$(gomod_path "k8s.io/kubernetes@$KUBE_VERSION" "$d")
     staging_tag="v0.${KUBE_VERSION#v1.}"
     {
       echo "module local/kubernetes-build"
