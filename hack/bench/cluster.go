@@ -69,7 +69,7 @@ type usage struct {
 	restartPeakRSSKiB        int64          // of the restarted process, until every workload was checked
 }
 
-func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, ctrlBin string, ctrlArgs []string) error {
+func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, restart bool, ctrlBin string, ctrlArgs []string) error {
 	if ctrlBin == "" {
 		fmt.Printf("bench: building the controller\n")
 		var err error
@@ -130,7 +130,7 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 		return fmt.Errorf("raw bound: %w", err)
 	}
 	fmt.Printf("bench: controller, N=%d\n", n)
-	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle)
+	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle, restart)
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -324,7 +324,7 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 
 // controllerRun drives the controller, running as a local process, through the same three phases
 // with Performers, and measures what the process cost.
-func controllerRun(ctx context.Context, c client.Client, bin string, args []string, kubeconfig, audit, logPath, ns string, n int, idle time.Duration) (phases, usage, error) {
+func controllerRun(ctx context.Context, c client.Client, bin string, args []string, kubeconfig, audit, logPath, ns string, n int, idle time.Duration, restart bool) (phases, usage, error) {
 	var (
 		ph  phases
 		use usage
@@ -398,33 +398,16 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	use.idle = idle
 	use.idleWrites = total(after) - total(before)
 
-	// Restart: the new process knows nothing of what the old one applied, and checks every
-	// workload with a dry run; it should write nothing.
-	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
-	stopSampling()
-	stopProcess(cmd)
-	_, restartAudit, err := auditWrites(audit, controllerAgent, 0)
-	if err != nil {
-		return ph, use, err
-	}
-	start = time.Now()
-	if cmd, err = startController(ctx, bin, args, kubeconfig, logFile, logPath); err != nil {
-		return ph, use, err
-	}
-	first := use
-	stopSampling = sampleRSS(cmd.Process.Pid, &use)
-	if err := poll(ctx, 10*time.Minute, func() (bool, error) {
-		w, _, err := auditWrites(audit, controllerAgent, restartAudit)
-		return w["dry-run patch deployments"] >= n && w["dry-run patch services"] >= n, err
-	}); err != nil {
-		return ph, use, fmt.Errorf("the restarted controller did not check every workload: %w", err)
-	}
-	ph.restart = time.Since(start)
-	use.restartPeakRSSKiB, _ = procUsage(cmd.Process.Pid)
-	fmt.Printf("  restart → workloads checked  %s\n", secs(ph.restart))
-	time.Sleep(3 * time.Second)
-	if use.restartWrites, _, err = auditWrites(audit, controllerAgent, restartAudit); err != nil {
-		return ph, use, err
+	// The first process's peak and CPU, when it was restarted.
+	var firstPeak int64
+	var firstCPU time.Duration
+	if restart {
+		stopSampling()
+		if cmd, err = restartRun(ctx, cmd, bin, args, kubeconfig, audit, logFile, logPath, n, &ph, &use); err != nil {
+			return ph, use, err
+		}
+		firstPeak, firstCPU = use.peakRSSKiB, use.cpu
+		stopSampling = sampleRSS(cmd.Process.Pid, &use)
 	}
 
 	start = time.Now()
@@ -439,11 +422,45 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
 
 	peak, cpu := procUsage(cmd.Process.Pid)
-	use.peakRSSKiB, use.cpu = max(first.peakRSSKiB, peak), first.cpu+cpu
+	use.peakRSSKiB, use.cpu = max(firstPeak, peak), firstCPU+cpu
 	stopSampling()
 	time.Sleep(3 * time.Second)
 	use.writes, _, err = auditWrites(audit, controllerAgent, auditStart)
 	return ph, use, err
+}
+
+// restartRun stops the controller once everything converged and starts it again: the new process
+// knows nothing of what the old one applied and checks every workload with a dry run; it should
+// write nothing. It returns the new process, with the old one's peak RSS and CPU in use.
+func restartRun(ctx context.Context, cmd *exec.Cmd, bin string, args []string, kubeconfig, audit string, logFile *os.File, logPath string, n int, ph *phases, use *usage) (*exec.Cmd, error) {
+	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
+	stopProcess(cmd)
+	_, restartAudit, err := auditWrites(audit, controllerAgent, 0)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if cmd, err = startController(ctx, bin, args, kubeconfig, logFile, logPath); err != nil {
+		return nil, err
+	}
+	stop := sampleRSS(cmd.Process.Pid, use)
+	defer stop()
+	if err := poll(ctx, 10*time.Minute, func() (bool, error) {
+		w, _, err := auditWrites(audit, controllerAgent, restartAudit)
+		return w["dry-run patch deployments"] >= n && w["dry-run patch services"] >= n, err
+	}); err != nil {
+		stopProcess(cmd)
+		return nil, fmt.Errorf("the restarted controller did not check every workload (-restart=false for a build that sends no dry runs): %w", err)
+	}
+	ph.restart = time.Since(start)
+	use.restartPeakRSSKiB, _ = procUsage(cmd.Process.Pid)
+	fmt.Printf("  restart → workloads checked  %s\n", secs(ph.restart))
+	time.Sleep(3 * time.Second)
+	if use.restartWrites, _, err = auditWrites(audit, controllerAgent, restartAudit); err != nil {
+		stopProcess(cmd)
+		return nil, err
+	}
+	return cmd, nil
 }
 
 // startController starts the controller and waits until it is ready (its caches synced).

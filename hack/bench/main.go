@@ -38,6 +38,7 @@ func main() {
 	runs := flag.Int("runs", 7, "runs of each function process (the median is printed)")
 	ctrlBin := flag.String("controller-bin", "", "a controller binary to measure instead of building ./controller (for before/after comparisons)")
 	ctrlArgs := flag.String("controller-args", "", "extra flags for the controller, space-separated (e.g. \"--concurrent=4\")")
+	restart := flag.Bool("restart", true, "restart the controller once idle and time how soon it has checked every workload (by its dry runs; false for builds that send none)")
 	flag.Parse()
 
 	root, err := repo.Root()
@@ -52,7 +53,7 @@ func main() {
 	}
 
 	if !*skipCluster {
-		if err := clusterBench(ctx, root, work, *n, *idle, *ctrlBin, strings.Fields(*ctrlArgs)); err != nil {
+		if err := clusterBench(ctx, root, work, *n, *idle, *restart, *ctrlBin, strings.Fields(*ctrlArgs)); err != nil {
 			fail(err)
 		}
 	}
