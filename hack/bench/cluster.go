@@ -679,9 +679,11 @@ func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("| create burst → all Performers Current | – | %s | %s |\n", secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createPods))
 	fmt.Printf("| image change → all new pods Ready | %s | %s | %s |\n", secs(raw.update), secs(ctl.update), ratio(ctl.update, raw.update))
 	fmt.Printf("| delete → all pods, Services, Deployments gone | %s | %s | %s |\n", secs(raw.delete), secs(ctl.delete), ratio(ctl.delete, raw.delete))
-	fmt.Printf("| controller restart → every workload checked | – | %s | |\n", secs(ctl.restart))
-	fmt.Printf("| writes from the restart until then | – | %d | |\n", total(use.restartWrites))
-	fmt.Printf("| peak RSS of the restarted controller until then | – | %.1f MiB | |\n", float64(use.restartPeakRSSKiB)/1024)
+	if ctl.restart > 0 {
+		fmt.Printf("| controller restart → every workload checked | – | %s | |\n", secs(ctl.restart))
+		fmt.Printf("| writes from the restart until then | – | %d | |\n", total(use.restartWrites))
+		fmt.Printf("| peak RSS of the restarted controller until then | – | %.1f MiB | |\n", float64(use.restartPeakRSSKiB)/1024)
+	}
 	fmt.Printf("| writes per idle minute | – | %.0f | |\n", float64(use.idleWrites)/use.idle.Minutes())
 	fmt.Printf("| peak RSS | – | %.1f MiB | |\n", float64(use.peakRSSKiB)/1024)
 	fmt.Printf("| peak RSS, anonymous (allocated) | – | %.1f MiB | |\n", float64(use.peakAnonKiB)/1024)
