@@ -17,11 +17,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
@@ -685,6 +689,68 @@ func TestRestartWritesNothing(t *testing.T) {
 	}
 	if after := getPerformer(t, p); after.ResourceVersion != before.ResourceVersion {
 		t.Errorf("the Performer changed from resourceVersion %s to %s", before.ResourceVersion, after.ResourceVersion)
+	}
+}
+
+// What changed while the controller was down is applied after its restart; what did not is left
+// alone. The workload here has no performer labels, so the running manager does not see it.
+func TestRestartAppliesOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	log := &callLog{}
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := interceptor.NewClient(wc, log.funcs())
+	labels := map[string]string{"app": "restart-check"}
+	deployment := func(image string) *appsv1ac.DeploymentApplyConfiguration {
+		return appsv1ac.Deployment("restart-check", ns).WithSpec(appsv1ac.DeploymentSpec().
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
+			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(corev1ac.PodSpec().WithContainers(
+				corev1ac.Container().WithName("performer").WithImage(image).
+					WithResources(corev1ac.ResourceRequirements().WithRequests(corev1.ResourceList{"cpu": resource.MustParse("500m")}))))))
+	}
+	// A new target port changes a value, not the fields the controller owns.
+	service := func(target string) *corev1ac.ServiceApplyConfiguration {
+		return corev1ac.Service("restart-check", ns).WithSpec(corev1ac.ServiceSpec().WithSelector(labels).
+			WithPorts(corev1ac.ServicePort().WithName("grpc").WithPort(9090).WithTargetPort(intstr.FromString(target))))
+	}
+	// What the controller applied before it stopped.
+	for _, obj := range []runtime.ApplyConfiguration{deployment("example.com/p:v1"), service("grpc")} {
+		if err := k.Apply(ctx, obj, client.FieldOwner(performer.FieldManager), client.ForceOwnership); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, tc := range []struct {
+		name    string
+		desired any
+		want    bool
+	}{
+		{"same Deployment", deployment("example.com/p:v1"), false},
+		{"same Service", service("grpc"), false},
+		{"new image", deployment("example.com/p:v2"), true},
+		{"new target port", service("grpc-tls"), true},
+		{"applied image", deployment("example.com/p:v2"), false},
+	} {
+		writes := len(log.writesIn(ns))
+		applied, err := performer.ApplyAsRestarted(ctx, c, tc.desired)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if applied != tc.want || len(log.writesIn(ns)) != writes+map[bool]int{false: 0, true: 1}[tc.want] {
+			t.Errorf("%s: applied %v, want %v; writes %q", tc.name, applied, tc.want, log.writesIn(ns)[writes:])
+		}
+	}
+	var dep appsv1.Deployment
+	get(t, types.NamespacedName{Namespace: ns, Name: "restart-check"}, &dep)
+	if got := dep.Spec.Template.Spec.Containers[0].Image; got != "example.com/p:v2" {
+		t.Errorf("image %q after the restart, want example.com/p:v2", got)
+	}
+	if d := log.dryRunsIn(ns); len(d) != 5 {
+		t.Errorf("%d dry runs, want one per apply after the restart: %q", len(d), d)
 	}
 }
 
