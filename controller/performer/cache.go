@@ -21,7 +21,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		&corev1.Pod{}:         {Label: performers, Transform: trimPod},
 		&appsv1.Deployment{}:  {Label: performers, Transform: trimDeployment},
 		&corev1.Service{}:     {Label: performers, Transform: keepOwnManagedFields},
-		&v1alpha1.Performer{}: {Transform: cache.TransformStripManagedFields()},
+		&v1alpha1.Performer{}: {Transform: trimPerformer},
 	}}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
@@ -48,6 +48,19 @@ func keepOwnManagedFields(obj any) (any, error) {
 	}
 	o.SetManagedFields(own)
 	return obj, nil
+}
+
+// trimPerformer drops a Performer's managed fields and the copy of the whole object that client-side
+// apply (kubectl apply, Argo CD's default sync) keeps in an annotation; the reconciler reads only
+// the reconcile-request and declaration annotations.
+func trimPerformer(obj any) (any, error) {
+	p, ok := obj.(*v1alpha1.Performer)
+	if !ok {
+		return obj, nil
+	}
+	p.ManagedFields = nil
+	delete(p.Annotations, corev1.LastAppliedConfigAnnotation)
+	return p, nil
 }
 
 // trimDeployment keeps what the reconciler reads of a performer Deployment: its identity, labels,

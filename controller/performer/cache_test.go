@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
@@ -180,3 +182,30 @@ func TestTrimDeploymentKeepsWhatTheReconcilerReads(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// What the reconciler reads of a Performer's metadata survives the trim; the managed fields and
+// client-side apply's copy of the object do not.
+func TestTrimPerformer(t *testing.T) {
+	p := &v1alpha1.Performer{ObjectMeta: metav1.ObjectMeta{
+		Name: "p", Namespace: "ns",
+		Annotations: map[string]string{
+			corev1.LastAppliedConfigAnnotation: `{"apiVersion":"hourglass.eigenlayer.io/v1alpha1","kind":"Performer"}`,
+			meta.ReconcileRequestAnnotation:    "2026-11-30T12:00:00Z",
+			v1alpha1.DeclarationAnnotation:     "my-avs-executor",
+		},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply"}},
+	}}
+	out, err := trimPerformer(p.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := out.(*v1alpha1.Performer)
+	requested, _ := meta.ReconcileAnnotationValue(trimmed.GetAnnotations())
+	if requested != "2026-11-30T12:00:00Z" || !trimmed.Declared() {
+		t.Errorf("trimmed Performer: reconcile request %q, declared %v", requested, trimmed.Declared())
+	}
+	want := map[string]string{meta.ReconcileRequestAnnotation: "2026-11-30T12:00:00Z", v1alpha1.DeclarationAnnotation: "my-avs-executor"}
+	if diff := cmp.Diff(want, trimmed.Annotations); diff != "" || trimmed.ManagedFields != nil {
+		t.Errorf("annotations (-want +got):\n%s\nmanaged fields: %v", diff, trimmed.ManagedFields)
+	}
+}
