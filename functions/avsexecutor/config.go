@@ -272,7 +272,7 @@ func configNode(v reflect.Value) (*yaml.Node, error) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"}, nil
+			return nullNode(), nil
 		}
 		return configNode(v.Elem())
 	case reflect.Struct:
@@ -309,18 +309,7 @@ func configNode(v reflect.Value) (*yaml.Node, error) {
 		}
 		return n, nil
 	case reflect.Slice:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: make([]*yaml.Node, 0, v.Len())}
-		if v.Len() == 0 {
-			n.Style = yaml.FlowStyle
-		}
-		for i := 0; i < v.Len(); i++ {
-			c, err := configNode(v.Index(i))
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, c)
-		}
-		return n, nil
+		return sequenceNode(v, configNode)
 	case reflect.String:
 		if strings.ContainsAny(v.String(), "\n\r\u0085\u2028\u2029") {
 			// Node.Encode writes some strings of several lines in a form it does not read back,

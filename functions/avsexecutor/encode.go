@@ -392,21 +392,34 @@ func encodeSlice(v reflect.Value) (*yaml.Node, error) {
 		}
 		return stringNode(base64.StdEncoding.EncodeToString(v.Bytes()))
 	}
+	return sequenceNode(v, func(e reflect.Value) (*yaml.Node, error) {
+		n, err := encode(e)
+		if n == nil && err == nil {
+			n = nullNode()
+		}
+		return n, err
+	})
+}
+
+// sequenceNode is the sequence of slice v's elements as elem writes them, in flow style when empty
+// as the YAML encoder writes it.
+func sequenceNode(v reflect.Value, elem func(reflect.Value) (*yaml.Node, error)) (*yaml.Node, error) {
 	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: make([]*yaml.Node, 0, v.Len())}
 	if v.Len() == 0 {
 		n.Style = yaml.FlowStyle
 	}
 	for i := 0; i < v.Len(); i++ {
-		e, err := encode(v.Index(i))
+		e, err := elem(v.Index(i))
 		if err != nil {
 			return nil, err
-		}
-		if e == nil {
-			e = &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"}
 		}
 		n.Content = append(n.Content, e)
 	}
 	return n, nil
+}
+
+func nullNode() *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"}
 }
 
 // Types the unstructured converter writes with their own methods.
