@@ -26,19 +26,20 @@ import (
 
 // applyWorkload applies the Deployment and the Service at once: the API server takes several
 // times longer to create a Service (it allocates a cluster IP) than a Deployment, and the
-// Deployment's rollout need not wait for it. It returns the Deployment as the API server has it
-// now and whether an existing Deployment got a new image.
-func (r *Reconciler) applyWorkload(ctx context.Context, p *v1alpha1.Performer) (*appsv1.Deployment, bool, error) {
+// Deployment's rollout need not wait for it. live is the workload as foreignWorkload found it. It
+// returns the Deployment as the API server has it now and whether an existing Deployment got a
+// new image.
+func (r *Reconciler) applyWorkload(ctx context.Context, p *v1alpha1.Performer, live liveWorkload) (*appsv1.Deployment, bool, error) {
 	desired, err := workload.Deployment(p)
 	if err != nil {
 		return nil, false, err
 	}
 	var dep, before *appsv1.Deployment
 	err = both(func() (err error) {
-		dep, before, err = applyOwned(ctx, r.Client, &r.same, desired, deploymentUnchanged)
+		dep, before, err = applyOwned(ctx, r.Client, &r.same, desired, live.dep, deploymentUnchanged)
 		return err
 	}, func() error {
-		_, _, err := applyOwned(ctx, r.Client, &r.same, workload.Service(p), serviceUnchanged)
+		_, _, err := applyOwned(ctx, r.Client, &r.same, workload.Service(p), live.svc, serviceUnchanged)
 		return err
 	})
 	if err != nil {
@@ -134,9 +135,9 @@ type applyConfiguration interface {
 	GetName() *string
 }
 
-// applyOwned applies desired unless the controller's last apply or check of the live object says
-// it would change nothing. It returns the object as the API server has it now and the live object
-// it found (nil when there was none); both are the same when nothing was applied.
+// applyOwned applies desired unless the controller's last apply or check of live (nil when there
+// is none) says it would change nothing. It returns the object as the API server has it now and
+// live; both are the same when nothing was applied.
 //
 // The cache holds the controller's own managed-fields entry of each object. While that entry and
 // the desired configuration stay as they were at the last apply, the fields the controller owns
@@ -145,20 +146,20 @@ type applyConfiguration interface {
 // took fields over) a server-side dry run tells whether an apply would change anything, and
 // unchanged says whether it did.
 func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, memo *sameMemo, desired applyConfiguration,
-	unchanged func(live, dry PT) bool) (now, before PT, err error) {
+	live PT, unchanged func(live, dry PT) bool) (now, before PT, err error) {
 	kind, ns, name := deref(desired.GetKind()), deref(desired.GetNamespace()), deref(desired.GetName())
 	body, err := json.Marshal(desired)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding %s %s/%s: %w", kind, ns, name, err)
 	}
 	want := sha256.Sum256(body)
-	live := PT(new(T))
-	switch err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live); {
-	case apierrors.IsNotFound(err):
-		live = nil
-	case err != nil:
-		return nil, nil, fmt.Errorf("reading %s %s/%s: %w", kind, ns, name, err)
-	default:
+	named := func() PT {
+		obj := PT(new(T))
+		obj.SetNamespace(ns)
+		obj.SetName(name)
+		return obj
+	}
+	if live != nil {
 		owner := ownerPrint(live)
 		last, known := memo.last(live)
 		switch {
@@ -167,9 +168,7 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, memo 
 		case known && last.owner == owner:
 			// Only the desired state changed since the controller last applied it.
 		default:
-			dry := PT(new(T))
-			dry.SetNamespace(ns)
-			dry.SetName(name)
+			dry := named()
 			// An error (an invalid apply after a hand edit, say) is left for the apply to meet.
 			if err := c.Patch(ctx, dry, client.RawPatch(types.ApplyPatchType, body),
 				client.FieldOwner(FieldManager), client.ForceOwnership, client.DryRunAll); err == nil && unchanged(live, dry) {
@@ -178,9 +177,7 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, memo 
 			}
 		}
 	}
-	now = PT(new(T))
-	now.SetNamespace(ns)
-	now.SetName(name)
+	now = named()
 	// A patch rather than client.Apply: the answer it decodes holds the managed fields.
 	apply := func() error {
 		return c.Patch(ctx, now, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(FieldManager), client.ForceOwnership)

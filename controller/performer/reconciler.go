@@ -239,7 +239,8 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 		return transitions{}, nil
 	}
 
-	if msg, err := r.foreignWorkload(ctx, p); err != nil || msg != "" {
+	live, msg, err := r.foreignWorkload(ctx, p)
+	if err != nil || msg != "" {
 		if err != nil {
 			markFailed(p, err)
 			return transitions{}, err
@@ -248,7 +249,7 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 		return transitions{requeueAfter: notOwnedRetry}, nil
 	}
 
-	dep, imageChanged, err := r.applyWorkload(ctx, r.toRun(p))
+	dep, imageChanged, err := r.applyWorkload(ctx, r.toRun(p), live)
 	if apierrors.IsInvalid(err) {
 		// The API server rejected what the spec asks for: retrying cannot help.
 		markStalled(p, InvalidSpecReason, err.Error())
@@ -282,28 +283,45 @@ func (r *Reconciler) toRun(p *v1alpha1.Performer) *v1alpha1.Performer {
 	return run
 }
 
-// foreignWorkload says which Deployment or Service of p's workload names exists without p as its
-// controller. The caches hold only objects with the performer labels, so an object found in
-// none is looked up on the API server: a server-side apply with force would otherwise take it
-// over (and, for a Service, replace its selector). Both are looked up at once.
-func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer) (string, error) {
-	var depMsg, svcMsg string
+// liveWorkload is a Performer's Deployment and Service as the controller found them: nil where
+// there is none.
+type liveWorkload struct {
+	dep *appsv1.Deployment
+	svc *corev1.Service
+}
+
+// foreignWorkload looks up p's Deployment and Service, at once, and says which of them exists
+// without p as its controller. The caches hold only objects with the performer labels, so an
+// object found in none is looked up on the API server: a server-side apply with force would
+// otherwise take it over (and, for a Service, replace its selector).
+func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer) (liveWorkload, string, error) {
+	var (
+		live           liveWorkload
+		depMsg, svcMsg string
+	)
+	dep, svc := &appsv1.Deployment{}, &corev1.Service{}
 	err := both(func() (err error) {
-		depMsg, err = r.foreign(ctx, p, "Deployment", &appsv1.Deployment{})
+		var found bool
+		if found, depMsg, err = r.foreign(ctx, p, "Deployment", dep); found {
+			live.dep = dep
+		}
 		return err
 	}, func() (err error) {
-		svcMsg, err = r.foreign(ctx, p, "Service", &corev1.Service{})
+		var found bool
+		if found, svcMsg, err = r.foreign(ctx, p, "Service", svc); found {
+			live.svc = svc
+		}
 		return err
 	})
 	if depMsg != "" {
-		return depMsg, err
+		return live, depMsg, err
 	}
-	return svcMsg, err
+	return live, svcMsg, err
 }
 
 // foreign looks up one object of p's workload (into obj), first in the cache and, when not there,
-// on the API server, and says why the controller must leave it alone, if so.
-func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind string, obj client.Object) (string, error) {
+// on the API server, and says whether it exists and why the controller must leave it alone, if so.
+func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind string, obj client.Object) (bool, string, error) {
 	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
 	err := r.Get(ctx, key, obj)
 	if apierrors.IsNotFound(err) && r.APIReader != nil {
@@ -312,19 +330,19 @@ func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind st
 		err = r.APIReader.Get(ctx, key, obj, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}})
 	}
 	if apierrors.IsNotFound(err) {
-		return "", nil
+		return false, "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading %s %s: %w", kind, key, err)
+		return false, "", fmt.Errorf("reading %s %s: %w", kind, key, err)
 	}
 	if metav1.IsControlledBy(obj, p) {
-		return "", nil
+		return true, "", nil
 	}
 	owner := "no controller"
 	if ref := metav1.GetControllerOf(obj); ref != nil {
 		owner = fmt.Sprintf("controller %s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
 	}
-	return fmt.Sprintf("%s %s already exists with %s, not this Performer: the controller leaves it alone; "+
+	return true, fmt.Sprintf("%s %s already exists with %s, not this Performer: the controller leaves it alone; "+
 		"delete it, or rename the Performer, to let the controller create the performer's workload", kind, key, owner), nil
 }
 
