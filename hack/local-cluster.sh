@@ -482,7 +482,12 @@ restart() {
   else
     stop "$PIDS/$c.pid"
   fi
-  [[ -f $LOGS/$c.log ]] && mv "$LOGS/$c.log" "$LOGS/$c.log.1"
+  # Keep every earlier run's log: a test that restarts a component twice reads both.
+  if [[ -f $LOGS/$c.log ]]; then
+    local n=1
+    while [[ -e $LOGS/$c.log.$n ]]; do n=$((n + 1)); done
+    mv "$LOGS/$c.log" "$LOGS/$c.log.$n"
+  fi
   start "$c" "${cmd[@]}"
   # shellcheck disable=SC1091
   source "$STATE/ports.env"

@@ -154,6 +154,7 @@ func TestControlPlaneRestartDuringRollout(t *testing.T) {
 			tCrash := time.Now()
 			restartComponent(t, component)
 			tBack := time.Now()
+			resyncKubelets(t, ctx, ns)
 			converge := waitFor(t, "the rollout converging after the "+component+" crash", 3*time.Minute, func() (bool, string) {
 				_, ready := w.counts()
 				return ready == n, fmt.Sprintf("%d of %d ready at the new generation", ready, n)
@@ -177,6 +178,36 @@ func restartComponent(t *testing.T, component string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("hack/local-cluster.sh restart %s --kill: %v\n%s", component, err, out)
 	}
+}
+
+// resyncKubelets waits until the API server is ready again and touches every scheduled pod that
+// is still Pending. A kubelet syncs each pod's status periodically, so a status update lost while
+// etcd was down is sent again; KWOK plays a stage once per pod change and does not retry one that
+// failed with etcd's "Unavailable", which would leave the pod unready for good and fail the
+// controller for the simulator's gap. The touch is a pod change: KWOK plays the stage again.
+func resyncKubelets(t *testing.T, ctx context.Context, ns string) {
+	t.Helper()
+	waitFor(t, "the API server ready", time.Minute, func() (bool, string) {
+		body, err := suite.cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil, fmt.Sprintf("%s %v", body, err)
+	})
+	var pods corev1.PodList
+	if err := suite.cl.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	touched := 0
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		if pod.Spec.NodeName == "" || pod.Status.Phase != corev1.PodPending || pod.DeletionTimestamp != nil {
+			continue
+		}
+		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"faults.hourglass.eigenlayer.io/resync":%q}}}`, time.Now().Format(time.RFC3339Nano)))
+		if err := suite.cl.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch)); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		touched++
+	}
+	t.Logf("touched %d scheduled Pending pods for KWOK to play their stage again", touched)
 }
 
 // TestLeaderTakeover runs two replicas with leader election, kills the leader with SIGKILL (so it
