@@ -303,7 +303,8 @@ func (m *sameMemo) forget(workload types.NamespacedName) {
 }
 
 // ownerPrint sums the object's UID and the controller's managed-fields entry: the fields it owns
-// and the time of its last apply that changed the object.
+// and the time of its last apply that changed the object. It is the same for an object and its
+// cached copy, which holds a digest of the field set (keepOwnManagedFields).
 func ownerPrint(obj client.Object) [sha256.Size]byte {
 	h := sha256.New()
 	h.Write([]byte(string(obj.GetUID()) + "\x00"))
@@ -316,7 +317,7 @@ func ownerPrint(obj client.Object) [sha256.Size]byte {
 			h.Write([]byte(e.Time.UTC().String() + "\x00"))
 		}
 		if e.FieldsV1 != nil {
-			h.Write(e.FieldsV1.Raw)
+			h.Write(fieldsDigest(e.FieldsV1))
 		}
 		h.Write([]byte{0})
 	}

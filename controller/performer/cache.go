@@ -1,6 +1,9 @@
 package performer
 
 import (
+	"bytes"
+	"crypto/sha256"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,7 +37,10 @@ func CacheOptions(namespaces []string) cache.Options {
 
 // keepOwnManagedFields drops the managed fields of every manager but the controller: the reconciler
 // compares only the fields it owns (applyOwned), and the other managers' entries (the Deployment
-// controller's status, kubectl's, a GitOps engine's) are most of an object's managed fields.
+// controller's status, kubectl's, a GitOps engine's) are most of an object's managed fields. Of
+// its own entries it keeps a digest of the field set: the reconciler only tells whether an entry
+// changed (ownerPrint), and a Deployment's set, which names every field of its pod template, is
+// about 1.5 KB.
 func keepOwnManagedFields(obj any) (any, error) {
 	o, ok := obj.(metav1.Object)
 	if !ok {
@@ -43,11 +49,28 @@ func keepOwnManagedFields(obj any) (any, error) {
 	var own []metav1.ManagedFieldsEntry
 	for _, e := range o.GetManagedFields() {
 		if e.Manager == FieldManager {
+			if e.FieldsV1 != nil {
+				e.FieldsV1 = &metav1.FieldsV1{Raw: fieldsDigest(e.FieldsV1)}
+			}
 			own = append(own, e)
 		}
 	}
 	o.SetManagedFields(own)
 	return obj, nil
+}
+
+// fieldsDigestPrefix marks a field set that the cache replaced by its digest; a field set itself
+// is a JSON object.
+const fieldsDigestPrefix = "sha256:"
+
+// fieldsDigest is the digest of a managed-fields entry's field set, the same for the set and for
+// its digest.
+func fieldsDigest(f *metav1.FieldsV1) []byte {
+	if bytes.HasPrefix(f.Raw, []byte(fieldsDigestPrefix)) {
+		return f.Raw
+	}
+	sum := sha256.Sum256(f.Raw)
+	return append([]byte(fieldsDigestPrefix), sum[:]...)
 }
 
 // trimPerformer drops a Performer's managed fields and the copy of the whole object that client-side
@@ -85,8 +108,9 @@ func trimDeployment(obj any) (any, error) {
 }
 
 // trimPod keeps what the reconciler reads of a performer pod: its identity and labels, each
-// container's name and image, and the status conditions and container states it reports from. A
-// pod's spec (volumes, probes, environment, affinity) and managed fields are most of its size.
+// container's name and image, the Ready and PodScheduled conditions and the container states it
+// reports from. A pod's spec (volumes, probes, environment, affinity) and managed fields are most
+// of its size.
 func trimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -94,14 +118,18 @@ func trimPod(obj any) (any, error) {
 	}
 	pod.ManagedFields = nil
 	pod.Annotations = nil
+	pod.OwnerReferences = nil
+	pod.GenerateName = ""
 	containers := make([]corev1.Container, len(pod.Spec.Containers))
 	for i, c := range pod.Spec.Containers {
 		containers[i] = corev1.Container{Name: c.Name, Image: c.Image}
 	}
 	pod.Spec = corev1.PodSpec{Containers: containers, NodeName: pod.Spec.NodeName}
-	conditions := make([]corev1.PodCondition, len(pod.Status.Conditions))
-	for i, c := range pod.Status.Conditions {
-		conditions[i] = corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message}
+	var conditions []corev1.PodCondition
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady || c.Type == corev1.PodScheduled {
+			conditions = append(conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
+		}
 	}
 	pod.Status = corev1.PodStatus{
 		Phase:                 pod.Status.Phase,

@@ -1,6 +1,7 @@
 package performer
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"testing"
 
@@ -21,9 +22,11 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 		pod := corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: name, Namespace: "ns",
-				Labels:        map[string]string{workload.PerformerLabel: "p"},
-				Annotations:   map[string]string{"big": string(make([]byte, 4096))},
-				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}},
+				Labels:          map[string]string{workload.PerformerLabel: "p"},
+				Annotations:     map[string]string{"big": string(make([]byte, 4096))},
+				ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubelet"}},
+				OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "performer-p-5d4f", UID: "u-2"}},
+				GenerateName:    "performer-p-5d4f-",
 			},
 			Spec: corev1.PodSpec{
 				Containers: []corev1.Container{{
@@ -36,7 +39,7 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 			},
 			Status: corev1.PodStatus{
 				Phase:      corev1.PodRunning,
-				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}},
+				Conditions: []corev1.PodCondition{{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: ready}},
 				PodIP:      "10.0.0.1",
 				ContainerStatuses: []corev1.ContainerStatus{{
 					Name: workload.ContainerName, Image: image, RestartCount: 7,
@@ -84,8 +87,14 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 			if diff := cmp.Diff(want, conclude(trimmed)); diff != "" {
 				t.Errorf("conclusions from the trimmed pods differ (-whole +trimmed):\n%s", diff)
 			}
-			if trimmed[0].Annotations != nil || trimmed[0].ManagedFields != nil || trimmed[0].Spec.Volumes != nil {
-				t.Errorf("trimmed pod still holds annotations, managed fields or volumes")
+			if trimmed[0].Annotations != nil || trimmed[0].ManagedFields != nil || trimmed[0].Spec.Volumes != nil ||
+				trimmed[0].OwnerReferences != nil || trimmed[0].GenerateName != "" {
+				t.Errorf("trimmed pod still holds annotations, managed fields, volumes, owner references or a name prefix")
+			}
+			for _, c := range trimmed[0].Status.Conditions {
+				if c.Type != corev1.PodReady && c.Type != corev1.PodScheduled {
+					t.Errorf("trimmed pod still holds condition %s", c.Type)
+				}
 			}
 			if cs := trimmed[0].Status.ContainerStatuses[0]; cs.ContainerID != "" || cs.ImageID != "" || cs.VolumeMounts != nil {
 				t.Errorf("trimmed container status still holds IDs or mounts: %+v", cs)
@@ -94,18 +103,40 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 	}
 }
 
+// The cache keeps the controller's own entry, with a digest for its field set, and ownerPrint
+// tells the cached copy from the object as the API server returns it only when the fields differ.
 func TestKeepOwnManagedFields(t *testing.T) {
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{
-		{Manager: "kube-controller-manager"}, {Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}, {Manager: "kubectl-edit"},
+	fields := []byte(`{"f:spec":{"f:ports":{"k:{\"port\":9090,\"protocol\":\"TCP\"}":{".":{},"f:name":{},"f:port":{}}}}}`)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{UID: "u-1", ManagedFields: []metav1.ManagedFieldsEntry{
+		{Manager: "kube-controller-manager"},
+		{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply, FieldsV1: &metav1.FieldsV1{Raw: fields}},
+		{Manager: "kubectl-edit"},
 	}}}
-	out, err := keepOwnManagedFields(svc)
+	out, err := keepOwnManagedFields(svc.DeepCopy())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := out.(*corev1.Service).ManagedFields
-	want := []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}}
-	if diff := cmp.Diff(want, got); diff != "" {
+	cached := out.(*corev1.Service)
+	sum := sha256.Sum256(fields)
+	want := []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply,
+		FieldsV1: &metav1.FieldsV1{Raw: append([]byte(fieldsDigestPrefix), sum[:]...)}}}
+	if diff := cmp.Diff(want, cached.ManagedFields); diff != "" {
 		t.Errorf("managed fields (-want +got):\n%s", diff)
+	}
+	if ownerPrint(cached) != ownerPrint(svc) {
+		t.Error("the cached copy's owner print differs from the object's")
+	}
+	again, err := keepOwnManagedFields(cached.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cached.ManagedFields, again.(*corev1.Service).ManagedFields); diff != "" {
+		t.Errorf("trimming a cached copy again changed its managed fields (-once +twice):\n%s", diff)
+	}
+	other := svc.DeepCopy()
+	other.ManagedFields[1].FieldsV1 = &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}
+	if ownerPrint(cached) == ownerPrint(other) {
+		t.Error("an object whose controller-owned fields changed has the cached copy's owner print")
 	}
 }
 
@@ -163,6 +194,9 @@ func TestTrimDeploymentKeepsWhatTheReconcilerReads(t *testing.T) {
 			}
 			if trimmed.Annotations != nil || len(trimmed.ManagedFields) != 1 || trimmed.Spec.Template.Spec.Volumes != nil || trimmed.Spec.Template.Spec.Containers[0].Env != nil {
 				t.Errorf("trimmed Deployment still holds annotations, others' managed fields, volumes or env: %+v", trimmed)
+			}
+			if raw := trimmed.ManagedFields[0].FieldsV1.Raw; len(raw) != len(fieldsDigestPrefix)+sha256.Size {
+				t.Errorf("the cached field set is %d bytes, not a digest: %s", len(raw), raw)
 			}
 			if !deploymentUnchanged(trimmed, dep) {
 				t.Error("the Deployment itself, as a dry run would return it, compares changed to its trimmed copy")

@@ -262,7 +262,9 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 
 	var pods corev1.PodList
 	// The pod cache holds performer pods only (CacheOptions), so the name is the whole selector.
-	if err := r.List(ctx, &pods, client.InNamespace(p.Namespace), client.MatchingFields{podPerformerField: p.Name}); err != nil {
+	// observe only reads the pods: no copy of them.
+	if err := r.List(ctx, &pods, client.InNamespace(p.Namespace), client.MatchingFields{podPerformerField: p.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		err = fmt.Errorf("listing pods of performer %s/%s: %w", p.Namespace, p.Name, err)
 		markFailed(p, err)
 		return transitions{}, err

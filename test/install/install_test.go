@@ -436,6 +436,21 @@ func checkBase(t *testing.T, objs []*unstructured.Unstructured) {
 		!*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
 		t.Errorf("manager securityContext is not hardened: %+v", sc)
 	}
+	// The soft memory limit follows the container's: an overlay that renames the container or drops
+	// its limit would leave the pod unschedulable or the limit unset.
+	var memLimit *corev1.EnvVarSource
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			memLimit = e.ValueFrom
+		}
+	}
+	if memLimit == nil || memLimit.ResourceFieldRef == nil || memLimit.ResourceFieldRef.Resource != "limits.memory" ||
+		memLimit.ResourceFieldRef.ContainerName != c.Name {
+		t.Errorf("GOMEMLIMIT is not the manager container's limits.memory: %+v", memLimit)
+	}
+	if c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("the manager container has no memory limit for GOMEMLIMIT to follow")
+	}
 	svc := find[corev1.Service](t, objs, "Service", "hourglass-system", "hourglass-operator-metrics")
 	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
 		t.Errorf("the metrics Service selects %v, which does not match the controller pods", svc.Spec.Selector)
