@@ -210,7 +210,7 @@ func supportedChains() string {
 // picks another release of it); with a repository, its tag is required.
 func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag string, errs field.ErrorList) (string, field.ErrorList) {
 	if img.Tag != "" {
-		if err := imageref.CheckTag(img.Tag); err != nil {
+		if err := checkImageTag(img.Tag); err != nil {
 			errs = append(errs, field.Invalid(p.Child("tag"), img.Tag, err.Error()))
 		}
 	}
@@ -223,7 +223,7 @@ func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag strin
 	if imageref.Split(img.Repository).Pinned() {
 		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository,
 			fmt.Sprintf("%q must be an image name without tag or digest (put the tag in image.tag)", img.Repository)))
-	} else if err := imageref.CheckName(img.Repository); err != nil {
+	} else if err := checkImageName(img.Repository); err != nil {
 		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository, fmt.Sprintf("%q is no image repository: %v", img.Repository, err)))
 	}
 	if img.Tag == "" {
@@ -279,14 +279,14 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	pp := p.Child("performer")
 	ref := imageref.Split(perf.Image)
 	if perf.Version != "" {
-		if err := imageref.CheckTag(perf.Version); err != nil {
+		if err := checkImageTag(perf.Version); err != nil {
 			errs = append(errs, field.Invalid(pp.Child("version"), perf.Version, err.Error()+": the version is the image tag when the image has none"))
 		}
 	}
 	switch {
 	case perf.Image == "":
-	case imageref.Check(perf.Image) != nil:
-		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference: %v", perf.Image, imageref.Check(perf.Image))))
+	case checkImage(perf.Image) != nil:
+		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference: %v", perf.Image, checkImage(perf.Image))))
 	case ref.Tag == "" && perf.Version == "":
 		errs = append(errs, field.Required(pp.Child("version"), fmt.Sprintf("is required when the image %q has no tag: the executor configuration names performer images by tag", perf.Image)))
 	}
