@@ -301,18 +301,11 @@ func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer)
 		live           liveWorkload
 		depMsg, svcMsg string
 	)
-	dep, svc := &appsv1.Deployment{}, &corev1.Service{}
 	err := both(func() (err error) {
-		var found bool
-		if found, depMsg, err = r.foreign(ctx, p, "Deployment", dep); found {
-			live.dep = dep
-		}
+		live.dep, depMsg, err = foreign[appsv1.Deployment](ctx, r, p, "Deployment")
 		return err
 	}, func() (err error) {
-		var found bool
-		if found, svcMsg, err = r.foreign(ctx, p, "Service", svc); found {
-			live.svc = svc
-		}
+		live.svc, svcMsg, err = foreign[corev1.Service](ctx, r, p, "Service")
 		return err
 	})
 	if depMsg != "" {
@@ -321,9 +314,11 @@ func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer)
 	return live, svcMsg, err
 }
 
-// foreign looks up one object of p's workload (into obj), first in the cache and, when not there,
-// on the API server, and says whether it exists and why the controller must leave it alone, if so.
-func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind string, obj client.Object) (bool, string, error) {
+// foreign looks up one object of p's workload, first in the cache and, when not there, on the API
+// server. It returns the object (nil when there is none) and why the controller must leave it
+// alone, if so.
+func foreign[T any, PT object[T]](ctx context.Context, r *Reconciler, p *v1alpha1.Performer, kind string) (PT, string, error) {
+	obj := PT(new(T))
 	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
 	err := r.Get(ctx, key, obj)
 	if apierrors.IsNotFound(err) && r.APIReader != nil {
@@ -332,19 +327,19 @@ func (r *Reconciler) foreign(ctx context.Context, p *v1alpha1.Performer, kind st
 		err = r.APIReader.Get(ctx, key, obj, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}})
 	}
 	if apierrors.IsNotFound(err) {
-		return false, "", nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return false, "", fmt.Errorf("reading %s %s: %w", kind, key, err)
+		return nil, "", fmt.Errorf("reading %s %s: %w", kind, key, err)
 	}
 	if metav1.IsControlledBy(obj, p) {
-		return true, "", nil
+		return obj, "", nil
 	}
 	owner := "no controller"
 	if ref := metav1.GetControllerOf(obj); ref != nil {
 		owner = fmt.Sprintf("controller %s %s (uid %s)", ref.Kind, ref.Name, ref.UID)
 	}
-	return true, fmt.Sprintf("%s %s already exists with %s, not this Performer: the controller leaves it alone; "+
+	return obj, fmt.Sprintf("%s %s already exists with %s, not this Performer: the controller leaves it alone; "+
 		"delete it, or rename the Performer, to let the controller create the performer's workload", kind, key, owner), nil
 }
 
