@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +29,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/metricsauth"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/recorder"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
@@ -110,7 +112,7 @@ func main() {
 	// Only the kinds the controller reads, writes and reports on: each API group registered costs
 	// memory for its types, conversions and defaulters, and client-go has about fifty.
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, v1alpha1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, eventsv1.AddToScheme, v1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			fail(log, err, "registering the API types")
 		}
@@ -142,9 +144,15 @@ func main() {
 		fail(log, err, "creating the manager")
 	}
 
+	// The manager's own event recorder is client-go's, whose memory grows with a burst (package
+	// recorder).
+	events := recorder.New(mgr.GetClient(), scheme, performer.FieldManager)
+	if err := mgr.Add(events); err != nil {
+		fail(log, err, "adding the event recorder")
+	}
 	r := &performer.Reconciler{
 		Client:          mgr.GetClient(),
-		Recorder:        mgr.GetEventRecorder(performer.FieldManager),
+		Recorder:        events,
 		NeverPullPolicy: pullPolicy,
 		Security:        workload.Allowance{Privileged: allowPrivileged, ServiceAccounts: splitNamespaces(allowedSAs)},
 	}
