@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/reference"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 const (
@@ -48,6 +50,14 @@ const (
 	// dropLogEvery bounds the log lines about dropped events to one a minute.
 	dropLogEvery = time.Minute
 )
+
+// droppedEvents lets an alert catch what the log line a minute only counts.
+var droppedEvents = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "hourglass_controller_events_dropped_total",
+	Help: "Events not written because the event queue was full.",
+})
+
+func init() { metrics.Registry.MustRegister(droppedEvents) }
 
 // Recorder is an events.EventRecorder; the manager runs its writers (Start).
 type Recorder struct {
@@ -141,6 +151,7 @@ func (r *Recorder) event(now time.Time, regarding, related runtime.Object, event
 // drop counts an event that found the queue full, and says so at most once a minute.
 func (r *Recorder) drop(ev *eventsv1.Event) {
 	n := r.dropped.Add(1)
+	droppedEvents.Inc()
 	now := time.Now().UnixNano()
 	last := r.lastDropLog.Load()
 	if now-last >= int64(dropLogEvery) && r.lastDropLog.CompareAndSwap(last, now) {

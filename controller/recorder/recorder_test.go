@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,6 +116,8 @@ func TestFullQueueDropsAndDrains(t *testing.T) {
 	const size, extra = 100, 3
 	r.queue = make(chan *eventsv1.Event, size)
 
+	before := testutil.ToFloat64(droppedEvents)
+
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -129,6 +132,9 @@ func TestFullQueueDropsAndDrains(t *testing.T) {
 	}
 	if got := r.Dropped(); got != extra {
 		t.Errorf("dropped %d events, want %d", got, extra)
+	}
+	if got := testutil.ToFloat64(droppedEvents) - before; got != extra {
+		t.Errorf("hourglass_controller_events_dropped_total grew by %v, want %d", got, extra)
 	}
 	start(t, r)
 	if got := len(waitEvents(t, ns, size)); got != size {
