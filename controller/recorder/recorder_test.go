@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
 )
@@ -135,6 +136,10 @@ func TestFullQueueDropsAndDrains(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(droppedEvents) - before; got != extra {
 		t.Errorf("hourglass_controller_events_dropped_total grew by %v, want %d", got, extra)
+	}
+	// The manager's metrics endpoint serves controller-runtime's registry.
+	if n, err := testutil.GatherAndCount(metrics.Registry, "hourglass_controller_events_dropped_total"); err != nil || n != 1 {
+		t.Errorf("controller-runtime's metrics registry holds %d hourglass_controller_events_dropped_total (%v), want 1", n, err)
 	}
 	start(t, r)
 	if got := len(waitEvents(t, ns, size)); got != size {
