@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record/util"
 	"k8s.io/client-go/tools/reference"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -109,7 +110,7 @@ func (r *Recorder) Eventf(regarding, related runtime.Object, eventtype, reason, 
 }
 
 func (r *Recorder) event(now time.Time, regarding, related runtime.Object, eventtype, reason, action, note string) (*eventsv1.Event, error) {
-	if eventtype != corev1.EventTypeNormal && eventtype != corev1.EventTypeWarning {
+	if !util.ValidateEventType(eventtype) {
 		return nil, fmt.Errorf("event type %q is neither Normal nor Warning", eventtype)
 	}
 	ref, err := reference.GetReference(r.scheme, regarding)
@@ -134,8 +135,9 @@ func (r *Recorder) event(now time.Time, regarding, related runtime.Object, event
 		note = note[:cut] + "..."
 	}
 	return &eventsv1.Event{
-		// client-go's name: the object's, then the time in hexadecimal nanoseconds.
-		ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", ref.Name, now.UnixNano()), Namespace: ns},
+		// The object's name and the time in hexadecimal nanoseconds, or a UUID where that is no
+		// valid name.
+		ObjectMeta:          metav1.ObjectMeta{Name: util.GenerateEventName(ref.Name, now.UnixNano()), Namespace: ns},
 		EventTime:           metav1.NewMicroTime(now),
 		ReportingController: r.controller,
 		ReportingInstance:   r.instance,
@@ -156,9 +158,11 @@ func (r *Recorder) drop(ev *eventsv1.Event) {
 	last := r.lastDropLog.Load()
 	if now-last >= int64(dropLogEvery) && r.lastDropLog.CompareAndSwap(last, now) {
 		r.log.Info("the event queue is full: dropping events", "dropped", n, "queue", cap(r.queue),
-			"reason", ev.Reason, "regarding", ev.Regarding.Namespace+"/"+ev.Regarding.Name)
+			"reason", ev.Reason, "regarding", regarding(ev))
 	}
 }
+
+func regarding(ev *eventsv1.Event) string { return ev.Regarding.Namespace + "/" + ev.Regarding.Name }
 
 // Dropped is how many events found the queue full since the recorder started.
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
@@ -195,10 +199,10 @@ func (r *Recorder) write(ctx context.Context, ev *eventsv1.Event) {
 		case err == nil, apierrors.IsAlreadyExists(err), ctx.Err() != nil:
 			return
 		case !retriable(err):
-			r.log.Error(err, "the API server rejected an event", "reason", ev.Reason, "regarding", ev.Regarding.Namespace+"/"+ev.Regarding.Name)
+			r.log.Error(err, "the API server rejected an event", "reason", ev.Reason, "regarding", regarding(ev))
 			return
 		case try == maxTries:
-			r.log.Error(err, "giving up on an event", "tries", try, "reason", ev.Reason, "regarding", ev.Regarding.Namespace+"/"+ev.Regarding.Name)
+			r.log.Error(err, "giving up on an event", "tries", try, "reason", ev.Reason, "regarding", regarding(ev))
 			return
 		}
 		select {

@@ -198,3 +198,16 @@ func TestRetriesUntilTheAPIServerAnswersButNotAfterARejection(t *testing.T) {
 		t.Errorf("creates by reason (-want +got):\n%s", diff)
 	}
 }
+
+// An object name near the limit leaves no room for the time: the event gets another valid name.
+func TestEventAboutALongNamedObject(t *testing.T) {
+	ns := env.Namespace(t)
+	cm := configMap(t, ns, strings.Repeat("n", 250))
+	r := New(env.Client, env.Scheme, "test-controller")
+	start(t, r)
+
+	r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "ready")
+	if got := waitEvents(t, ns, 1)[0].Regarding.Name; got != cm.Name {
+		t.Errorf("the event is about %q, want %q", got, cm.Name)
+	}
+}
