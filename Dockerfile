@@ -17,7 +17,7 @@ COPY controller/ controller/
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags="-s -w" -o /out/hourglass-controller ./controller
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags="-s -w" -o /out/performer-forwarder ./controller/forwarder
+    go build -trimpath -ldflags="-s -w" -o /out/performer-forwarder ./controller/cmd/performer-forwarder
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/hourglass-controller /hourglass-controller

@@ -27,9 +27,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/metricsauth"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/recorder"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/metricsauth"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/performer"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/recorder"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/imageref"
 )
 
 // The Performer contract: how a Performer's workload is named, labelled and reached. The controller
@@ -51,6 +53,16 @@ func (in *Performer) GRPCPort() int32 {
 // Endpoint is the in-cluster address of the performer's gRPC server.
 func (in *Performer) Endpoint() string {
 	return ServiceEndpoint(in.Name, in.Namespace, in.GRPCPort())
+}
+
+// Image is the image reference the performer runs: spec.image, tagged with spec.version when the
+// image names neither a tag nor a digest. The controller runs it and the function's executor
+// configuration asks for it, so both read it from here.
+func (in *Performer) Image() string {
+	if in.Spec.Version == "" || imageref.Split(in.Spec.Image).Pinned() {
+		return in.Spec.Image
+	}
+	return in.Spec.Image + ":" + in.Spec.Version
 }
 
 // Declared tells whether the Performer was rendered from an AVSExecutor declaration.

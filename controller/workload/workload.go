@@ -21,7 +21,6 @@ import (
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
-	"github.com/hourglass-gitops/hourglass-gitops/api/imageref"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
@@ -46,19 +45,6 @@ func Name(p *v1alpha1.Performer) string { return v1alpha1.WorkloadName(p.Name) }
 
 // GRPCPort is the port the performer serves gRPC on.
 func GRPCPort(p *v1alpha1.Performer) int32 { return p.GRPCPort() }
-
-// Endpoint is the in-cluster address of the performer's gRPC server.
-func Endpoint(p *v1alpha1.Performer) string { return p.Endpoint() }
-
-// Image is the image reference the performer runs: spec.image, tagged with spec.version when the
-// image names neither a tag nor a digest.
-func Image(p *v1alpha1.Performer) string {
-	img := p.Spec.Image
-	if p.Spec.Version == "" || imageref.Split(img).Pinned() {
-		return img
-	}
-	return img + ":" + p.Spec.Version
-}
 
 // SelectorLabels select a Performer's pods. They never change over the Performer's life, since a
 // Deployment's selector is immutable.
@@ -146,7 +132,7 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 
 	c := corev1ac.Container().
 		WithName(ContainerName).
-		WithImage(Image(p)).
+		WithImage(p.Image()).
 		WithPorts(corev1ac.ContainerPort().WithName(PortName).WithContainerPort(port).WithProtocol(corev1.ProtocolTCP))
 	if spec.ImagePullPolicy != "" {
 		c.WithImagePullPolicy(spec.ImagePullPolicy)

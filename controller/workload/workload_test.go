@@ -212,7 +212,7 @@ func TestImage(t *testing.T) {
 	} {
 		p := performer()
 		p.Spec.Image, p.Spec.Version = tc.image, tc.version
-		if got := Image(p); got != tc.want {
+		if got := p.Image(); got != tc.want {
 			t.Errorf("Image(%q, version %q) = %q, want %q", tc.image, tc.version, got, tc.want)
 		}
 	}
@@ -312,11 +312,11 @@ func TestLabels(t *testing.T) {
 
 func TestEndpoint(t *testing.T) {
 	p := performer()
-	if got, want := Endpoint(p), "performer-my-avs.my-avs-project.svc.cluster.local:9090"; got != want {
+	if got, want := p.Endpoint(), "performer-my-avs.my-avs-project.svc.cluster.local:9090"; got != want {
 		t.Errorf("Endpoint = %q, want %q", got, want)
 	}
 	p.Spec.Config.GRPCPort = 7000
-	if got, want := Endpoint(p), "performer-my-avs.my-avs-project.svc.cluster.local:7000"; got != want {
+	if got, want := p.Endpoint(), "performer-my-avs.my-avs-project.svc.cluster.local:7000"; got != want {
 		t.Errorf("Endpoint = %q, want %q", got, want)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
 // TestExecutorMeetsDeclaredPerformers checks, for every rendered case, what the executor and the
@@ -71,19 +70,19 @@ func TestExecutorMeetsDeclaredPerformers(t *testing.T) {
 					t.Fatalf("no declared Performer for AVS %s", pc.AVSAddress)
 				}
 				asked := pc.Image.Repository + ":" + pc.Image.Tag
-				if asked != workload.Image(p) {
-					t.Errorf("AVS %s: the executor asks for %s, the declared Performer runs %s", p.Name, asked, workload.Image(p))
+				if asked != p.Image() {
+					t.Errorf("AVS %s: the executor asks for %s, the declared Performer runs %s", p.Name, asked, p.Image())
 				}
 				ep := pc.Kubernetes.EndpointOverride
 				if routes == nil {
-					if ep != workload.Endpoint(p) {
-						t.Errorf("AVS %s: endpointOverride %s, want the Service %s", p.Name, ep, workload.Endpoint(p))
+					if ep != p.Endpoint() {
+						t.Errorf("AVS %s: endpointOverride %s, want the Service %s", p.Name, ep, p.Endpoint())
 					}
 					continue
 				}
-				want := fmt.Sprintf("--route=127.0.0.1:%d=%s", DefaultForwarderBasePort+int32(i), workload.Endpoint(p))
+				want := fmt.Sprintf("--route=127.0.0.1:%d=%s", DefaultForwarderBasePort+int32(i), p.Endpoint())
 				if tc.name == "forwarder-settings" {
-					want = fmt.Sprintf("--route=127.0.0.1:%d=%s", 18080+i, workload.Endpoint(p))
+					want = fmt.Sprintf("--route=127.0.0.1:%d=%s", 18080+i, p.Endpoint())
 				}
 				if routes[i] != want || !strings.HasPrefix(routes[i], "--route="+ep+"=") {
 					t.Errorf("AVS %s: forwarder route %q and endpointOverride %s, want %q", p.Name, routes[i], ep, want)

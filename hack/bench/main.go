@@ -27,7 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 func main() {

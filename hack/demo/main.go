@@ -36,11 +36,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/argocd"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/flux"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitops"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/argocd"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/flux"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitops"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 // argoExample is the example Argo CD syncs, under the path the Application of

@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
 )
 
 func main() {

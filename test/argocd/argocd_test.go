@@ -23,11 +23,11 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/argocd"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/argocd"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }

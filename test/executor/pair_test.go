@@ -30,9 +30,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }
@@ -282,7 +282,7 @@ func readRender(t *testing.T, objs []*unstructured.Unstructured) render {
 	return r
 }
 
-// startForwarder builds controller/forwarder and runs it with one route from listen (or a free
+// startForwarder builds controller/cmd/performer-forwarder and runs it with one route from listen (or a free
 // loopback port if that one is taken) to target; it returns the address it listens on.
 func startForwarder(t *testing.T, root, listen, target string) string {
 	t.Helper()
@@ -297,7 +297,7 @@ func startForwarder(t *testing.T, root, listen, target string) string {
 		l.Close()
 	}
 	bin := filepath.Join(t.TempDir(), "performer-forwarder")
-	build := exec.Command("go", "build", "-o", bin, "./controller/forwarder")
+	build := exec.Command("go", "build", "-o", bin, "./controller/cmd/performer-forwarder")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {

@@ -33,11 +33,11 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/flux"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitops"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/flux"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitops"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 func init() { ctrllog.SetLogger(logr.Discard()) }

@@ -96,7 +96,7 @@ func TestDockerfiles(t *testing.T) {
 	}{
 		// The controller image also carries the forwarder the function renders as the executor
 		// pod's performer-forwarder sidecar.
-		{"Dockerfile", map[string]string{"/hourglass-controller": "./controller", "/performer-forwarder": "./controller/forwarder"}, `["/hourglass-controller"]`},
+		{"Dockerfile", map[string]string{"/hourglass-controller": "./controller", "/performer-forwarder": "./controller/cmd/performer-forwarder"}, `["/hourglass-controller"]`},
 		{"krm-fn.Dockerfile", map[string]string{"/avs-executor-fn": "./functions"}, `["/avs-executor-fn"]`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

@@ -238,7 +238,7 @@ func controllerTable(ns string) []rule {
 		cannot("update", g, "performers", "", ns, "p", "the spec belongs to Git"),
 		cannot("delete", g, "performers", "", ns, "p", "never deletes what it reconciles"),
 		// A Performer the executor made before its declared twin appeared loses its own workload
-		// once bound to the twin (controller/performer/binding.go, removeWorkload).
+		// once bound to the twin (controller/internal/performer/binding.go, removeWorkload).
 		can("delete", "apps", "deployments", "", ns, "performer-p", "removes the workload of a bound Performer"),
 		can("delete", "", "services", "", ns, "performer-p", "removes the Service of a bound Performer"),
 		cannot("update", "apps", "deployments", "", ns, "performer-p", "server-side apply only"),

@@ -24,9 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 const fieldOwner = "security-test"

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
 )
 
 // A Service of the workload's name that someone else made, without the performer labels (so
@@ -36,7 +35,7 @@ func TestForeignServiceIsNotTakenOver(t *testing.T) {
 	p := newPerformer(ns, "taken")
 	create(t, p)
 
-	got := waitPerformer(t, p, "Stalled", isStalled(performer.WorkloadNotOwnedReason))
+	got := waitPerformer(t, p, "Stalled", isStalled(v1alpha1.WorkloadNotOwnedReason))
 	c := condition(got, meta.StalledCondition)
 	for _, s := range []string{"Service " + ns + "/performer-taken", "no controller", "delete it"} {
 		if !strings.Contains(c.Message, s) {
@@ -44,7 +43,7 @@ func TestForeignServiceIsNotTakenOver(t *testing.T) {
 		}
 	}
 	wantKstatus(t, got, status.FailedStatus)
-	waitEvent(t, p, corev1.EventTypeWarning, performer.WorkloadNotOwnedReason)
+	waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.WorkloadNotOwnedReason)
 
 	time.Sleep(300 * time.Millisecond)
 	var svc corev1.Service
@@ -92,7 +91,7 @@ func TestDeploymentOfAnotherOwnerIsNotTakenOver(t *testing.T) {
 	}
 	create(t, copyDep)
 	create(t, p)
-	got := waitPerformer(t, p, "Stalled", isStalled(performer.WorkloadNotOwnedReason))
+	got := waitPerformer(t, p, "Stalled", isStalled(v1alpha1.WorkloadNotOwnedReason))
 	if c := condition(got, meta.StalledCondition); !strings.Contains(c.Message, "controller Performer other") {
 		t.Errorf("Stalled message %q does not name the controller", c.Message)
 	}

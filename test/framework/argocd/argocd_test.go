@@ -9,8 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 // The Application differs from the one shipped in examples/argocd only in its source's repoURL

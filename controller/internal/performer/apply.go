@@ -45,7 +45,7 @@ func (r *Reconciler) applyWorkload(ctx context.Context, p *v1alpha1.Performer, l
 	if err != nil {
 		return nil, false, err
 	}
-	imageChanged := before != nil && dep != before && containerImage(&before.Spec.Template.Spec) != workload.Image(p)
+	imageChanged := before != nil && dep != before && containerImage(&before.Spec.Template.Spec) != p.Image()
 	return dep, imageChanged, nil
 }
 

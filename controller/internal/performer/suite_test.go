@@ -30,8 +30,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/recorder"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/performer"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/recorder"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
 )

@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
+	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/performer"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/workload"
 )
 
@@ -547,7 +547,7 @@ func TestInvalidSpecStalls(t *testing.T) {
 			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}}}
 	})
 	create(t, long)
-	got := waitPerformer(t, long, "Stalled", isStalled(performer.InvalidSpecReason))
+	got := waitPerformer(t, long, "Stalled", isStalled(v1alpha1.InvalidSpecReason))
 	if c := condition(got, meta.StalledCondition); !strings.Contains(c.Message, "RPC_URL") {
 		t.Errorf("Stalled message %q does not name the variable", c.Message)
 	}
@@ -555,7 +555,7 @@ func TestInvalidSpecStalls(t *testing.T) {
 		t.Errorf("want phase Failed without Reconciling: %s", statusString(got))
 	}
 	wantKstatus(t, got, status.FailedStatus)
-	waitEvent(t, long, corev1.EventTypeWarning, performer.InvalidSpecReason)
+	waitEvent(t, long, corev1.EventTypeWarning, v1alpha1.InvalidSpecReason)
 	err := k.Get(context.Background(), workloadKey(long), &appsv1.Deployment{})
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("a Deployment exists for an invalid Performer (Get: %v)", err)
@@ -566,7 +566,7 @@ func TestInvalidSpecStalls(t *testing.T) {
 		p.Spec.Scheduling = &v1alpha1.Scheduling{Tolerations: []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Value: "v"}}}
 	})
 	create(t, bad)
-	got = waitPerformer(t, bad, "Stalled", isStalled(performer.InvalidSpecReason))
+	got = waitPerformer(t, bad, "Stalled", isStalled(v1alpha1.InvalidSpecReason))
 	if c := condition(got, meta.StalledCondition); !strings.Contains(c.Message, "toleration") {
 		t.Errorf("Stalled message %q does not say what the API server rejected", c.Message)
 	}
@@ -789,19 +789,19 @@ func TestImagePullFailureStalls(t *testing.T) {
 			}},
 		}},
 	})
-	got := waitPerformer(t, p, "Stalled", isStalled(performer.ImagePullFailedReason))
+	got := waitPerformer(t, p, "Stalled", isStalled(v1alpha1.ImagePullFailedReason))
 	c := condition(got, meta.StalledCondition)
 	if !strings.Contains(c.Message, "registry.example.com/avs/does-not-exist:v1.0.0") || !strings.Contains(c.Message, pod.Name) {
 		t.Errorf("Stalled message %q does not name the pod and the image", c.Message)
 	}
-	if r := condition(got, meta.ReadyCondition); r.Status != metav1.ConditionFalse || r.Reason != performer.ImagePullFailedReason {
-		t.Errorf("Ready = %+v, want False/%s", r, performer.ImagePullFailedReason)
+	if r := condition(got, meta.ReadyCondition); r.Status != metav1.ConditionFalse || r.Reason != v1alpha1.ImagePullFailedReason {
+		t.Errorf("Ready = %+v, want False/%s", r, v1alpha1.ImagePullFailedReason)
 	}
 	if got.Status.Phase != v1alpha1.PhaseFailed || condition(got, meta.ReconcilingCondition) != nil {
 		t.Errorf("want phase Failed without Reconciling: %s", statusString(got))
 	}
 	wantKstatus(t, got, status.FailedStatus)
-	waitEvent(t, p, corev1.EventTypeWarning, performer.ImagePullFailedReason)
+	waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.ImagePullFailedReason)
 
 	// The image shows up after all: the pod starts and the performer becomes ready.
 	setPodStatus(t, pod, corev1.PodStatus{
@@ -837,12 +837,12 @@ func TestUnschedulableStalls(t *testing.T) {
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: schedulerSays,
 		}},
 	})
-	got := waitPerformer(t, p, "Stalled", isStalled(performer.UnschedulableReason))
+	got := waitPerformer(t, p, "Stalled", isStalled(v1alpha1.UnschedulableReason))
 	if c := condition(got, meta.StalledCondition); !strings.Contains(c.Message, schedulerSays) {
 		t.Errorf("Stalled message %q does not carry the scheduler's message", c.Message)
 	}
 	wantKstatus(t, got, status.FailedStatus)
-	waitEvent(t, p, corev1.EventTypeWarning, performer.UnschedulableReason)
+	waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.UnschedulableReason)
 }
 
 func TestProgressDeadlineStalls(t *testing.T) {
@@ -860,7 +860,7 @@ func TestProgressDeadlineStalls(t *testing.T) {
 			}},
 		}
 	})
-	got := waitPerformer(t, p, "Stalled", isStalled(performer.ProgressDeadlineExceededReason))
+	got := waitPerformer(t, p, "Stalled", isStalled(v1alpha1.ProgressDeadlineExceededReason))
 	if c := condition(got, meta.StalledCondition); !strings.Contains(c.Message, "has timed out progressing") {
 		t.Errorf("Stalled message %q", c.Message)
 	}
@@ -896,11 +896,11 @@ func TestSuspendLeavesWorkloadAlone(t *testing.T) {
 	}
 	got := getPerformer(t, p)
 	// The status only gains a condition that says the Performer is suspended.
-	if c := condition(got, performer.SuspendedCondition); c == nil || c.Status != metav1.ConditionTrue || c.Reason != meta.SuspendedReason || !strings.Contains(c.Message, "spec.suspend") {
+	if c := condition(got, v1alpha1.SuspendedCondition); c == nil || c.Status != metav1.ConditionTrue || c.Reason != meta.SuspendedReason || !strings.Contains(c.Message, "spec.suspend") {
 		t.Errorf("Suspended condition = %+v, want True/Suspended naming spec.suspend", c)
 	}
 	withoutSuspended := got.Status.DeepCopy()
-	apimeta.RemoveStatusCondition(&withoutSuspended.Conditions, performer.SuspendedCondition)
+	apimeta.RemoveStatusCondition(&withoutSuspended.Conditions, v1alpha1.SuspendedCondition)
 	if diff := cmp.Diff(*statusBefore, *withoutSuspended); diff != "" {
 		t.Errorf("the status of a suspended performer changed (-before +after):\n%s", diff)
 	}
@@ -914,7 +914,7 @@ func TestSuspendLeavesWorkloadAlone(t *testing.T) {
 		return d.Spec.Template.Spec.Containers[0].Image == "registry.example.com/avs/performer:v1.0.0"
 	})
 	waitPerformer(t, p, "the Suspended condition to go", func(p *v1alpha1.Performer) bool {
-		return condition(p, performer.SuspendedCondition) == nil
+		return condition(p, v1alpha1.SuspendedCondition) == nil
 	})
 }
 

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
 )
 
 // declared is a Performer as the AVSExecutor function renders it from a declaration in Git.
@@ -52,7 +51,7 @@ func executorMade(ns, name, tag string) *v1alpha1.Performer {
 
 func isBound(to string) func(*v1alpha1.Performer) bool {
 	return func(p *v1alpha1.Performer) bool {
-		c := condition(p, performer.BoundCondition)
+		c := condition(p, v1alpha1.BoundCondition)
 		return p.Status.ObservedGeneration == p.Generation && c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, to)
 	}
 }
@@ -183,7 +182,7 @@ func TestDeclaredPerformerTakesOverAndLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := waitPerformer(t, e, "unbound", func(p *v1alpha1.Performer) bool {
-		return condition(p, performer.BoundCondition) == nil && p.Status.ServiceName == "performer-"+e.Name
+		return condition(p, v1alpha1.BoundCondition) == nil && p.Status.ServiceName == "performer-"+e.Name
 	})
 	if got.Status.GRPCEndpoint != "performer-"+e.Name+"."+ns+".svc.cluster.local:8080" {
 		t.Errorf("grpcEndpoint = %q, want its own", got.Status.GRPCEndpoint)
@@ -199,7 +198,7 @@ func TestOtherImageThanDeclaredStalls(t *testing.T) {
 	d, _ := bringUp(t, declared(ns, "my-avs"))
 	e := executorMade(ns, "performer-1a2b3c-33334444", "v2.0.0")
 	create(t, e)
-	got := waitPerformer(t, e, "stalled", isStalled(performer.ImageNotDeclaredReason))
+	got := waitPerformer(t, e, "stalled", isStalled(v1alpha1.ImageNotDeclaredReason))
 	if got.Status.Ready || got.Status.Phase != v1alpha1.PhaseFailed {
 		t.Errorf("status: %s, want not ready and Failed", statusString(got))
 	}
@@ -209,11 +208,11 @@ func TestOtherImageThanDeclaredStalls(t *testing.T) {
 			t.Errorf("Ready message %q does not mention %q", c.Message, s)
 		}
 	}
-	if b := condition(got, performer.BoundCondition); b == nil || b.Status != metav1.ConditionFalse || b.Reason != performer.ImageNotDeclaredReason {
+	if b := condition(got, v1alpha1.BoundCondition); b == nil || b.Status != metav1.ConditionFalse || b.Reason != v1alpha1.ImageNotDeclaredReason {
 		t.Errorf("Bound = %+v, want False/ImageNotDeclared", b)
 	}
 	wantKstatus(t, got, status.FailedStatus)
-	waitEvent(t, e, corev1.EventTypeWarning, performer.ImageNotDeclaredReason)
+	waitEvent(t, e, corev1.EventTypeWarning, v1alpha1.ImageNotDeclaredReason)
 	noWorkload(t, e)
 
 	// The declaration in Git moves to v2.0.0: the binding holds again once that version runs.

@@ -25,18 +25,6 @@ import (
 // Performer: it gets no workload of its own and reports the declared one's readiness, so the
 // executor finds its performer ready and uses the one Git runs.
 
-const (
-	// BoundCondition is True on a Performer bound to a Performer declared in Git and serving
-	// through it, False while the binding cannot serve it (the images differ). Its message names
-	// the declared Performer.
-	BoundCondition = "Bound"
-	// DeclaredInGitReason: the bound Performer is served by the declared one.
-	DeclaredInGitReason = "DeclaredInGit"
-	// ImageNotDeclaredReason: the Performer asks for an image other than the one Git declares
-	// for its AVS; only a change in Git can change the image.
-	ImageNotDeclaredReason = "ImageNotDeclared"
-)
-
 // Event reasons of bindings.
 const (
 	eventBound           = "Bound"
@@ -74,7 +62,7 @@ func declaredTwin(p *v1alpha1.Performer, candidates []v1alpha1.Performer) *v1alp
 	if p.Declared() {
 		return nil
 	}
-	want := workload.Image(p)
+	want := p.Image()
 	var best *v1alpha1.Performer
 	for i := range candidates {
 		c := &candidates[i]
@@ -85,7 +73,7 @@ func declaredTwin(p *v1alpha1.Performer, candidates []v1alpha1.Performer) *v1alp
 			best = c
 			continue
 		}
-		cMatch, bestMatch := workload.Image(c) == want, workload.Image(best) == want
+		cMatch, bestMatch := c.Image() == want, best.Image() == want
 		if cMatch != bestMatch {
 			if cMatch {
 				best = c
@@ -102,7 +90,7 @@ func declaredTwin(p *v1alpha1.Performer, candidates []v1alpha1.Performer) *v1alp
 // twinReady tells whether the declared Performer is Ready for its current spec.
 func twinReady(d *v1alpha1.Performer) bool {
 	return d.Status.ObservedGeneration == d.Generation && d.Status.Ready && conditions.IsReady(d) &&
-		d.Status.CurrentImage == workload.Image(d)
+		d.Status.CurrentImage == d.Image()
 }
 
 // reconcileBound reports the status of a Performer bound to the declared Performer twin, after
@@ -119,17 +107,16 @@ func (r *Reconciler) reconcileBound(ctx context.Context, old, p, twin *v1alpha1.
 		return transitions{}, err
 	}
 
-	want, runs := workload.Image(p), workload.Image(twin)
+	want, runs := p.Image(), twin.Image()
 	if want != runs {
 		msg := fmt.Sprintf("asks for image %s but Performer %s, declared in Git by %s for AVS %s, runs %s: "+
 			"to run another version, change the image in that declaration in Git",
 			want, twin.Name, declaration, p.Spec.AVSAddress, runs)
-		conditions.MarkFalse(p, BoundCondition, ImageNotDeclaredReason, "%s", short(msg))
+		conditions.MarkFalse(p, v1alpha1.BoundCondition, v1alpha1.ImageNotDeclaredReason, "%s", short(msg))
 		st.PodName = ""
-		markStalled(p, ImageNotDeclaredReason, msg)
-		return transitions{}, nil
+		return transitions{}, stall(p, v1alpha1.ImageNotDeclaredReason, msg)
 	}
-	conditions.MarkTrue(p, BoundCondition, DeclaredInGitReason,
+	conditions.MarkTrue(p, v1alpha1.BoundCondition, v1alpha1.DeclaredInGitReason,
 		"served by Performer %s, declared in Git by %s; no workload of its own", twin.Name, declaration)
 
 	if !twinReady(twin) {

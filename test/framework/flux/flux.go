@@ -25,7 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 )
 
 // Namespace is where Flux runs and where the examples put their Flux objects.

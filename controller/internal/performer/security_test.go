@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
 )
 
 // The test manager allows the ServiceAccount performer-runner and no privileges.
@@ -34,12 +33,12 @@ func TestPrivilegesNotAllowedStall(t *testing.T) {
 	} {
 		p := newPerformer(ns, name, tc.mutate)
 		create(t, p)
-		got := waitPerformer(t, p, name+" Stalled", isStalled(performer.SecurityNotAllowedReason))
+		got := waitPerformer(t, p, name+" Stalled", isStalled(v1alpha1.SecurityNotAllowedReason))
 		if c := condition(got, meta.ReadyCondition); !strings.Contains(c.Message, tc.field) || !strings.Contains(c.Message, "--allow") {
 			t.Errorf("%s: Ready message %q does not name %s and the flag that allows it", name, c.Message, tc.field)
 		}
 		wantKstatus(t, got, status.FailedStatus)
-		waitEvent(t, p, corev1.EventTypeWarning, performer.SecurityNotAllowedReason)
+		waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.SecurityNotAllowedReason)
 		time.Sleep(100 * time.Millisecond)
 		if err := k.Get(context.Background(), workloadKey(p), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 			t.Errorf("%s: a Deployment exists (Get: %v)", name, err)

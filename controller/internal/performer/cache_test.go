@@ -57,9 +57,9 @@ func TestTrimPodKeepsWhatTheReconcilerReads(t *testing.T) {
 	}
 	cases := map[string][]corev1.Pod{
 		"ready":         {full("a", nil, corev1.ConditionTrue, nil)},
-		"crash looping": {full("a", &corev1.ContainerStateWaiting{Reason: CrashLoopBackOffReason}, corev1.ConditionFalse, nil)},
+		"crash looping": {full("a", &corev1.ContainerStateWaiting{Reason: v1alpha1.CrashLoopBackOffReason}, corev1.ConditionFalse, nil)},
 		"image pull":    {full("a", &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "not found"}, corev1.ConditionFalse, nil)},
-		"config error":  {full("a", &corev1.ContainerStateWaiting{Reason: CreateContainerConfigErrorReason, Message: "no secret"}, corev1.ConditionFalse, nil)},
+		"config error":  {full("a", &corev1.ContainerStateWaiting{Reason: v1alpha1.CreateContainerConfigErrorReason, Message: "no secret"}, corev1.ConditionFalse, nil)},
 		"unschedulable": {full("a", nil, corev1.ConditionFalse, &corev1.PodCondition{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes"})},
 		"two pods": {full("b", nil, corev1.ConditionTrue, nil), full("a", nil, corev1.ConditionFalse, nil)},

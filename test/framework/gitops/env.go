@@ -17,9 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/flux"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/flux"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
 )
 
 // The repositories, named as the sources of examples/flux name them.

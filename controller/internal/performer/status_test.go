@@ -150,7 +150,7 @@ func TestObserve(t *testing.T) {
 			dep:  deployment(4, 4, 2, 1, 1, 1),
 			pods: []corev1.Pod{pod("a", imgV1, true, ""), pod("b", imgV2, false, "ImagePullBackOff")},
 			want: outcome{Phase: v1alpha1.PhaseFailed, CurrentImage: imgV1, LastUpgrade: &t1, ReadyTime: &t0,
-				ReadyReason: ImagePullFailedReason, Stalled: ImagePullFailedReason, UpgradeStarted: true},
+				ReadyReason: v1alpha1.ImagePullFailedReason, Stalled: v1alpha1.ImagePullFailedReason, UpgradeStarted: true},
 		},
 		{
 			name: "a failing pod of another image does not stall",

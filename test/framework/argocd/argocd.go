@@ -33,7 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 )
 
 // Namespace is where Argo CD and its Applications live.

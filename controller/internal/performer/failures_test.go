@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
-	"github.com/hourglass-gitops/hourglass-gitops/controller/performer"
 )
 
 // Failures that the progress deadline would report only after 600 s are reported at once.
@@ -42,7 +41,7 @@ func TestCrashLoopIsReportedAtOnce(t *testing.T) {
 		&corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error", Message: "listen tcp :8080: bind: address already in use"})
 	got := waitPerformer(t, p, "CrashLoopBackOff", func(p *v1alpha1.Performer) bool {
 		c := condition(p, meta.ReadyCondition)
-		return c != nil && c.Reason == performer.CrashLoopBackOffReason
+		return c != nil && c.Reason == v1alpha1.CrashLoopBackOffReason
 	})
 	c := condition(got, meta.ReadyCondition)
 	for _, s := range []string{"crash-1-a", "3 restarts", "exit code 2", "address already in use"} {
@@ -55,7 +54,7 @@ func TestCrashLoopIsReportedAtOnce(t *testing.T) {
 		t.Errorf("want Reconciling and no Stalled: %s", statusString(got))
 	}
 	wantKstatus(t, got, status.InProgressStatus)
-	waitEvent(t, p, corev1.EventTypeWarning, performer.CrashLoopBackOffReason)
+	waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.CrashLoopBackOffReason)
 }
 
 func TestContainerConfigErrorStalls(t *testing.T) {
@@ -64,12 +63,12 @@ func TestContainerConfigErrorStalls(t *testing.T) {
 	p := newPerformer(ns, "config")
 	create(t, p)
 	waitingPod(t, p, "CreateContainerConfigError", `secret "rpc" not found`, 0, nil)
-	got := waitPerformer(t, p, "Stalled", isStalled(performer.CreateContainerConfigErrorReason))
-	if c := condition(got, meta.ReadyCondition); c.Reason != performer.CreateContainerConfigErrorReason || !strings.Contains(c.Message, `secret "rpc" not found`) {
+	got := waitPerformer(t, p, "Stalled", isStalled(v1alpha1.CreateContainerConfigErrorReason))
+	if c := condition(got, meta.ReadyCondition); c.Reason != v1alpha1.CreateContainerConfigErrorReason || !strings.Contains(c.Message, `secret "rpc" not found`) {
 		t.Errorf("Ready = %+v", c)
 	}
 	wantKstatus(t, got, status.FailedStatus)
-	waitEvent(t, p, corev1.EventTypeWarning, performer.CreateContainerConfigErrorReason)
+	waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.CreateContainerConfigErrorReason)
 }
 
 func TestReplicaSetFailedCreateStalls(t *testing.T) {
@@ -88,10 +87,10 @@ func TestReplicaSetFailedCreateStalls(t *testing.T) {
 			},
 		}
 	})
-	got := waitPerformer(t, p, "Stalled", isStalled(performer.FailedCreateReason))
+	got := waitPerformer(t, p, "Stalled", isStalled(v1alpha1.FailedCreateReason))
 	if c := condition(got, meta.StalledCondition); !strings.Contains(c.Message, refusal) {
 		t.Errorf("Stalled message %q does not carry the refusal", c.Message)
 	}
 	wantKstatus(t, got, status.FailedStatus)
-	waitEvent(t, p, corev1.EventTypeWarning, performer.FailedCreateReason)
+	waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.FailedCreateReason)
 }

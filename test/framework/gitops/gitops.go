@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
 )
 
 // Release is the tag examples/flux/operator.yaml installs.

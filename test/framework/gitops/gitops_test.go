@@ -11,9 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/gitserver"
-	"github.com/hourglass-gitops/hourglass-gitops/hack/local/repo"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 // The GitOps repository renders as CI does, an edit of a declaration shows in the next rendering,
