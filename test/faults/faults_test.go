@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 )
 
 // The Lease timing controller-runtime uses (the controller sets none of its own): a standby takes
@@ -211,17 +213,19 @@ func resyncKubelets(t *testing.T, ctx context.Context, ns string) {
 }
 
 // TestLeaderTakeover runs two replicas with leader election, kills the leader with SIGKILL (so it
-// never releases the Lease) and measures how long until the standby has reconciled a Performer
-// created right after the kill.
+// never releases the Lease) and checks what must happen: the standby takes the Lease only once it
+// has expired (never two leaders), then reconciles a Performer created right after the kill. The
+// time the takeover takes depends on the machine's load (the standby's caches start only once it
+// leads), so it is printed, and only bounded by what a working takeover cannot exceed.
 func TestLeaderTakeover(t *testing.T) {
 	gate(t)
 	t.Parallel()
-	const ns = "faults-takeover"
+	const ns, leaseName = "faults-takeover", "faults-takeover"
 	ctx := context.Background()
 	createNamespace(t, ctx, ns)
 	w := watchStatus(t, ns, false)
-	a := startController(t, "replica-a", ns, "faults-takeover", false)
-	b := startController(t, "replica-b", ns, "faults-takeover", false)
+	a := startController(t, "replica-a", ns, leaseName, false)
+	b := startController(t, "replica-b", ns, leaseName, false)
 	if err := suite.cl.Create(ctx, performer(ns, "before")); err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +239,20 @@ func TestLeaderTakeover(t *testing.T) {
 	}
 	// Let the leader renew at least once more, so the standby's view of the Lease is current.
 	time.Sleep(retryPeriod + 500*time.Millisecond)
-	tKill := time.Now()
 	leader.kill9()
+	tKill := time.Now()
+	// The Lease as the dead leader left it: its last renewal is when the lease starts to run out.
+	before := lease(t, ctx, leaseName)
+	if before.Spec.RenewTime == nil || before.Spec.HolderIdentity == nil {
+		t.Fatalf("Lease %s has no holder or renew time: %+v", leaseName, before.Spec)
+	}
 	if err := suite.cl.Create(ctx, performer(ns, "after")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the standby reconciling the new Performer", leaseDuration+30*time.Second, func() (bool, string) {
+	// Liveness: a standby that works takes over and reconciles well within this, however loaded
+	// the machine (measured: 16 to 24 s on 2 cores beside a 500-Performer burst).
+	const liveness = leaseDuration + time.Minute
+	waitFor(t, "the standby reconciling the new Performer", liveness, func() (bool, string) {
 		var p v1alpha1.Performer
 		if err := suite.cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "after"}, &p); err != nil {
 			return false, err.Error()
@@ -251,21 +263,38 @@ func TestLeaderTakeover(t *testing.T) {
 	if !standby.isLeader() {
 		t.Errorf("the new Performer was reconciled, but %s never logged acquiring the Lease", standby.name)
 	}
+	// Safety: the new holder acquired the Lease no sooner than the old one's expiry.
+	after := lease(t, ctx, leaseName)
+	if after.Spec.HolderIdentity == nil || *after.Spec.HolderIdentity == *before.Spec.HolderIdentity {
+		t.Errorf("Lease holder after the kill = %v, want the standby, not the killed leader %q", after.Spec.HolderIdentity, *before.Spec.HolderIdentity)
+	}
+	expiry := before.Spec.RenewTime.Add(leaseDuration)
+	if after.Spec.AcquireTime == nil || after.Spec.AcquireTime.Time.Before(expiry) {
+		t.Errorf("the standby acquired the Lease at %v, before the killed leader's lease ran out at %v (renewed %v + %s): two leaders",
+			after.Spec.AcquireTime, expiry, before.Spec.RenewTime, leaseDuration)
+	}
 	waitFor(t, "the new Performer Ready", time.Minute, func() (bool, string) {
 		_, ready := w.counts()
 		return ready == 2, fmt.Sprintf("%d ready", ready)
 	})
 	ready := time.Since(tKill)
-	// The standby can acquire only once the Lease has expired (up to one renew period after the
-	// leader's last renewal) and tries every retry period; then it starts its caches and
-	// reconciles. On a loaded 2-core machine that last part alone has taken a few seconds.
-	const margin = 8 * time.Second
-	if takeover > leaseDuration+margin {
-		t.Errorf("takeover took %.1fs, want at most the lease duration %s + %s", takeover.Seconds(), leaseDuration, margin)
-	}
 	checkWorkloads(t, ctx, ns, nil)
-	t.Logf("FIGURES leader kill -9: the standby reconciled a new Performer %.1fs after the kill (lease %s, retry %s); Ready %.1fs after the kill",
-		takeover.Seconds(), leaseDuration, retryPeriod, ready.Seconds())
+	acquired := "unknown"
+	if after.Spec.AcquireTime != nil {
+		acquired = fmt.Sprintf("%.1fs", after.Spec.AcquireTime.Sub(before.Spec.RenewTime.Time).Seconds())
+	}
+	t.Logf("FIGURES leader kill -9: the standby acquired the Lease %s after the leader's last renewal (lease %s, retry %s), reconciled a new Performer %.1fs after the kill, Ready %.1fs after the kill",
+		acquired, leaseDuration, retryPeriod, takeover.Seconds(), ready.Seconds())
+}
+
+// lease reads the leader election Lease called name.
+func lease(t *testing.T, ctx context.Context, name string) *coordinationv1.Lease {
+	t.Helper()
+	var l coordinationv1.Lease
+	if err := suite.cl.Get(ctx, types.NamespacedName{Namespace: cluster.ControllerNamespace, Name: name}, &l); err != nil {
+		t.Fatalf("reading Lease %s: %v", name, err)
+	}
+	return &l
 }
 
 // TestDrift: deleted workloads come back, fields the controller owns are restored after a hand
