@@ -56,10 +56,11 @@ lint: vet ## Fail when gofmt would change a file, or go vet finds a problem.
 test: test-go test-e2e test-argocd test-faults ## Run every test: unit, envtest integration, end-to-end with the real Flux and Argo CD, faults.
 
 .PHONY: test-go
-test-go: ## Run the unit and envtest integration tests (etcd and kube-apiserver are built once, then cached).
+test-go: ## Run the unit and envtest integration tests (etcd, kube-apiserver and promtool are built once, then cached).
 	@assets=$$(hack/control-plane-bins.sh --envtest); \
-	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test ./...
+	promtool=$$(hack/promtool.sh); \
+	echo "KUBEBUILDER_ASSETS=$$assets PROMTOOL=$$promtool"; \
+	KUBEBUILDER_ASSETS="$$assets" PROMTOOL="$$promtool" go test ./...
 
 .PHONY: test-faults
 test-faults: ## Fault tests on a local cluster of their own: kill -9 mid-burst, API server and etcd crashes, leader takeover, drift.

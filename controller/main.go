@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -162,6 +163,8 @@ func main() {
 	}); err != nil {
 		fail(log, err, "setting up the performer controller")
 	}
+	// Performers by phase, readiness, binding and stall reason, read from the cache at each scrape.
+	ctrlmetrics.Registry.MustRegister(performer.NewCollector(mgr.GetCache(), mgr.Elected()), performer.RolloutDuration)
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		fail(log, err, "adding the health check")
 	}

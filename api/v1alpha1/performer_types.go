@@ -264,6 +264,10 @@ type PerformerStatus struct {
 	// +optional
 	PodName string `json:"podName,omitempty"`
 
+	// NodeName is the node that pod runs on.
+	// +optional
+	NodeName string `json:"nodeName,omitempty"`
+
 	// ServiceName is the name of the performer's Service.
 	// +optional
 	ServiceName string `json:"serviceName,omitempty"`
@@ -295,6 +299,9 @@ type PerformerStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.grpcEndpoint`,priority=0
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Pod",type=string,JSONPath=`.status.podName`,priority=1
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`,priority=1
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 53",message="metadata.name must be at most 53 characters: the performer's Service is named performer-<name> and must fit a 63-character DNS label"
 
 // Performer is an AVS performer: a gRPC server that an Hourglass executor sends tasks to.

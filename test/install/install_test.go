@@ -2,9 +2,9 @@
 // kustomize CLI exactly as `kubectl apply -k` builds it, and every object it produces is accepted by
 // a real API server (server-side apply, dry run, strict field validation).
 //
-// The ServiceMonitor of overlays/components/monitoring is validated against a minimal
-// monitoring.coreos.com/v1 ServiceMonitor CRD that this test installs: its schema covers the fields
-// the component uses (a subset of the Prometheus Operator's), so strict validation still catches a
+// The ServiceMonitor and PrometheusRule of overlays/components/monitoring are validated against
+// minimal monitoring.coreos.com/v1 CRDs that this test installs: their schemas cover the fields the
+// component uses (a subset of the Prometheus Operator's), so strict validation still catches a
 // misspelt field.
 package install
 
@@ -317,19 +317,66 @@ spec:
                         insecureSkipVerify: {type: boolean}
 `
 
+// prometheusRuleCRD is a minimal stand-in for the Prometheus Operator's PrometheusRule CRD, with
+// a structural schema for the fields overlays/components/monitoring sets.
+const prometheusRuleCRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              groups:
+                type: array
+                items:
+                  type: object
+                  required: [name, rules]
+                  properties:
+                    name: {type: string}
+                    interval: {type: string}
+                    rules:
+                      type: array
+                      items:
+                        type: object
+                        required: [expr]
+                        properties:
+                          alert: {type: string}
+                          record: {type: string}
+                          expr: {x-kubernetes-int-or-string: true}
+                          for: {type: string}
+                          labels: {type: object, additionalProperties: {type: string}}
+                          annotations: {type: object, additionalProperties: {type: string}}
+`
+
 var smOnce sync.Once
 
+// installServiceMonitorCRD installs the minimal ServiceMonitor and PrometheusRule CRDs.
 func installServiceMonitorCRD(t *testing.T) {
 	t.Helper()
 	smOnce.Do(func() {
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.UnmarshalStrict([]byte(serviceMonitorCRD), &crd); err != nil {
-			t.Fatal(err)
+		for _, doc := range []string{serviceMonitorCRD, prometheusRuleCRD} {
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := yaml.UnmarshalStrict([]byte(doc), &crd); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Create(context.Background(), &crd); err != nil {
+				t.Fatalf("installing the minimal %s CRD: %v", crd.Spec.Names.Kind, err)
+			}
+			waitEstablished(t, crd.Name)
 		}
-		if err := c.Create(context.Background(), &crd); err != nil {
-			t.Fatalf("installing the minimal ServiceMonitor CRD: %v", err)
-		}
-		waitEstablished(t, crd.Name)
 	})
 }
 
@@ -551,6 +598,13 @@ func checkMonitoring(t *testing.T, objs []*unstructured.Unstructured) {
 	if port != svc.Spec.Ports[0].Name {
 		t.Errorf("the ServiceMonitor scrapes port %q; the metrics Service's port is named %q", port, svc.Spec.Ports[0].Name)
 	}
+	// The alerts' and the dashboard's content is checked with promtool in test/monitoring.
+	findObject(t, objs, "PrometheusRule", "hourglass-system", "hourglass-operator")
+	dash := findObject(t, objs, "ConfigMap", "hourglass-system", "hourglass-performers-dashboard")
+	if dash.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("the dashboard ConfigMap is labelled %v, want grafana_dashboard=1 for Grafana's dashboard sidecar", dash.GetLabels())
+	}
+	findObject(t, objs, "ConfigMap", "hourglass-system", "hourglass-performers-kube-state-metrics")
 }
 
 func checkDev(t *testing.T, objs []*unstructured.Unstructured) {

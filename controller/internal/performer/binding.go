@@ -114,6 +114,7 @@ func (r *Reconciler) reconcileBound(ctx context.Context, old, p, twin *v1alpha1.
 			want, twin.Name, declaration, p.Spec.AVSAddress, runs)
 		conditions.MarkFalse(p, v1alpha1.BoundCondition, v1alpha1.ImageNotDeclaredReason, "%s", short(msg))
 		st.PodName = ""
+		st.NodeName = ""
 		return transitions{}, stall(p, v1alpha1.ImageNotDeclaredReason, msg)
 	}
 	conditions.MarkTrue(p, v1alpha1.BoundCondition, v1alpha1.DeclaredInGitReason,
@@ -123,6 +124,7 @@ func (r *Reconciler) reconcileBound(ctx context.Context, old, p, twin *v1alpha1.
 		st.Ready = false
 		st.Phase = v1alpha1.PhasePending
 		st.PodName = ""
+		st.NodeName = ""
 		msg := fmt.Sprintf("waiting for Performer %s, declared in Git, to be ready", twin.Name)
 		if c := conditions.Get(twin, meta.ReadyCondition); c != nil && c.Message != "" {
 			msg += ": " + c.Message
@@ -139,6 +141,7 @@ func (r *Reconciler) reconcileBound(ctx context.Context, old, p, twin *v1alpha1.
 	st.Ready = true
 	st.Phase = v1alpha1.PhaseRunning
 	st.PodName = twin.Status.PodName
+	st.NodeName = twin.Status.NodeName
 	st.CurrentImage = twin.Status.CurrentImage
 	conditions.Delete(p, meta.StalledCondition)
 	conditions.Delete(p, meta.ReconcilingCondition)

@@ -106,12 +106,12 @@ func TestBoundPerformerFollowsTheDeclaredOne(t *testing.T) {
 		t.Errorf("the bound Performer took %v to follow the declared one", time.Since(start))
 	}
 	want := v1alpha1.PerformerStatus{
-		Phase: v1alpha1.PhaseRunning, Ready: true, PodName: pod.Name,
+		Phase: v1alpha1.PhaseRunning, Ready: true, PodName: pod.Name, NodeName: pod.Spec.NodeName,
 		ServiceName: "performer-my-avs", GRPCEndpoint: "performer-my-avs." + ns + ".svc.cluster.local:8080",
 		CurrentImage: "registry.example.com/avs/performer:v1.0.0",
 	}
 	gotSt := v1alpha1.PerformerStatus{
-		Phase: got.Status.Phase, Ready: got.Status.Ready, PodName: got.Status.PodName,
+		Phase: got.Status.Phase, Ready: got.Status.Ready, PodName: got.Status.PodName, NodeName: got.Status.NodeName,
 		ServiceName: got.Status.ServiceName, GRPCEndpoint: got.Status.GRPCEndpoint, CurrentImage: got.Status.CurrentImage,
 	}
 	if diff := cmp.Diff(want, gotSt); diff != "" {

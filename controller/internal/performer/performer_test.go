@@ -128,8 +128,9 @@ func TestCreate(t *testing.T) {
 	setDeploymentStatus(t, p, rolledOut)
 	got = waitPerformer(t, p, "ready", isReady)
 	if got.Status.Phase != v1alpha1.PhaseRunning || !got.Status.Ready || got.Status.PodName != pod.Name ||
+		got.Status.NodeName != pod.Spec.NodeName || got.Status.NodeName == "" ||
 		got.Status.CurrentImage != "registry.example.com/avs/performer:v1.0.0" || got.Status.ReadyTime == nil {
-		t.Errorf("ready status: %s podName=%q readyTime=%v", statusString(got), got.Status.PodName, got.Status.ReadyTime)
+		t.Errorf("ready status: %s podName=%q nodeName=%q readyTime=%v", statusString(got), got.Status.PodName, got.Status.NodeName, got.Status.ReadyTime)
 	}
 	if got.Status.LastUpgrade != nil {
 		t.Errorf("the first rollout is no upgrade, lastUpgrade = %v", got.Status.LastUpgrade)

@@ -54,6 +54,7 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 	// Named once the rollout is done, with currentImage: a name set earlier would cost a write
 	// of its own in the middle of the rollout.
 	st.PodName = ""
+	st.NodeName = ""
 
 	if reason, msg := stallOf(dep, current); reason != "" {
 		markStalled(p, reason, msg)
@@ -87,6 +88,7 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 	}
 	st.CurrentImage = desired
 	st.PodName = readyPod.Name
+	st.NodeName = readyPod.Spec.NodeName
 	st.Ready = true
 	st.Phase = v1alpha1.PhaseRunning
 	conditions.Delete(p, meta.StalledCondition)
@@ -228,6 +230,9 @@ func (r *Reconciler) patchStatus(ctx context.Context, old, p *v1alpha1.Performer
 	}
 	if old.Status.Phase != p.Status.Phase {
 		ctrl.LoggerFrom(ctx).Info("phase changed", "from", old.Status.Phase, "to", p.Status.Phase)
+	}
+	if p.Status.Ready && !old.Status.Ready {
+		observeRollout(old, p, t.upgradeFinished != "", time.Now())
 	}
 	r.emit(old, p, t)
 	return nil

@@ -429,8 +429,15 @@ func podFor(dep *appsv1.Deployment, suffix string) *corev1.Pod {
 			Namespace: dep.Namespace,
 			Labels:    dep.Spec.Template.Labels,
 		},
-		Spec: *dep.Spec.Template.Spec.DeepCopy(),
+		Spec: *podSpecOn(dep, "node-"+suffix),
 	}
+}
+
+// podSpecOn is the Deployment's pod spec as scheduled onto node.
+func podSpecOn(dep *appsv1.Deployment, node string) *corev1.PodSpec {
+	spec := dep.Spec.Template.Spec.DeepCopy()
+	spec.NodeName = node
+	return spec
 }
 
 // setPodStatus replaces the status of a pod created from the Deployment's template.
