@@ -37,27 +37,36 @@ const (
 	eventWorkloadRemoved = "WorkloadRemoved"
 )
 
-// avsAddressField indexes Performers by their AVS address, lower case: Ethereum addresses are
-// case-insensitive and may come with or without the checksum capitalisation.
-const avsAddressField = "spec.avsAddress"
+// avsAddressField indexes Performers by whether they are declared and by their AVS address, lower
+// case (Ethereum addresses are case-insensitive and may come with or without the checksum
+// capitalisation): a Performer's reconcile looks up only the declared Performers of its AVS, and
+// a declared Performer's change only the undeclared ones, however many Performers one AVS has.
+const avsAddressField = "declared/spec.avsAddress"
 
 func avsKey(p *v1alpha1.Performer) string { return strings.ToLower(p.Spec.AVSAddress) }
+
+// avsIndexKey is the index value of a Performer serving avs (an avsKey), declared or not.
+func avsIndexKey(declared bool, avs string) string {
+	if declared {
+		return "declared/" + avs
+	}
+	return "undeclared/" + avs
+}
 
 func indexAVSAddress(o client.Object) []string {
 	p, ok := o.(*v1alpha1.Performer)
 	if !ok || p.Spec.AVSAddress == "" {
 		return nil
 	}
-	return []string{avsKey(p)}
+	return []string{avsIndexKey(p.Declared(), avsKey(p))}
 }
 
-// sameAVS lists the Performers in p's namespace that serve p's AVS, p included. They are the
-// cache's own objects, not copies (an AVS may have a thousand Performers, one per executor
-// restart): read them, never change them.
-func (r *Reconciler) sameAVS(ctx context.Context, p *v1alpha1.Performer) ([]v1alpha1.Performer, error) {
+// ofAVS lists the Performers in p's namespace that serve p's AVS and are declared, or not. They
+// are the cache's own objects, not copies: read them, never change them.
+func (r *Reconciler) ofAVS(ctx context.Context, p *v1alpha1.Performer, declared bool) ([]v1alpha1.Performer, error) {
 	var list v1alpha1.PerformerList
-	if err := r.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{avsAddressField: avsKey(p)},
-		client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(p.Namespace),
+		client.MatchingFields{avsAddressField: avsIndexKey(declared, avsKey(p))}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the Performers of AVS %s in namespace %s: %w", p.Spec.AVSAddress, p.Namespace, err)
 	}
 	return list.Items, nil
@@ -215,16 +224,14 @@ func (r *Reconciler) boundPerformers(ctx context.Context, o client.Object) []rec
 	if !ok || !d.Declared() || d.Spec.AVSAddress == "" {
 		return nil
 	}
-	others, err := r.sameAVS(ctx, d)
+	bound, err := r.ofAVS(ctx, d, false)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "cannot find the Performers bound to a declared one", "performer", d.Name)
 		return nil
 	}
-	var out []reconcile.Request
-	for i := range others {
-		if !others[i].Declared() {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&others[i])})
-		}
+	out := make([]reconcile.Request, 0, len(bound))
+	for i := range bound {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&bound[i])})
 	}
 	return out
 }

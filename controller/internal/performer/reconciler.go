@@ -135,12 +135,12 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	}
 
 	if !p.Declared() {
-		others, err := r.sameAVS(ctx, p)
+		declared, err := r.ofAVS(ctx, p, true)
 		if err != nil {
 			markFailed(p, err)
 			return transitions{}, err
 		}
-		if twin := declaredTwin(p, others); twin != nil {
+		if twin := declaredTwin(p, declared); twin != nil {
 			return r.reconcileBound(ctx, old, p, twin)
 		}
 		if !r.AllowUndeclared {
