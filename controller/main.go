@@ -57,6 +57,7 @@ func main() {
 		watchNamespaces  string
 		neverPullPolicy  string
 		allowPrivileged  bool
+		allowUndeclared  bool
 		allowedSAs       string
 		concurrent       int
 		maxRetryDelay    time.Duration
@@ -76,6 +77,9 @@ func main() {
 		"Image pull policy that replaces Never on Performers not declared in Git (the executor asks for Never on the ones it makes): IfNotPresent, Always, or Never to keep it.")
 	flag.BoolVar(&allowPrivileged, "allow-privileged-performers", false,
 		"Let Performers ask for privileged containers, privilege escalation or running as root; otherwise such a Performer is Stalled.")
+	flag.BoolVar(&allowUndeclared, "allow-undeclared-performers", false,
+		"Give Performers not declared in Git (without the annotation "+v1alpha1.DeclarationAnnotation+"), and with no declared Performer of their AVS to bind to, a workload of their own; "+
+			"this lets anyone who may create Performers in a namespace run any image with any of that namespace's Secrets. Otherwise such a Performer waits, not Ready (NotDeclared).")
 	flag.StringVar(&allowedSAs, "allowed-service-accounts", "",
 		`Comma-separated ServiceAccounts performer pods may run as besides "default"; "*" allows any.`)
 	flag.IntVar(&concurrent, "concurrent", defaultConcurrent, "Number of Performers reconciled at the same time.")
@@ -106,6 +110,7 @@ func main() {
 		"watchNamespaces", watchNamespacesForLog(namespaces),
 		"neverPullPolicy", pullPolicy,
 		"allowPrivilegedPerformers", allowPrivileged,
+		"allowUndeclaredPerformers", allowUndeclared,
 		"allowedServiceAccounts", allowedSAs,
 		"fieldManager", performer.FieldManager,
 	)
@@ -155,6 +160,7 @@ func main() {
 		Client:          mgr.GetClient(),
 		Recorder:        events,
 		NeverPullPolicy: pullPolicy,
+		AllowUndeclared: allowUndeclared,
 		Security:        workload.Allowance{Privileged: allowPrivileged, ServiceAccounts: splitNamespaces(allowedSAs)},
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{

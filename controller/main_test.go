@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -82,24 +83,42 @@ func TestBinary(t *testing.T) {
 		return env.Client.Get(ctx, types.NamespacedName{Namespace: watched, Name: "performer-controller.hourglass.eigenlayer.io"}, &l) == nil
 	})
 
-	newPerformer := func(ns string) *v1alpha1.Performer {
-		return &v1alpha1.Performer{
-			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: ns},
-			Spec:       v1alpha1.PerformerSpec{AVSAddress: "0x1234567890abcdef1234567890abcdef12345678", Image: "example.com/perf:v1"},
+	newPerformer := func(ns, name, avs string, declared bool) *v1alpha1.Performer {
+		p := &v1alpha1.Performer{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec:       v1alpha1.PerformerSpec{AVSAddress: avs, Image: "example.com/perf:v1"},
 		}
+		if declared {
+			p.Annotations = map[string]string{v1alpha1.DeclarationAnnotation: ns + "/" + name}
+		}
+		return p
 	}
 	// The unwatched one first: once the watched one is reconciled, the other would have been too.
-	for _, ns := range []string{other, watched} {
-		if err := env.Client.Create(ctx, newPerformer(ns)); err != nil {
+	// By default a Performer not declared in Git, of an AVS none is declared for, runs nothing.
+	for _, p := range []*v1alpha1.Performer{
+		newPerformer(other, "p", "0x1234567890abcdef1234567890abcdef12345678", true),
+		newPerformer(watched, "undeclared", "0x0000000000000000000000000000000000000002", false),
+		newPerformer(watched, "p", "0x1234567890abcdef1234567890abcdef12345678", true),
+	} {
+		if err := env.Client.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	until(t, "the Deployment in the watched namespace", func() bool {
 		return env.Client.Get(ctx, types.NamespacedName{Namespace: watched, Name: "performer-p"}, &appsv1.Deployment{}) == nil
 	})
+	until(t, "the undeclared Performer to wait for a declaration", func() bool {
+		var p v1alpha1.Performer
+		err := env.Client.Get(ctx, types.NamespacedName{Namespace: watched, Name: "undeclared"}, &p)
+		c := apimeta.FindStatusCondition(p.Status.Conditions, "Ready")
+		return err == nil && c != nil && c.Reason == v1alpha1.NotDeclaredReason
+	})
 	time.Sleep(time.Second)
 	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: other, Name: "performer-p"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the controller acted outside --watch-namespaces (Get: %v)", err)
+	}
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: watched, Name: "performer-undeclared"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a Performer not declared in Git got a Deployment without --allow-undeclared-performers (Get: %v)", err)
 	}
 
 	// Metrics are served over HTTPS to authenticated, authorized clients only.

@@ -20,6 +20,10 @@ const (
 	// ImageNotDeclaredReason: the Performer asks for an image other than the one Git declares
 	// for its AVS; only a change in Git can change the image.
 	ImageNotDeclaredReason = "ImageNotDeclared"
+	// NotDeclaredReason: the Performer is not declared in Git and no Performer of its AVS in its
+	// namespace is; the controller runs no workload for it until one is (unless started with
+	// --allow-undeclared-performers).
+	NotDeclaredReason = "NotDeclared"
 )
 
 // Condition reasons beyond the generic ones of github.com/fluxcd/pkg/apis/meta.

@@ -30,7 +30,9 @@ const (
 	ExecutorLabel = "hourglass.eigenlayer.io/executor"
 
 	// DeclarationAnnotation names the AVSExecutor declaration (namespace/name) an object was
-	// rendered from. A Performer carrying it is declared in Git.
+	// rendered from. A Performer carrying it is declared in Git; a Performer written by hand in Git
+	// is declared by carrying it too (by convention with the namespace/name of its source). The
+	// admission policy of base/policy lets only the GitOps engines write it.
 	DeclarationAnnotation = "fn.hourglass.eigenlayer.io/declaration"
 )
 

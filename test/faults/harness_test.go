@@ -222,7 +222,7 @@ type controller struct {
 }
 
 // startController starts a controller replica that reconciles namespace, electing a leader on the
-// Lease named lease in hourglass-system, as base/ runs it.
+// Lease named lease in hourglass-system, as base/ runs it, allowing undeclared Performers.
 func startController(t *testing.T, name, namespace, lease string, supervise bool) *controller {
 	t.Helper()
 	c := &controller{t: t, name: name, supervise: supervise, args: []string{
@@ -233,6 +233,9 @@ func startController(t *testing.T, name, namespace, lease string, supervise bool
 		"--leader-election-namespace=" + cluster.ControllerNamespace,
 		"--watch-namespaces=" + namespace,
 		"--zap-log-level=info",
+		// The tests are about faults, not about declarations: their Performers are not declared
+		// in Git and get workloads of their own.
+		"--allow-undeclared-performers",
 	}}
 	if err := c.start(); err != nil {
 		t.Fatal(err)

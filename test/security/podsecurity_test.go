@@ -320,8 +320,9 @@ func runController(t *testing.T, namespace string, flags ...string) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The shapes are not declared in Git: --allow-undeclared-performers gives them workloads.
 	cmd := exec.Command(bin, append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--watch-namespaces=" + namespace}, flags...)...)
+		"--watch-namespaces=" + namespace, "--allow-undeclared-performers"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,9 @@
 //     the controller's ServiceAccount as base/ and overlays/namespaced install it.
 //   - podsecurity_test.go: every example's workloads and every Performer shape the controller
 //     produces are admitted in a namespace that enforces the restricted Pod Security Standard.
+//   - declarations_test.go: base/'s admission policy lets only the GitOps engines write Performers
+//     declared in Git: the executor's ServiceAccount, a tenant ServiceAccount on the allow list,
+//     Flux's and Argo CD's controllers, impersonated, creating, changing and deleting them.
 package security
 
 import (

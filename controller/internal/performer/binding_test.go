@@ -143,12 +143,18 @@ func TestBoundPerformerFollowsTheDeclaredOne(t *testing.T) {
 	get(t, workloadKey(d), &appsv1.Deployment{})
 }
 
-// A Performer made before its declared twin existed ran a workload of its own; once the declared
-// Performer appears that workload is removed. Once the declared one is deleted, the executor's
-// Performer runs on its own again, with the pull policy the controller gives Never.
+// With --allow-undeclared-performers a Performer made before its declared twin existed ran a
+// workload of its own; once the declared Performer appears that workload is removed. Once the
+// declared one is deleted, the executor's Performer runs on its own again, with the pull policy
+// the controller gives Never.
 func TestDeclaredPerformerTakesOverAndLeaves(t *testing.T) {
 	t.Parallel()
-	ns := env.Namespace(t)
+	ns := undeclaredNS
+	stop, err := runManager(env, &callLog{}, []string{ns}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
 	e := executorMade(ns, "performer-1a2b3c-11112222", "v1.0.0")
 	create(t, e)
 	dep := waitDeployment(t, e, "the executor's Performer's own Deployment", func(*appsv1.Deployment) bool { return true })
@@ -240,4 +246,99 @@ func TestDeclaredNeverPullPolicyIsKept(t *testing.T) {
 	if got := dep.Spec.Template.Spec.Containers[0].ImagePullPolicy; got != corev1.PullNever {
 		t.Errorf("imagePullPolicy = %s, want Never as declared", got)
 	}
+}
+
+// By default a Performer not declared in Git, with no declared Performer of its AVS to bind to,
+// runs nothing: it waits, not Ready, and says to declare the performer in Git. Once one is
+// declared it binds to it; once that one goes it waits again, and still runs nothing.
+func TestUndeclaredPerformerWaitsForADeclaration(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	e := executorMade(ns, "performer-1a2b3c-55556666", "v1.0.0")
+	create(t, e)
+	notDeclared := func(p *v1alpha1.Performer) bool {
+		c := condition(p, meta.ReadyCondition)
+		return p.Status.ObservedGeneration == p.Generation && c != nil && c.Status == metav1.ConditionFalse &&
+			c.Reason == v1alpha1.NotDeclaredReason
+	}
+	got := waitPerformer(t, e, "waiting for a declaration", notDeclared)
+	if got.Status.Ready || got.Status.Phase != v1alpha1.PhasePending || got.Status.GRPCEndpoint != "" {
+		t.Errorf("status: %s, endpoint %q; want not ready, Pending, no endpoint", statusString(got), got.Status.GRPCEndpoint)
+	}
+	msg := condition(got, meta.ReadyCondition).Message
+	for _, s := range []string{avs, ns, "declare", "in Git", v1alpha1.DeclarationAnnotation} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("Ready message %q does not mention %q", msg, s)
+		}
+	}
+	wantKstatus(t, got, status.InProgressStatus)
+	waitEvent(t, e, corev1.EventTypeWarning, v1alpha1.NotDeclaredReason)
+	noWorkload(t, e)
+
+	d := declared(ns, "my-avs")
+	create(t, d)
+	waitPerformer(t, e, "bound", isBound("my-avs"))
+	if err := k.Delete(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	waitPerformer(t, e, "waiting for a declaration again", func(p *v1alpha1.Performer) bool {
+		return notDeclared(p) && condition(p, v1alpha1.BoundCondition) == nil
+	})
+	noWorkload(t, e)
+}
+
+// A declared Performer that is not ready does not capture the binding from a ready one, whatever
+// their names: the executor's Performer binds to the ready one.
+func TestBindingPrefersTheReadyDeclaredPerformer(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	ready, _ := bringUp(t, declared(ns, "z-ready"))
+	create(t, declared(ns, "a-unschedulable"))
+	e := executorMade(ns, "performer-1a2b3c-77778888", "v1.0.0")
+	create(t, e)
+	got := waitPerformer(t, e, "ready through z-ready", func(p *v1alpha1.Performer) bool { return isReady(p) && isBound("z-ready")(p) })
+	if got.Status.ServiceName != "performer-"+ready.Name {
+		t.Errorf("serviceName = %q, want the ready declared Performer's", got.Status.ServiceName)
+	}
+}
+
+// The Performers bound to a declared one are reconciled when what they mirror of it changes, not
+// on every change of it: with a thousand Performers of one AVS, a label or a status field they do
+// not read would reconcile them all.
+func TestBoundPerformersIgnoreChangesTheyDoNotMirror(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	d, pod := bringUp(t, declared(ns, "my-avs"))
+	e := executorMade(ns, "performer-1a2b3c-9999aaaa", "v1.0.0")
+	create(t, e)
+	waitPerformer(t, e, "ready", isReady)
+	time.Sleep(500 * time.Millisecond)
+	before := getPerformer(t, e)
+	reads := calls.readsOf(key(e))
+
+	// A label and a status field that bound Performers do not mirror.
+	ctx := context.Background()
+	d = getPerformer(t, d)
+	patch := client.MergeFrom(d.DeepCopy())
+	d.Labels = map[string]string{"example.com/team": "a"}
+	if err := k.Patch(ctx, d, patch); err != nil {
+		t.Fatal(err)
+	}
+	d = getPerformer(t, d)
+	patch = client.MergeFrom(d.DeepCopy())
+	d.Status.LastHandledReconcileAt = "2026-12-01T00:00:00Z"
+	if err := k.Status().Patch(ctx, d, patch); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n := calls.readsOf(key(e)) - reads; n != 0 {
+		t.Errorf("the bound Performer was reconciled %d times after changes it does not mirror", n)
+	}
+	if after := getPerformer(t, e); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the bound Performer changed from resourceVersion %s to %s", before.ResourceVersion, after.ResourceVersion)
+	}
+
+	// What it mirrors still reaches it at once: the declared Performer's pod stops being ready.
+	setPodStatus(t, pod, corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}})
+	waitPerformer(t, e, "not ready", func(p *v1alpha1.Performer) bool { return !p.Status.Ready })
 }

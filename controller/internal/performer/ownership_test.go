@@ -65,7 +65,7 @@ func TestForeignServiceIsNotTakenOver(t *testing.T) {
 	}
 	p = getPerformer(t, p)
 	patch := client.MergeFrom(p.DeepCopy())
-	p.Annotations = map[string]string{meta.ReconcileRequestAnnotation: "now"}
+	p.Annotations[meta.ReconcileRequestAnnotation] = "now"
 	if err := k.Patch(context.Background(), p, patch); err != nil {
 		t.Fatal(err)
 	}

@@ -581,7 +581,7 @@ func TestReconcileRequestedAtIsEchoed(t *testing.T) {
 	reads := calls.readsOf(key(p))
 	for _, at := range []string{"2025-01-02T03:04:05Z", "2025-01-02T03:05:00Z"} {
 		patch := client.MergeFrom(p.DeepCopy())
-		p.Annotations = map[string]string{meta.ReconcileRequestAnnotation: at}
+		p.Annotations[meta.ReconcileRequestAnnotation] = at
 		if err := k.Patch(context.Background(), p, patch); err != nil {
 			t.Fatal(err)
 		}
@@ -661,7 +661,7 @@ func TestRestartWritesNothing(t *testing.T) {
 	before := getPerformer(t, p)
 
 	restarted := &callLog{}
-	stop, err := runManager(env, restarted, []string{ns})
+	stop, err := runManager(env, restarted, []string{ns}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

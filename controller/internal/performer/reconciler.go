@@ -44,6 +44,10 @@ type Reconciler struct {
 	// NeverPullPolicy replaces the image pull policy Never on Performers not declared in Git (the
 	// executor asks for Never on the Performers it makes); empty or Never keeps Never.
 	NeverPullPolicy corev1.PullPolicy
+	// AllowUndeclared gives a Performer that is not declared in Git, and has no declared
+	// Performer of its AVS to bind to, a workload of its own. Off, it waits (NotDeclared): whoever
+	// may create Performers in a namespace would otherwise run any image with any of its Secrets.
+	AllowUndeclared bool
 
 	// patched remembers the resourceVersion each Performer's last status patch started from.
 	patched patchLog
@@ -131,13 +135,16 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	}
 
 	if !p.Declared() {
-		others, err := r.sameAVS(ctx, p)
+		declared, err := r.ofAVS(ctx, p, true)
 		if err != nil {
 			markFailed(p, err)
 			return transitions{}, err
 		}
-		if twin := declaredTwin(p, others); twin != nil {
+		if twin := declaredTwin(p, declared); twin != nil {
 			return r.reconcileBound(ctx, old, p, twin)
+		}
+		if !r.AllowUndeclared {
+			return r.reconcileNotDeclared(ctx, p)
 		}
 	}
 	conditions.Delete(p, v1alpha1.BoundCondition)

@@ -26,8 +26,9 @@ import (
 // starts, and whenever its Deployment, Service or pods change. There is no periodic resync: every
 // change that matters arrives as a watch event.
 //
-// Performers are indexed by AVS address, and every change of a Performer declared in Git
-// reconciles the Performers bound to it, so that they report its readiness at once.
+// Performers are indexed by AVS address, and every change of a Performer declared in Git that the
+// Performers bound to it mirror (its readiness, image, endpoint, pod) reconciles them, so that
+// they report its readiness at once.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
@@ -45,7 +46,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPerformer)).
-		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers)).
+		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers), builder.WithPredicates(boundChanged())).
 		WithOptions(opts).
 		Complete(r)
 }

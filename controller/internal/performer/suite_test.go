@@ -18,11 +18,13 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -36,8 +38,10 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
 )
 
-// The tests share one API server and one manager running the real reconciler. Each test works in
-// its own namespace. The manager's client counts what the controller writes and how often it
+// The tests share one API server and one manager running the real reconciler, as the controller
+// runs by default: Performers not declared in Git get no workload. Each test works in its own
+// namespace; the namespace undeclaredNS is left to a manager started with AllowUndeclared
+// (--allow-undeclared-performers). The manager's client counts what the controller writes and how often it
 // reads each Performer (once per reconcile).
 var (
 	env   *envtest.Env
@@ -64,7 +68,10 @@ func startManager(e *envtest.Env) error {
 	} else {
 		ctrl.SetLogger(zap.New(zap.WriteTo(nopWriter{})))
 	}
-	stop, err := runManager(e, calls, nil)
+	if err := e.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: undeclaredNS}}); err != nil {
+		return err
+	}
+	stop, err := runManager(e, calls, nil, false)
 	if err != nil {
 		return err
 	}
@@ -72,14 +79,26 @@ func startManager(e *envtest.Env) error {
 	return nil
 }
 
-// runManager starts a manager with the real reconciler, watching namespaces (none: all), whose
-// client records in log, and waits for its caches. stop stops it.
-func runManager(e *envtest.Env, log *callLog, namespaces []string) (stop func(), err error) {
+// undeclaredNS is the namespace of the tests of --allow-undeclared-performers: the shared manager
+// does not see it.
+const undeclaredNS = "allow-undeclared"
+
+// runManager starts a manager with the real reconciler, watching namespaces (none: all but
+// undeclaredNS), whose client records in log, and waits for its caches. allowUndeclared is the
+// reconciler's AllowUndeclared. stop stops it.
+func runManager(e *envtest.Env, log *callLog, namespaces []string, allowUndeclared bool) (stop func(), err error) {
+	cacheOpts := performer.CacheOptions(namespaces)
+	if len(namespaces) == 0 {
+		// A namespace with a configuration of its own is left out of the all-namespaces watch;
+		// this one's selector matches nothing.
+		nothing := labels.SelectorFromSet(labels.Set{"performer-suite.test/never": "true"})
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{cache.AllNamespaces: {}, undeclaredNS: {LabelSelector: nothing}}
+	}
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
 		Scheme:                 e.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  performer.CacheOptions(namespaces),
+		Cache:                  cacheOpts,
 		NewClient: func(cfg *rest.Config, opts client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(cfg, opts)
 			if err != nil {
@@ -101,6 +120,7 @@ func runManager(e *envtest.Env, log *callLog, namespaces []string) (stop func(),
 		Client:          mgr.GetClient(),
 		Recorder:        events,
 		NeverPullPolicy: corev1.PullIfNotPresent,
+		AllowUndeclared: allowUndeclared,
 		Security:        workload.Allowance{ServiceAccounts: []string{"performer-runner"}},
 	}
 	// A second manager (a restart) runs a controller of the same name.
@@ -264,9 +284,12 @@ func deref(s *string) string {
 
 const avs = "0x1234567890abcdef1234567890abcdef12345678"
 
+// newPerformer is a Performer declared in Git, written by hand (the annotation with its source);
+// executorMade in binding_test.go is one that is not.
 func newPerformer(ns, name string, mutate ...func(*v1alpha1.Performer)) *v1alpha1.Performer {
 	p := &v1alpha1.Performer{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Annotations: map[string]string{v1alpha1.DeclarationAnnotation: ns + "/" + name}},
 		Spec: v1alpha1.PerformerSpec{
 			AVSAddress: avs,
 			Image:      "registry.example.com/avs/performer",
