@@ -27,7 +27,8 @@ import (
 // change that matters arrives as a watch event.
 //
 // Performers are indexed by AVS address, and every change of a Performer declared in Git
-// reconciles the Performers bound to it, so that they report its readiness at once.
+// reconciles the Performers bound to it, so that they report its readiness at once. A Performer
+// whose pod left older ones for its AVS reconciles the newest, which deletes them (leftovers.go).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
@@ -46,6 +47,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPerformer)).
 		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers)).
+		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.handOverDone)).
 		WithOptions(opts).
 		Complete(r)
 }
