@@ -126,8 +126,8 @@ func waitPolicy(t *testing.T, as client.Client, ns string) {
 }
 
 // The pod whose token creates a Performer becomes its owner, so the garbage collector removes the
-// Performer with the pod. Performers declared in Git, and Performers created by anything other
-// than a pod, get no owner.
+// Performer with the pod. Performers declared in Git, Performers created by anything other than
+// a pod, and by a pod of another namespace, get no owner.
 func TestCreatorPodOwnsPerformer(t *testing.T) {
 	if err := installLeftoversPolicy(); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,22 @@ func TestCreatorPodOwnsPerformer(t *testing.T) {
 	if err := tokenClient(t, tr.Status.Token).Create(ctx, unbound); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*v1alpha1.Performer{decl, admin, unbound} {
+	// A pod of another namespace, allowed to create Performers here: a pod can own only objects
+	// of its own namespace.
+	far := env.Namespace(t)
+	_, farExec := executorPod(t, far, "executor-0")
+	crossBinding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "executor-" + far, Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "executor"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "executor", Namespace: far}},
+	}
+	create(t, crossBinding)
+	cross := executorMade(ns, "performer-abc123-0055aabb", "v1")
+	waitFor(t, "the cross-namespace grant", func() (bool, string) {
+		err := farExec.Create(ctx, cross)
+		return err == nil, fmt.Sprint(err)
+	})
+	for _, p := range []*v1alpha1.Performer{decl, admin, unbound, cross} {
 		if refs := getPerformer(t, p).OwnerReferences; len(refs) != 0 {
 			t.Errorf("Performer %s has owner references %v, want none", p.Name, refs)
 		}
