@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -284,4 +285,46 @@ func leftoverNotes(t *testing.T, ns string) string {
 	}
 	sort.Strings(notes)
 	return strings.Join(notes, "\n")
+}
+
+// An executor moving to a new performer version makes a second Performer in the same pod and
+// switches once it is Ready: the Ready one stays until then, and goes once the new one is Ready.
+func TestHandOverKeepsReadyUntilNewestReady(t *testing.T) {
+	if err := installLeftoversPolicy(); err != nil {
+		t.Fatal(err)
+	}
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	_, exec := executorPod(t, ns, "executor-0")
+	waitPolicy(t, exec, ns)
+
+	up := func(p *v1alpha1.Performer) {
+		t.Helper()
+		if err := exec.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		dep := waitDeployment(t, p, "the Deployment", func(*appsv1.Deployment) bool { return true })
+		runPod(t, dep, "a")
+	}
+	running := executorMade(ns, "performer-abc123-0000000a", "v1")
+	up(running)
+	setDeploymentStatus(t, running, rolledOut)
+	waitPerformer(t, running, "the running version to be Ready", isReady)
+
+	time.Sleep(1100 * time.Millisecond) // creation times count in seconds
+	next := executorMade(ns, "performer-abc123-0000000b", "v2")
+	up(next)
+	waitPerformer(t, next, "the new version to be reconciled", func(p *v1alpha1.Performer) bool {
+		return p.Status.ObservedGeneration == p.Generation
+	})
+	time.Sleep(time.Second)
+	if got, want := performerNames(t, ns), []string{running.Name, next.Name}; !cmp.Equal(want, got) {
+		t.Fatalf("Performers while the new version is not Ready (-want +got):\n%s", cmp.Diff(want, got))
+	}
+
+	setDeploymentStatus(t, next, rolledOut)
+	waitFor(t, "the old version to go once the new one is Ready", func() (bool, string) {
+		got := performerNames(t, ns)
+		return cmp.Equal([]string{next.Name}, got), fmt.Sprint(got)
+	})
 }

@@ -84,6 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		log.V(1).Info("the cache has not seen the last status patch yet; reconciling again", "after", staleRetry)
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
+	// Performers an executor pod left over from its earlier starts go first (leftovers.go).
 	if gone, err := r.removeLeftovers(ctx, p); gone || err != nil {
 		return ctrl.Result{}, err
 	}
