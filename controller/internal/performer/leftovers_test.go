@@ -127,8 +127,8 @@ func waitPolicy(t *testing.T, as client.Client, ns string) {
 }
 
 // The pod whose token creates a Performer becomes its owner, so the garbage collector removes the
-// Performer with the pod. Performers declared in Git, Performers created by anything other than
-// a pod, and by a pod of another namespace, get no owner.
+// Performer with the pod. Performers declared in Git, without the executor's labels, created by
+// anything other than a pod, or by a pod of another namespace, get no owner.
 func TestCreatorPodOwnsPerformer(t *testing.T) {
 	if err := installLeftoversPolicy(); err != nil {
 		t.Fatal(err)
@@ -157,7 +157,9 @@ func TestCreatorPodOwnsPerformer(t *testing.T) {
 		t.Errorf("owner references of a Performer with an owner already (-want +got):\n%s", diff)
 	}
 
-	decl := declared(ns, "declared-by-pod")
+	// Declared in Git, with the executor's labels too.
+	decl := executorMade(ns, "performer-abc123-0077aabb", "v1")
+	decl.Annotations = map[string]string{v1alpha1.DeclarationAnnotation: ns + "/my-executor"}
 	if err := exec.Create(ctx, decl); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,13 @@ func TestCreatorPodOwnsPerformer(t *testing.T) {
 		err := farExec.Create(ctx, cross)
 		return err == nil, fmt.Sprint(err)
 	})
-	for _, p := range []*v1alpha1.Performer{decl, admin, unbound, cross} {
+	// Without the executor's labels: another tool running in a pod.
+	unlabelled := executorMade(ns, "performer-abc123-0066aabb", "v1")
+	unlabelled.Labels = nil
+	if err := exec.Create(ctx, unlabelled); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*v1alpha1.Performer{decl, admin, unbound, cross, unlabelled} {
 		if refs := getPerformer(t, p).OwnerReferences; len(refs) != 0 {
 			t.Errorf("Performer %s has owner references %v, want none", p.Name, refs)
 		}
