@@ -46,6 +46,8 @@ func init() { ctrllog.SetLogger(logr.Discard()) }
 // KWOK runs no containers, so the performer is a gRPC server in this test and the forwarder a
 // local process; its routes keep their rendered loopback ports and point at that server, since
 // Service DNS names do not resolve outside a cluster.
+//
+// Then the executor crash-loops in its pod and the pod is deleted (leftovers_test.go).
 func TestExecutorPerformerPair(t *testing.T) {
 	e2erun.Gate(t, "executor/performer pair test on a local cluster", "test-e2e", "kubectl")
 	root, err := repo.Root()
@@ -207,6 +209,9 @@ func TestExecutorPerformerPair(t *testing.T) {
 	if diff := cmp.Diff(running, workloads(t, ctx, cl, cfg.Kubernetes.Namespace)); diff != "" {
 		t.Errorf("Deployments, Services and pods after the executor stopped (-before +after):\n%s", diff)
 	}
+
+	// A crash-looping executor, then its pod's deletion, leave no Performer behind.
+	t.Run("leftovers", func(t *testing.T) { crashLoopAndPodDeletion(t, ctx, c.Config, cl, cfg) })
 }
 
 // render is what the test takes from the rendered example.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/fluxcd/pkg/ssa/utils"
 	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -442,6 +443,19 @@ func flags(args []string) map[string]string {
 }
 
 // checkBase covers what every install shares; the overlays' checks call it too.
+// checkLeftoversPolicy checks that the admission policy making a Performer's creator pod its owner
+// and its binding are installed, cluster-scoped: kustomize does not know these kinds and would
+// give them the install's namespace.
+func checkLeftoversPolicy(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	const name = "hourglass-performer-creator-owns"
+	find[admissionregistrationv1.MutatingAdmissionPolicy](t, objs, "MutatingAdmissionPolicy", "", name)
+	b := find[admissionregistrationv1.MutatingAdmissionPolicyBinding](t, objs, "MutatingAdmissionPolicyBinding", "", name)
+	if b.Spec.PolicyName != name {
+		t.Errorf("MutatingAdmissionPolicyBinding %s binds policy %q, want %s", name, b.Spec.PolicyName, name)
+	}
+}
+
 func checkBase(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
 	d := deployment(t, objs)
@@ -456,6 +470,7 @@ func checkBase(t *testing.T, objs []*unstructured.Unstructured) {
 		t.Errorf("serviceAccountName = %q, want hourglass-operator", d.Spec.Template.Spec.ServiceAccountName)
 	}
 	find[corev1.ServiceAccount](t, objs, "ServiceAccount", "hourglass-system", "hourglass-operator")
+	checkLeftoversPolicy(t, objs)
 	c := manager(t, d)
 	if !strings.HasPrefix(c.Image, image+":") || strings.HasSuffix(c.Image, ":latest") {
 		t.Errorf("image = %q, want %s with a pinned tag", c.Image, image)

@@ -212,7 +212,8 @@ func TestExecutorRBAC(t *testing.T) {
 
 // controllerTable is what the controller's ServiceAccount may do in a namespace it reconciles
 // (the reasons come from controller/performer: it reads Performers, writes their status, applies a
-// Deployment and a Service with server-side apply, reads pods for the status and emits events).
+// Deployment and a Service with server-side apply, reads pods for the status, emits events and
+// deletes the Performers a crash-looping executor left over).
 func controllerTable(ns string) []rule {
 	const g = "hourglass.eigenlayer.io"
 	return []rule{
@@ -236,7 +237,10 @@ func controllerTable(ns string) []rule {
 		cannot("create", g, "performers", "", ns, "", "Performers come from Git or the executor"),
 		cannot("patch", g, "performers", "", ns, "p", "the spec belongs to Git"),
 		cannot("update", g, "performers", "", ns, "p", "the spec belongs to Git"),
-		cannot("delete", g, "performers", "", ns, "p", "never deletes what it reconciles"),
+		// A crash-looping executor pod leaves a Performer per start; the controller deletes all but
+		// the newest (controller/internal/performer/leftovers.go). RBAC cannot tell those from
+		// declared ones: the code deletes only undeclared Performers a pod owns.
+		can("delete", g, "performers", "", ns, "p", "deletes Performers an executor pod left over from earlier starts"),
 		// A Performer the executor made before its declared twin appeared loses its own workload
 		// once bound to the twin (controller/internal/performer/binding.go, removeWorkload).
 		can("delete", "apps", "deployments", "", ns, "performer-p", "removes the workload of a bound Performer"),

@@ -55,7 +55,7 @@ type Reconciler struct {
 	same sameMemo
 }
 
-// +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers/status,verbs=patch
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
@@ -87,6 +87,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if r.patched.stale(p) {
 		log.V(1).Info("the cache has not seen the last status patch yet; reconciling again", "after", staleRetry)
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	// Performers an executor pod left over from its earlier starts go first (leftovers.go).
+	if gone, err := r.removeLeftovers(ctx, p); gone || err != nil {
+		return ctrl.Result{}, err
 	}
 
 	old := p.DeepCopy()

@@ -28,7 +28,8 @@ import (
 //
 // Performers are indexed by AVS address, and every change of a Performer declared in Git that the
 // Performers bound to it mirror (its readiness, image, endpoint, pod) reconciles them, so that
-// they report its readiness at once.
+// they report its readiness at once. A Performer whose pod left older ones for its AVS reconciles
+// the newest, which deletes them (leftovers.go).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
@@ -47,6 +48,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPerformer)).
 		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.boundPerformers), builder.WithPredicates(boundChanged())).
+		Watches(&v1alpha1.Performer{}, handler.EnqueueRequestsFromMapFunc(r.handOverDone)).
 		WithOptions(opts).
 		Complete(r)
 }
