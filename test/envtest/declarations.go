@@ -70,13 +70,13 @@ func (e *Env) ServiceAccountClient(ns, name string) (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: e.Scheme})
 }
 
-// AllowPerformers grants the ServiceAccount saNS/sa every verb on Performers in namespace ns, so
-// that what refuses its requests there is admission, not RBAC.
+// AllowPerformers grants the ServiceAccount saNS/sa every verb on Performers and their status in
+// namespace ns, so that what refuses its requests there is admission, not RBAC.
 func (e *Env) AllowPerformers(ctx context.Context, ns, saNS, sa string) error {
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "performer-editor", Namespace: ns},
 		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"performers"},
+			APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"performers", "performers/status"},
 			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"},
 		}},
 	}

@@ -165,6 +165,36 @@ func TestOnlyGitDeclares(t *testing.T) {
 	p.Labels = map[string]string{"hourglass.eigenlayer.io/avs": "x"}
 	got["executor labels its own"], want["executor labels its own"] = answer(clients[executor.name].Update(ctx, p)), "allowed"
 
+	// The status subresource is not matched: the controller writes it, and RBAC, not this
+	// policy, keeps the executor from it.
+	p = seed("status-write", true)
+	p.Status.Phase = v1alpha1.PhasePending
+	got["executor writes the status of a declared one (RBAC allowing)"], want["executor writes the status of a declared one (RBAC allowing)"] =
+		answer(clients[executor.name].Status().Update(ctx, p)), "allowed"
+
+	// In kube-system the garbage collector and the namespace controller delete declared
+	// Performers; another ServiceAccount of kube-system may not.
+	for _, sa := range []string{"generic-garbage-collector", "namespace-controller", "some-operator"} {
+		if err := env.AllowPerformers(ctx, "kube-system", "kube-system", sa); err != nil {
+			t.Fatal(err)
+		}
+		c, err := env.ServiceAccountClient("kube-system", sa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := performer("gc-"+sa, true)
+		p.Namespace = "kube-system"
+		if err := env.Client.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		expect := "allowed"
+		if sa == "some-operator" {
+			expect = "denied"
+		}
+		got["kube-system:"+sa+" deletes a declared one in kube-system"], want["kube-system:"+sa+" deletes a declared one in kube-system"] =
+			answer(c.Delete(ctx, p)), expect
+	}
+
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("answers (-want +got):\n%s", diff)
 	}

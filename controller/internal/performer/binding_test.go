@@ -2,6 +2,7 @@ package performer_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +156,9 @@ func TestDeclaredPerformerTakesOverAndLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	e := executorMade(ns, "performer-1a2b3c-11112222", "v1.0.0")
+	// undeclaredNS is shared by runs (-count): names of their own keep them apart.
+	run := fmt.Sprintf("%04x", time.Now().UnixNano()&0xffff)
+	e := executorMade(ns, "performer-1a2b3c-1111"+run, "v1.0.0")
 	create(t, e)
 	dep := waitDeployment(t, e, "the executor's Performer's own Deployment", func(*appsv1.Deployment) bool { return true })
 	c := dep.Spec.Template.Spec.Containers[0]
@@ -170,15 +173,15 @@ func TestDeclaredPerformerTakesOverAndLeaves(t *testing.T) {
 		return err == nil, errString(err)
 	})
 
-	d := declared(ns, "my-avs")
+	d := declared(ns, "my-avs-"+run)
 	create(t, d)
-	waitPerformer(t, e, "bound", isBound("my-avs"))
+	waitPerformer(t, e, "bound", isBound(d.Name))
 	waitFor(t, "the bound Performer's workload to be removed", func() (bool, string) {
 		errD := k.Get(context.Background(), workloadKey(e), &appsv1.Deployment{})
 		errS := k.Get(context.Background(), workloadKey(e), &corev1.Service{})
 		return apierrors.IsNotFound(errD) && apierrors.IsNotFound(errS), "Deployment: " + errString(errD) + ", Service: " + errString(errS)
 	})
-	if note := waitEvent(t, e, corev1.EventTypeNormal, "WorkloadRemoved"); !strings.Contains(note, "my-avs") {
+	if note := waitEvent(t, e, corev1.EventTypeNormal, "WorkloadRemoved"); !strings.Contains(note, d.Name) {
 		t.Errorf("WorkloadRemoved event %q does not name the declared Performer", note)
 	}
 	get(t, workloadKey(d), &appsv1.Deployment{})
