@@ -8,8 +8,9 @@
 #                                  the same plus a real node (kubelet, containerd, kube-proxy,
 #                                  CoreDNS) beside the KWOK nodes; also HOURGLASS_REAL_NODE=1.
 #                                  Needs root; see docs/real-node.md
-#   hack/local-cluster.sh load-image <OCI layout folder or tar>
-#                                  import an image into the real node's containerd
+#   hack/local-cluster.sh load-image <OCI layout folder or tar> [repository]
+#                                  import an image into the real node's containerd (repository
+#                                  names it when the layout's ref.name is a bare tag)
 #   hack/local-cluster.sh down     stop everything it started and remove its data (safe to repeat)
 #   hack/local-cluster.sh env      print `export KUBECONFIG=...` for eval
 #   hack/local-cluster.sh status   show the processes and the nodes
@@ -383,10 +384,12 @@ node_pause_archive() {
   echo "$cache/pause-$key.tar"
 }
 
-# load_image <OCI layout folder | tar of one>: imports the image into the real node's containerd,
-# under the name in its index's io.containerd.image.name annotation.
+# load_image <OCI layout folder | tar of one> [repository]: imports the image into the real node's
+# containerd, under the name in its index's io.containerd.image.name annotation, or its
+# org.opencontainers.image.ref.name: a full reference as it is, a bare tag after [repository]
+# (without one, ctr makes up import-<date>:<tag>).
 load_image() {
-  local src=${1:-} tmp=
+  local src=${1:-} repo=${2:-} tmp=
   [[ -n $src && -e $src ]] || die "load-image: no OCI image layout or archive at '$src'"
   alive "$PIDS/containerd.pid" || die "load-image: the real node is not running (state: $STATE)"
   if [[ -d $src ]]; then
@@ -396,7 +399,9 @@ load_image() {
     src=$tmp
   fi
   local rc=0
-  ctr_ images import "$src" >&2 || rc=$?
+  local -a base=()
+  [[ -z $repo ]] || base=(--base-name "$repo")
+  ctr_ images import "${base[@]}" "$src" >&2 || rc=$?
   [[ -z $tmp ]] || rm -f "$tmp"
   ((rc == 0)) || die "load-image: ctr images import of $1 failed"
 }
@@ -666,10 +671,11 @@ node_down() {
   stop "$PIDS/kubelet.pid" "$PIDS/kube-proxy.pid" "$PIDS/coredns.pid"
   stop "$PIDS/containerd.pid"
   # containerd's shims, and the containers under them, outlive containerd by design.
+  # One grep over every command line; "[.]" keeps grep from matching its own.
   local f pid
-  for f in /proc/[0-9]*/cmdline; do
+  for f in $(grep -alE -- "$NODE_RUN/containerd[.]sock" /proc/[0-9]*/cmdline 2>/dev/null); do
     pid=${f#/proc/}; pid=${pid%/cmdline}
-    if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "-address $NODE_SOCK "; then kill -KILL "$pid" 2>/dev/null || true; fi
+    kill -KILL "$pid" 2>/dev/null || true
   done
   local cg
   for cg in /sys/fs/cgroup/*/kubepods; do
@@ -724,6 +730,10 @@ node_down() {
 
 up() {
   if alive "$PIDS/kube-apiserver.pid" && kubectl --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz >/dev/null 2>&1; then
+    if [[ $REAL_NODE == 1 ]] && ! alive "$PIDS/kubelet.pid"; then
+      # The API server's flags for reaching a kubelet are set when it starts.
+      die "the cluster in $STATE runs without a real node: stop it (down), then up --real-node"
+    fi
     log "already running: export KUBECONFIG=$KUBECONFIG_FILE"
     return 0
   fi

@@ -434,6 +434,13 @@ func leftovers(dir string) error {
 	if b, _ := exec.Command("iptables-save").Output(); strings.Contains(string(b), ":KUBE-") {
 		left = append(left, "iptables chains of kube-proxy or the kubelet")
 	}
+	// containerd's shims carry its socket, under /run/hourglass-node-*, in their command line.
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "/run/hourglass-node-") {
+			left = append(left, "process "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
 	if len(left) > 0 {
 		return fmt.Errorf("left behind: %s", strings.Join(left, "; "))
 	}
