@@ -424,8 +424,26 @@ node_certs() {
   )
 }
 
+# node_objects <API server port>
 node_objects() {
   cat <<OBJ
+# The API server runs with --endpoint-reconciler-type=none (a loopback address is no valid
+# endpoint): pods on the real node reach it at the bridge address, as in-cluster clients do.
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-real-node
+  namespace: default
+  labels:
+    kubernetes.io/service-name: kubernetes
+    endpointslice.kubernetes.io/managed-by: local-cluster.hourglass.dev
+addressType: IPv4
+endpoints:
+- addresses: [$NODE_GATEWAY]
+  conditions: {ready: true}
+ports:
+- {name: https, port: $1, protocol: TCP}
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
@@ -571,7 +589,7 @@ TOML
   load_image "$(node_pause_archive)"
 
   log "real node: starting CoreDNS on $NODE_GATEWAY:53 and kube-proxy (iptables mode)"
-  node_objects | kubectl --kubeconfig "$KUBECONFIG_FILE" apply -f - >/dev/null
+  node_objects "${server##*:}" | kubectl --kubeconfig "$KUBECONFIG_FILE" apply -f - >/dev/null
   local dns_health dns_ready proxy_health proxy_metrics kubelet_port kubelet_health
   dns_health=$(free_port); dns_ready=$(free_port); proxy_health=$(free_port); proxy_metrics=$(free_port)
   kubelet_port=$(free_port); kubelet_health=$(free_port)
@@ -755,7 +773,11 @@ up() {
   certs
   # The API server reaches a real kubelet (logs, exec) with a client certificate of its own.
   local -a kubelet_client=()
+  local api_bind=127.0.0.1
   if [[ $REAL_NODE == 1 ]]; then
+    # Pods on the real node reach the API server through the kubernetes Service, whose endpoint
+    # is the bridge address (node_up); it answers client certificates and tokens only.
+    api_bind=0.0.0.0
     node_certs
     # The node's name resolves nowhere: reach it at its InternalIP.
     kubelet_client=(--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
@@ -792,7 +814,7 @@ POLICY
   log "starting kube-apiserver on $server"
   start kube-apiserver "$bins/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --secure-port="$api_port" \
+    --bind-address="$api_bind" --secure-port="$api_port" \
     --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
     --service-cluster-ip-range=10.96.0.0/16 \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \

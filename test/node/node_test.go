@@ -3,7 +3,9 @@
 // becomes Ready; a pod from an image imported as an OCI layout runs there as a non-root UID on a
 // read-only root filesystem, with a native sidecar started before its main container and a PVC
 // on the node's disk; another pod reaches it through its Service by cluster DNS name (CoreDNS,
-// kube-proxy); and `down` leaves no mount, network namespace, bridge or cgroup behind.
+// kube-proxy); a pod reaches the API server as in-cluster clients do (the kubernetes Service,
+// its ServiceAccount token); and `down` leaves no process, mount, network namespace, bridge,
+// iptables chain or cgroup behind.
 //
 // It runs only with HOURGLASS_E2E=1 (make test-node), as root (mounts, network namespaces,
 // iptables). HOURGLASS_NODE_CLUSTER_DIR sets the cluster's state folder (default
@@ -121,6 +123,18 @@ func TestRealNode(t *testing.T) {
 			want := report{UID: probeUID, RootReadOnly: true, SidecarFirst: true, VolumeRoundTrip: true, Hostname: "probe"}
 			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(report{}, "RootWriteError")); diff != "" {
 				t.Errorf("what the probe saw when it started (-want +got):\n%s", diff)
+			}
+		}},
+		{Name: "API server reached in-cluster: kubernetes Service, ServiceAccount token", F: func(t *testing.T, ctx context.Context) {
+			msg := get(t, ctx, cs, "in-cluster", "https://kubernetes.default.svc.cluster.local/version", true)
+			var v struct {
+				GitVersion string `json:"gitVersion"`
+			}
+			if err := json.Unmarshal([]byte(msg), &v); err != nil {
+				t.Fatalf("/version answered %q: %v", msg, err)
+			}
+			if v.GitVersion != "v1.37.2" {
+				t.Errorf("/version gitVersion = %q, want v1.37.2", v.GitVersion)
 			}
 		}},
 		{Name: "PVC bound to a local volume on the node's disk", F: func(t *testing.T, ctx context.Context) {
@@ -316,23 +330,38 @@ func runProbe(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 }
 
 // fetchThroughService runs a pod that GETs the probe's Service by its cluster DNS name and
-// returns what it got (the pod's termination message).
+// returns what it got.
 func fetchThroughService(t *testing.T, ctx context.Context, cs kubernetes.Interface) report {
-	url := "http://probe." + namespace + ".svc.cluster.local/"
+	msg := get(t, ctx, cs, "client", "http://probe."+namespace+".svc.cluster.local/", false)
+	var r report
+	if err := json.Unmarshal([]byte(msg), &r); err != nil {
+		t.Fatalf("client pod's message %q: %v", msg, err)
+	}
+	return r
+}
+
+// get runs a pod named name that GETs url (with its ServiceAccount token and CA when sa is set)
+// and returns the body, which the pod leaves as its termination message.
+func get(t *testing.T, ctx context.Context, cs kubernetes.Interface, name, url string, sa bool) string {
+	t.Helper()
+	args := []string{"get", "-url=" + url}
+	if sa {
+		args = append(args, "-sa")
+	}
 	spec := podSpec([]corev1.Container{{
 		Name:                     "get",
 		Image:                    probeImage,
 		ImagePullPolicy:          corev1.PullNever,
-		Args:                     []string{"get", "-url=" + url},
+		Args:                     args,
 		SecurityContext:          restricted(),
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 	}})
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	t0 := time.Now()
-	if _, err := cs.CoreV1().Pods(namespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "client"}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Pods(namespace).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p := waitPod(t, ctx, cs, "client", 3*time.Minute, func(p *corev1.Pod) bool {
+	p := waitPod(t, ctx, cs, name, 3*time.Minute, func(p *corev1.Pod) bool {
 		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 	})
 	msg := ""
@@ -340,14 +369,10 @@ func fetchThroughService(t *testing.T, ctx context.Context, cs kubernetes.Interf
 		msg = p.Status.ContainerStatuses[0].State.Terminated.Message
 	}
 	if p.Status.Phase != corev1.PodSucceeded {
-		t.Fatalf("client pod %s: GET %s: %s", p.Status.Phase, url, msg)
+		t.Fatalf("pod %s %s: GET %s: %s", name, p.Status.Phase, url, msg)
 	}
-	t.Logf("client pod GET %s done %.1fs after its creation: %s", url, time.Since(t0).Seconds(), msg)
-	var r report
-	if err := json.Unmarshal([]byte(msg), &r); err != nil {
-		t.Fatalf("client pod's message %q: %v", msg, err)
-	}
-	return r
+	t.Logf("pod %s: GET %s done %.1fs after its creation: %s", name, url, time.Since(t0).Seconds(), msg)
+	return msg
 }
 
 func checkVolume(t *testing.T, ctx context.Context, cs kubernetes.Interface, dir string) {

@@ -7,11 +7,15 @@
 //	                                           started: its UID, whether the root filesystem is
 //	                                           read-only, whether the sidecar had started, and
 //	                                           whether DIR (a PVC) kept what it wrote
-//	nodeprobe get -url URL                     GET URL (retrying for a minute) and write the body to
-//	                                           /dev/termination-log, so the pod's status carries it
+//	nodeprobe get -url URL [-sa]               GET URL (retrying for a minute) and write the body to
+//	                                           /dev/termination-log, so the pod's status carries it;
+//	                                           -sa: over TLS with the pod's ServiceAccount token and
+//	                                           CA, as in-cluster clients reach the API server
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -46,6 +51,7 @@ func main() {
 	addr := fs.String("addr", ":8080", "listen address")
 	data := fs.String("data", "/data", "folder on the PVC")
 	url := fs.String("url", "", "URL to GET")
+	sa := fs.Bool("sa", false, "authenticate with the pod's ServiceAccount token, trusting its CA")
 	_ = fs.Parse(os.Args[2:])
 	var err error
 	switch os.Args[1] {
@@ -56,7 +62,7 @@ func main() {
 	case "check":
 		_, err = os.Stat(*marker)
 	case "get":
-		err = get(*url)
+		err = get(*url, *sa)
 	default:
 		err = fmt.Errorf("unknown role %q", os.Args[1])
 	}
@@ -113,11 +119,37 @@ func serve(addr, marker, data string) error {
 	return nil
 }
 
-func get(url string) error {
+const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+func get(url string, sa bool) error {
 	client := &http.Client{Timeout: 5 * time.Second}
+	var token string
+	if sa {
+		ca, err := os.ReadFile(filepath.Join(saDir, "ca.crt"))
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return errors.New("no certificate in the ServiceAccount's ca.crt")
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		b, err := os.ReadFile(filepath.Join(saDir, "token"))
+		if err != nil {
+			return err
+		}
+		token = strings.TrimSpace(string(b))
+	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		resp, err := client.Get(url)
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
 		if err == nil {
 			body, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
