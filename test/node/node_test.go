@@ -4,7 +4,8 @@
 // read-only root filesystem, with a native sidecar started before its main container and a PVC
 // on the node's disk; another pod reaches it through its Service by cluster DNS name (CoreDNS,
 // kube-proxy); a pod reaches the API server as in-cluster clients do (the kubernetes Service,
-// its ServiceAccount token); and `down` leaves no process, mount, network namespace, bridge,
+// its ServiceAccount token); the operator's Deployment from base/ runs there and reconciles a
+// Performer; and `down` leaves no process, mount, network namespace, bridge,
 // iptables chain or cgroup behind.
 //
 // It runs only with HOURGLASS_E2E=1 (make test-node), as root (mounts, network namespaces,
@@ -16,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,16 +97,25 @@ func TestRealNode(t *testing.T) {
 	var c *cluster.Cluster
 	probeBin := filepath.Join(dir, "bin", "nodeprobe")
 	built := make(chan error, 1)
-	go func() { built <- buildProbe(ctx, root, probeBin, filepath.Join(dir, "images", "nodeprobe")) }()
+	go func() {
+		if err := buildProbe(ctx, root, probeBin, filepath.Join(dir, "images", "nodeprobe")); err != nil {
+			built <- err
+			return
+		}
+		built <- buildOperatorImage(ctx, root, dir, out)
+	}()
 	phase("cluster with a real node (script start to node Ready)", func() error {
 		c, err = cluster.UpWith(ctx, root, dir, out, cluster.Options{RealNode: true})
 		return err
 	})
-	phase("probe image: built as an OCI layout, imported into the node's containerd", func() error {
+	phase("probe and operator images: built as OCI layouts, imported into the node's containerd", func() error {
 		if err := <-built; err != nil {
 			return err
 		}
-		return c.LoadImage(ctx, filepath.Join(dir, "images", "nodeprobe"))
+		if err := c.LoadImage(ctx, filepath.Join(dir, "images", "nodeprobe")); err != nil {
+			return err
+		}
+		return c.LoadImage(ctx, filepath.Join(dir, "images", "operator"))
 	})
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
@@ -136,6 +147,9 @@ func TestRealNode(t *testing.T) {
 			if v.GitVersion != "v1.37.2" {
 				t.Errorf("/version gitVersion = %q, want v1.37.2", v.GitVersion)
 			}
+		}},
+		{Name: "the operator's Deployment from base/ runs there and reconciles a Performer", F: func(t *testing.T, ctx context.Context) {
+			runOperator(t, ctx, c)
 		}},
 		{Name: "PVC bound to a local volume on the node's disk", F: func(t *testing.T, ctx context.Context) {
 			checkVolume(t, ctx, cs, dir)
@@ -172,6 +186,79 @@ func buildProbe(ctx context.Context, root, bin, layout string) error {
 		return fmt.Errorf("building nodeprobe: %w\n%s", err, b)
 	}
 	return node.Image{Ref: probeImage, Files: map[string]string{"/nodeprobe": bin}, Entrypoint: []string{"/nodeprobe"}}.WriteLayout(layout)
+}
+
+// operatorImage is the controller image base/ names; imported under that name, the Deployment's
+// IfNotPresent pull policy finds it on the node.
+const operatorImage = "ghcr.io/hourglass-gitops/performer-controller:v0.1.0"
+
+// buildOperatorImage builds the controller and packs it as the Dockerfile does (the binary at
+// /hourglass-controller, its entrypoint).
+func buildOperatorImage(ctx context.Context, root, dir string, out io.Writer) error {
+	if err := cluster.BuildController(ctx, root, dir, out); err != nil {
+		return err
+	}
+	return node.Image{Ref: operatorImage, Files: map[string]string{"/hourglass-controller": cluster.ControllerBinary(dir)},
+		Entrypoint: []string{"/hourglass-controller"}, User: "65532:65532"}.WriteLayout(filepath.Join(dir, "images", "operator"))
+}
+
+// runOperator installs base/ as it ships, moves the controller's pod onto the real node (the
+// only change: a toleration and a node selector), and checks that it runs under the restricted
+// Pod Security Standard, takes the leader lease with its own ServiceAccount, and makes a
+// Performer Ready (its workload lands on a KWOK node).
+func runOperator(t *testing.T, ctx context.Context, c *cluster.Cluster) {
+	rendered, err := cluster.Build(ctx, c.Root, filepath.Join(c.Root, "base"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(c.Dir, "base.yaml")
+	if err := os.WriteFile(f, rendered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kubectl := func(args ...string) string {
+		t.Helper()
+		out, err := c.Kubectl(ctx, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	kubectl("apply", "--server-side", "-f", f)
+	kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/performers.hourglass.eigenlayer.io")
+	t0 := time.Now()
+	kubectl("-n", cluster.ControllerNamespace, "patch", "deployment/"+cluster.ControllerDeployment, "--type=strategic", "-p",
+		`{"spec":{"template":{"spec":{"nodeSelector":{"kubernetes.io/hostname":"`+cluster.RealNodeName+`"},`+
+			`"tolerations":[{"key":"`+cluster.RealNodeTaint+`","operator":"Exists","effect":"NoSchedule"}]}}}}`)
+	kubectl("-n", cluster.ControllerNamespace, "rollout", "status", "deployment/"+cluster.ControllerDeployment, "--timeout=3m")
+	t.Logf("operator Deployment available on %s %.1fs after the patch", cluster.RealNodeName, time.Since(t0).Seconds())
+	pod := strings.TrimSpace(kubectl("-n", cluster.ControllerNamespace, "get", "pods", "-l", "app=hourglass-operator",
+		"--field-selector=status.phase=Running", "-o", "jsonpath={.items[0].metadata.name}"))
+	err = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(context.Context) (bool, error) {
+		holder, _ := c.Kubectl(ctx, "-n", cluster.ControllerNamespace, "get", "lease", "hourglass-operator", "-o", "jsonpath={.spec.holderIdentity}")
+		return strings.HasPrefix(holder, pod+"_"), nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s never took the leader lease: %v", pod, err)
+	}
+	kubectl("create", "namespace", "real-node-avs")
+	performer := filepath.Join(c.Dir, "performer.yaml")
+	if err := os.WriteFile(performer, []byte(`apiVersion: hourglass.eigenlayer.io/v1alpha1
+kind: Performer
+metadata:
+  name: on-real-operator
+  namespace: real-node-avs
+spec:
+  avsAddress: "0x00000000000000000000000000000000000000f1"
+  image: my-org/performer:v1.0.0
+  config:
+    grpcPort: 8080
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now()
+	kubectl("apply", "-f", performer)
+	kubectl("-n", "real-node-avs", "wait", "--for=condition=Ready", "--timeout=2m", "performer/on-real-operator")
+	t.Logf("Performer Ready %.1fs after its creation, reconciled by the controller in pod %s", time.Since(t1).Seconds(), pod)
 }
 
 func checkNodes(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
