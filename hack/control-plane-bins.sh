@@ -29,6 +29,8 @@ log() { echo "control-plane-bins: $*" >&2; }
 
 missing=()
 for b in "${want[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+# hack/local-cluster.sh runs bin/coredns: the version this script pins.
+if [[ -x "$BIN_DIR/coredns-$COREDNS_VERSION" ]]; then ln -sfn "coredns-$COREDNS_VERSION" "$BIN_DIR/coredns"; fi
 if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
 
 mkdir -p "$BIN_DIR" "$CACHE_ROOT/src"
@@ -147,7 +149,6 @@ MAIN
     (cd "$d" && go get "github.com/coredns/coredns@$COREDNS_VERSION")
   fi
   build "$d" . "coredns-$COREDNS_VERSION"
-  # hack/local-cluster.sh runs bin/coredns: the version this script pins.
   ln -sfn "coredns-$COREDNS_VERSION" "$BIN_DIR/coredns"
 fi
 
