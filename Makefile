@@ -135,9 +135,11 @@ undeploy: ## Remove what deploy installed (OVERLAY as for deploy), the CRD and i
 
 ##@ Local cluster and demo
 
+REAL_NODE ?= 0
+
 .PHONY: cluster-up
-cluster-up: ## Start a local control plane with KWOK nodes (no Docker); binaries are built once and cached.
-	hack/local-cluster.sh up
+cluster-up: ## Start a local control plane with KWOK nodes (no Docker); binaries are built once and cached. REAL_NODE=1 adds a real kubelet node (root; docs/real-node.md).
+	HOURGLASS_REAL_NODE=$(REAL_NODE) hack/local-cluster.sh up
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane.
@@ -168,6 +170,11 @@ argocd-bins: ## Build Argo CD's application controller, repo server and CMP serv
 .PHONY: test-argocd
 test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local cluster of its own (a few minutes once built).
 	HOURGLASS_E2E=1 go test ./test/argocd/ -count=1 -v -timeout 20m
+
+.PHONY: test-node
+test-node: ## A real node (kubelet, containerd, kube-proxy, CoreDNS) beside the KWOK nodes on a local cluster of its own; needs root.
+	hack/control-plane-bins.sh --node >/dev/null
+	HOURGLASS_E2E=1 go test ./test/node/ -count=1 -v -timeout 15m
 
 .PHONY: test-e2e
 test-e2e: flux-bins ## End-to-end, Flux and executor pair tests, each on a local cluster of its own.

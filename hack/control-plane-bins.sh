@@ -5,6 +5,9 @@
 #
 #   hack/control-plane-bins.sh            build what is missing, print the folder
 #   hack/control-plane-bins.sh --envtest  only etcd and kube-apiserver (what envtest needs)
+#   hack/control-plane-bins.sh --node     also what a real node runs: kubelet, kube-proxy (same
+#                                         Kubernetes version) and CoreDNS (a build with only the
+#                                         plugins cluster DNS needs)
 set -euo pipefail
 # shellcheck source=hack/gomod.sh
 source "$(dirname "${BASH_SOURCE[0]}")/gomod.sh"
@@ -12,16 +15,22 @@ source "$(dirname "${BASH_SOURCE[0]}")/gomod.sh"
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 CACHE_ROOT=${HOURGLASS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hourglass-gitops}
 BIN_DIR="$CACHE_ROOT/bin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
 
 want=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-if [[ "${1:-}" == "--envtest" ]]; then want=(etcd kube-apiserver); fi
+case "${1:-}" in
+  --envtest) want=(etcd kube-apiserver) ;;
+  --node) want+=(kubelet kube-proxy "coredns-$COREDNS_VERSION") ;;
+esac
 
 log() { echo "control-plane-bins: $*" >&2; }
 
 missing=()
 for b in "${want[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+# hack/local-cluster.sh runs bin/coredns: the version this script pins.
+if [[ -x "$BIN_DIR/coredns-$COREDNS_VERSION" ]]; then ln -sfn "coredns-$COREDNS_VERSION" "$BIN_DIR/coredns"; fi
 if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
 
 mkdir -p "$BIN_DIR" "$CACHE_ROOT/src"
@@ -54,7 +63,7 @@ MOD
   build "$d" go.etcd.io/etcd/server/v3 etcd
 fi
 
-if has kube-apiserver || has kube-controller-manager || has kube-scheduler; then
+if has kube-apiserver || has kube-controller-manager || has kube-scheduler || has kubelet || has kube-proxy; then
   d="$CACHE_ROOT/src/kubernetes-$KUBE_VERSION"; mkdir -p "$d"
   if [[ ! -f "$d/go.sum" ]]; then
     log "resolving k8s.io/kubernetes@$KUBE_VERSION and its staging modules ..."
@@ -72,11 +81,11 @@ if has kube-apiserver || has kube-controller-manager || has kube-scheduler; then
       echo ")"
     } >"$d/go.mod"
     echo 'package tools' >"$d/tools.go"
-    (cd "$d" && go mod download k8s.io/kubernetes && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION")
+    (cd "$d" && go mod download k8s.io/kubernetes && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kubelet@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@$KUBE_VERSION")
   fi
   minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
   ver="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
     has "$b" && build "$d" "k8s.io/kubernetes/cmd/$b" "$b" "$ver"
   done
 fi
@@ -101,6 +110,46 @@ MOD
     if [[ -f "$src/kustomize/stage/$f" ]]; then cp "$src/kustomize/stage/$f" "$BIN_DIR/kwok-stages/$(echo "$f" | tr / _)"; fi
   done
   chmod u+w "$BIN_DIR/kwok-stages"/* 2>/dev/null || true
+fi
+
+if has "coredns-$COREDNS_VERSION"; then
+  # CoreDNS's own main links every plugin (cloud DNS providers, dnstap, ...); a main with only
+  # the plugins the cluster's DNS uses builds in a fraction of the time and downloads.
+  d="$CACHE_ROOT/src/coredns-$COREDNS_VERSION"; mkdir -p "$d"
+  if [[ ! -f "$d/go.sum" ]]; then
+    cat >"$d/go.mod" <<MOD
+module local/coredns-build
+
+go 1.26
+MOD
+    cat >"$d/main.go" <<'MAIN'
+// CoreDNS with only the plugins a cluster's DNS needs.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+// The order plugins run in, as in CoreDNS's plugin.cfg.
+func init() {
+	dnsserver.Directives = []string{"bind", "health", "ready", "errors", "log", "cache", "kubernetes"}
+}
+
+func main() { coremain.Run() }
+MAIN
+    (cd "$d" && go get "github.com/coredns/coredns@$COREDNS_VERSION")
+  fi
+  build "$d" . "coredns-$COREDNS_VERSION"
+  ln -sfn "coredns-$COREDNS_VERSION" "$BIN_DIR/coredns"
 fi
 
 echo "$BIN_DIR"

@@ -4,6 +4,13 @@
 # for real and marked Running/Ready, but no container runs).
 #
 #   hack/local-cluster.sh up       start it (builds the binaries on first use), wait until ready
+#   hack/local-cluster.sh up --real-node
+#                                  the same plus a real node (kubelet, containerd, kube-proxy,
+#                                  CoreDNS) beside the KWOK nodes; also HOURGLASS_REAL_NODE=1.
+#                                  Needs root; see docs/real-node.md
+#   hack/local-cluster.sh load-image <OCI layout folder or tar> [repository]
+#                                  import an image into the real node's containerd (repository
+#                                  names it when the layout's ref.name is a bare tag)
 #   hack/local-cluster.sh down     stop everything it started and remove its data (safe to repeat)
 #   hack/local-cluster.sh env      print `export KUBECONFIG=...` for eval
 #   hack/local-cluster.sh status   show the processes and the nodes
@@ -31,6 +38,7 @@ PIDS=$STATE/pids
 CONF=$STATE/config
 # The control plane's own processes; anything else in pids/ is stopped before them.
 COMPONENTS=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+REAL_NODE=${HOURGLASS_REAL_NODE:-0}
 
 START=$SECONDS
 log() { printf '[local-cluster %3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
@@ -312,10 +320,438 @@ EOF
   done
 }
 
+# --- real node (HOURGLASS_REAL_NODE=1 or `up --real-node`) ------------------------------------
+#
+# A kubelet with containerd, runc and the CNI bridge plugin (Debian: containerd, runc,
+# containernetworking-plugins), kube-proxy in iptables mode and CoreDNS, beside the KWOK nodes;
+# docs/real-node.md says why each setting is what it is. It needs root (mounts, network
+# namespaces, iptables, cgroups). It is tainted hourglass.dev/real-node:NoSchedule, so only pods
+# that tolerate it run there and everything made for the KWOK nodes behaves as before. No
+# registry is reachable: images are imported into its containerd (`load-image`), the pod sandbox
+# image included. Host-wide things it makes (so: one real node per machine): the bridge hgnode0
+# holding the pod CIDR's gateway, the pods' network namespaces, kube-proxy's iptables rules, the
+# /kubepods cgroups, and kernel settings (ip_forward and those the kubelet sets); `down` undoes
+# all of them.
+NODE_NAME=${HOURGLASS_NODE_NAME:-real-node-1}
+NODE_POD_CIDR=10.245.0.0/24
+NODE_GATEWAY=10.245.0.1
+NODE_BRIDGE=hgnode0
+NODE_TAINT=hourglass.dev/real-node
+NODE_DIR=$STATE/node
+# Unix socket paths are limited to 108 bytes, and the state folder can be deep.
+NODE_RUN=/run/hourglass-node-$(printf '%s' "$STATE" | sha256sum | cut -c1-10)
+NODE_SOCK=$NODE_RUN/containerd.sock
+NODE_OWNER=/run/hourglass-node.owner
+PAUSE_IMAGE=localhost/hourglass/pause:1
+# Kernel settings the node changes (the kubelet sets the first six at start, with
+# protectKernelDefaults false); saved at the first start, put back by down.
+NODE_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys
+  kernel/keys/root_maxbytes net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables)
+
+ctr_() { ctr --address "$NODE_SOCK" -n k8s.io "$@"; }
+
+node_preflight() {
+  [[ $(id -u) == 0 ]] || die "the real node needs root (mounts, network namespaces, iptables, cgroups)"
+  local b
+  for b in containerd:containerd ctr:containerd runc:runc iptables:iptables conntrack:conntrack; do
+    command -v "${b%%:*}" >/dev/null || die "the real node needs ${b%%:*} on PATH (apt-get install ${b#*:})"
+  done
+  [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
+    die "the real node needs the CNI plugins in /usr/lib/cni (apt-get install containernetworking-plugins)"
+  [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] ||
+    die "the real node needs br_netfilter (modprobe br_netfilter): without it a Service's replies skip its NAT"
+  local owner
+  owner=$(cat "$NODE_OWNER" 2>/dev/null || true)
+  if [[ -n $owner && $owner != "$STATE" ]] && alive "$owner/pids/kubelet.pid"; then
+    die "a real node already runs for the cluster in $owner (one per machine); stop it first"
+  fi
+}
+
+# node_pause_archive: the pod sandbox image (a static Go binary that waits for SIGTERM), built
+# once per source in the user cache dir; prints its archive's path.
+node_pause_archive() {
+  local cache key
+  cache=${HOURGLASS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hourglass-gitops}/node-images
+  key=$(cat "$ROOT"/test/framework/node/cmd/pause/main.go "$ROOT"/test/framework/node/image.go | sha256sum | cut -c1-12)
+  if [[ ! -f $cache/pause-$key.tar ]]; then
+    mkdir -p "$cache" "$NODE_DIR/bin"
+    (cd "$ROOT" && export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false &&
+      go build -trimpath -ldflags "-s -w" -o "$NODE_DIR/bin/pause" ./test/framework/node/cmd/pause &&
+      go run ./test/framework/node/cmd/node-image -ref "$PAUSE_IMAGE" -o "$cache/.pause-$key.tar" \
+        -entrypoint /pause /pause="$NODE_DIR/bin/pause") >&2
+    mv "$cache/.pause-$key.tar" "$cache/pause-$key.tar"
+  fi
+  echo "$cache/pause-$key.tar"
+}
+
+# load_image <OCI layout folder | tar of one> [repository]: imports the image into the real node's
+# containerd, under the name in its index's io.containerd.image.name annotation, or its
+# org.opencontainers.image.ref.name: a full reference as it is, a bare tag after [repository]
+# (without one, ctr makes up import-<date>:<tag>).
+load_image() {
+  local src=${1:-} repo=${2:-} tmp=
+  [[ -n $src && -e $src ]] || die "load-image: no OCI image layout or archive at '$src'"
+  alive "$PIDS/containerd.pid" || die "load-image: the real node is not running (state: $STATE)"
+  if [[ -d $src ]]; then
+    [[ -f $src/index.json ]] || die "load-image: $src is not an OCI image layout (no index.json)"
+    tmp=$(mktemp --suffix=.tar)
+    tar -C "$src" -cf "$tmp" .
+    src=$tmp
+  fi
+  local rc=0
+  local -a base=()
+  [[ -z $repo ]] || base=(--base-name "$repo")
+  ctr_ images import "${base[@]}" "$src" >&2 || rc=$?
+  [[ -z $tmp ]] || rm -f "$tmp"
+  ((rc == 0)) || die "load-image: ctr images import of $1 failed"
+}
+
+node_certs() {
+  [[ -f $PKI/kubelet.crt ]] && return 0
+  (
+    cd "$PKI"
+    issue() { # issue <name> <subject>: a client certificate
+      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+      printf 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >"$1.ext"
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+      rm -f "$1.csr" "$1.ext"
+    }
+    issue kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
+    issue kube-proxy "/CN=system:kube-proxy"
+    issue coredns "/CN=system:coredns"
+    issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  )
+}
+
+# node_objects <API server port>
+node_objects() {
+  cat <<OBJ
+# The API server runs with --endpoint-reconciler-type=none (a loopback address is no valid
+# endpoint): pods on the real node reach it at the bridge address, as in-cluster clients do.
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-real-node
+  namespace: default
+  labels:
+    kubernetes.io/service-name: kubernetes
+    endpointslice.kubernetes.io/managed-by: local-cluster.hourglass.dev
+addressType: IPv4
+endpoints:
+- addresses: [$NODE_GATEWAY]
+  conditions: {ready: true}
+ports:
+- {name: https, port: $1, protocol: TCP}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:coredns
+rules:
+- apiGroups: [""]
+  resources: [endpoints, services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:coredns
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:coredns}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: system:coredns}
+---
+# Volumes on the real node's disk, for the PVCs of pods that run there.
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: real-node-local
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Retain
+OBJ
+  local i
+  for ((i = 1; i <= 8; i++)); do
+    cat <<OBJ
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $(printf 'real-node-pv-%02d' "$i")
+spec:
+  capacity:
+    storage: 1Gi
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: real-node-local
+  local:
+    path: $NODE_DIR/volumes/$(printf 'pv-%02d' "$i")
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {key: kubernetes.io/hostname, operator: In, values: [$NODE_NAME]}
+OBJ
+  done
+}
+
+# node_up <binaries folder>: starts containerd, CoreDNS, kube-proxy and the kubelet, and waits
+# until the node is Ready.
+node_up() {
+  local bins=$1 start=$SECONDS i
+  node_preflight
+  echo "$STATE" >"$NODE_OWNER"
+  mkdir -p "$NODE_DIR"/{containerd,kubelet,pod-logs,cni/net.d,cni/ipam} "$NODE_RUN"
+  for ((i = 1; i <= 8; i++)); do mkdir -p "$NODE_DIR/volumes/$(printf 'pv-%02d' "$i")"; done
+  # Pods run as any UID, and a local volume is its folder, mode included.
+  chmod 1777 "$NODE_DIR"/volumes/pv-*
+  echo "$bins/kube-proxy" >"$NODE_DIR/kube-proxy.path"
+  node_certs
+  local server
+  server=$(grep -o 'https://[^ ]*' "$KUBECONFIG_FILE" | head -1)
+  kubeconfig "$CONF/kubelet.kubeconfig" kubelet "$server"
+  kubeconfig "$CONF/kube-proxy.kubeconfig" kube-proxy "$server"
+  kubeconfig "$CONF/coredns.kubeconfig" coredns "$server"
+
+  if [[ ! -f $NODE_DIR/sysctl.orig ]]; then
+    local s
+    for s in "${NODE_SYSCTLS[@]}"; do
+      [[ ! -e /proc/sys/$s ]] || echo "$s $(cat "/proc/sys/$s")"
+    done >"$NODE_DIR/sysctl.orig"
+  fi
+  echo 1 >/proc/sys/net/ipv4/ip_forward
+  echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
+
+  # The bridge exists before any pod, so that CoreDNS can listen on the gateway address; the CNI
+  # bridge plugin finds it and attaches the pods' veths to it.
+  if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$NODE_BRIDGE" type bridge
+    ip addr add "$NODE_GATEWAY/24" dev "$NODE_BRIDGE"
+  fi
+  ip link set "$NODE_BRIDGE" up
+  cat >"$NODE_DIR/cni/net.d/10-hourglass.conflist" <<CNI
+{
+  "cniVersion": "1.0.0",
+  "name": "hourglass-node",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$NODE_BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "$NODE_POD_CIDR", "gateway": "$NODE_GATEWAY"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": "$NODE_DIR/cni/ipam"
+      }
+    }
+  ]
+}
+CNI
+
+  log "real node: starting containerd (socket $NODE_SOCK)"
+  cat >"$CONF/containerd.toml" <<TOML
+version = 2
+root = "$NODE_DIR/containerd/root"
+state = "$NODE_RUN/state"
+[grpc]
+  address = "$NODE_SOCK"
+[ttrpc]
+  address = "$NODE_RUN/containerd.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$NODE_DIR/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  # This machine denies lowering a process's OOM score (no CAP_SYS_RESOURCE): runc fails with
+  # "failed to update /proc/self/oom_score_adj: Permission denied" for the sandbox's -998.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$NODE_DIR/cni/net.d"
+TOML
+  start containerd "$(command -v containerd)" --config "$CONF/containerd.toml" --log-level warn
+  wait_for containerd 30 containerd ctr_ version
+  load_image "$(node_pause_archive)"
+
+  log "real node: starting CoreDNS on $NODE_GATEWAY:53 and kube-proxy (iptables mode)"
+  node_objects "${server##*:}" | kubectl --kubeconfig "$KUBECONFIG_FILE" apply -f - >/dev/null
+  local dns_health dns_ready proxy_health proxy_metrics kubelet_port kubelet_health
+  dns_health=$(free_port); dns_ready=$(free_port); proxy_health=$(free_port); proxy_metrics=$(free_port)
+  kubelet_port=$(free_port); kubelet_health=$(free_port)
+  cat >"$CONF/Corefile" <<DNS
+.:53 {
+    bind $NODE_GATEWAY
+    errors
+    health 127.0.0.1:$dns_health
+    ready 127.0.0.1:$dns_ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $CONF/coredns.kubeconfig hourglass-local
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    cache 30
+}
+DNS
+  start coredns "$bins/coredns" -conf "$CONF/Corefile"
+  cat >"$CONF/kube-proxy.yaml" <<PROXY
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: $CONF/kube-proxy.kubeconfig
+hostnameOverride: $NODE_NAME
+mode: iptables
+clusterCIDR: $NODE_POD_CIDR
+healthzBindAddress: 127.0.0.1:$proxy_health
+metricsBindAddress: 127.0.0.1:$proxy_metrics
+conntrack:
+  # Leave the host's conntrack table size alone.
+  maxPerCore: 0
+PROXY
+  start kube-proxy "$bins/kube-proxy" --config="$CONF/kube-proxy.yaml"
+
+  log "real node: starting the kubelet ($NODE_NAME)"
+  # Pods resolve cluster names only: no upstream DNS server is reachable here.
+  : >"$NODE_DIR/resolv.conf"
+  cat >"$CONF/kubelet.yaml" <<KUBELET
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# The kubelet refuses a loopback node IP; the bridge's address is the host's own and private.
+address: $NODE_GATEWAY
+port: $kubelet_port
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $kubelet_health
+containerRuntimeEndpoint: unix://$NODE_SOCK
+# The host has cgroups v1 (hybrid) and no systemd.
+failCgroupV1: false
+cgroupDriver: cgroupfs
+failSwapOn: false
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: true
+  x509:
+    clientCAFile: $PKI/ca.crt
+authorization:
+  mode: Webhook
+clusterDomain: cluster.local
+clusterDNS: [$NODE_GATEWAY]
+resolvConf: $NODE_DIR/resolv.conf
+podLogsDir: $NODE_DIR/pod-logs
+registerWithTaints:
+- {key: $NODE_TAINT, value: "true", effect: NoSchedule}
+serializeImagePulls: false
+# Disk and memory are shared with everything else on the machine: evict only when nearly out.
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 2%
+  imagefs.available: 2%
+  nodefs.inodesFree: 2%
+imageGCHighThresholdPercent: 99
+imageGCLowThresholdPercent: 98
+KUBELET
+  start kubelet "$bins/kubelet" --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
+    --root-dir="$NODE_DIR/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_GATEWAY" \
+    --node-labels="type=real,node.kubernetes.io/pool=real" --v=1
+  wait_for CoreDNS 60 coredns http_ok "$dns_ready" /ready
+  wait_for kube-proxy 60 kube-proxy http_ok "$proxy_health" /healthz
+  wait_for "real node $NODE_NAME" 120 kubelet \
+    kubectl --kubeconfig "$KUBECONFIG_FILE" wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
+  log "real node $NODE_NAME Ready $((SECONDS - start))s after its start"
+}
+
+# node_down: stops the real node and removes what it made on the host. Safe to repeat, and after
+# a crash: what it does not find, it skips.
+node_down() {
+  [[ -d $NODE_DIR || -f $PIDS/kubelet.pid || -f $PIDS/containerd.pid ]] || return 0
+  # The kubelet tears its pods down properly (containers, network namespaces, mounts): give it a
+  # short while, then remove by force whatever is left.
+  if alive "$PIDS/kubelet.pid" && alive "$PIDS/kube-apiserver.pid"; then
+    timeout 40 kubectl --kubeconfig "$KUBECONFIG_FILE" delete pods --all-namespaces \
+      --field-selector "spec.nodeName=$NODE_NAME" --grace-period=1 --wait=true >/dev/null 2>&1 || true
+  fi
+  stop "$PIDS/kubelet.pid" "$PIDS/kube-proxy.pid" "$PIDS/coredns.pid"
+  stop "$PIDS/containerd.pid"
+  # containerd's shims, and the containers under them, outlive containerd by design.
+  # One grep over every command line; "[.]" keeps grep from matching its own.
+  local f pid
+  for f in $(grep -alE -- "$NODE_RUN/containerd[.]sock" /proc/[0-9]*/cmdline 2>/dev/null); do
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  local cg
+  for cg in /sys/fs/cgroup/*/kubepods; do
+    [[ -d $cg ]] || continue
+    find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+  done
+  sleep 0.3
+  for cg in /sys/fs/cgroup/*/kubepods; do
+    [[ ! -d $cg ]] || find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+  # The pods' network namespaces (containerd names them cni-*) with an address in the pod CIDR.
+  local ns
+  for ns in /run/netns/cni-*; do
+    [[ -e $ns ]] || continue
+    if ip netns exec "${ns##*/}" ip -4 -o addr show 2>/dev/null | grep -qF " ${NODE_GATEWAY%.*}."; then
+      umount "$ns" 2>/dev/null || true
+      rm -f "$ns"
+    fi
+  done
+  ip link del "$NODE_BRIDGE" 2>/dev/null || true
+  # Mounts under the node's folders, deepest first.
+  local m
+  while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
+    awk '{print $5}' /proc/self/mountinfo | grep -E "^($NODE_DIR|$NODE_RUN)(/|\$)" | sort -r)
+  local kp
+  kp=$(cat "$NODE_DIR/kube-proxy.path" 2>/dev/null || true)
+  [[ -z $kp || ! -x $kp ]] || "$kp" --cleanup >/dev/null 2>&1 || true
+  # The kubelet's own chains (canaries, and a rule dropping non-loopback traffic to 127.0.0.0/8).
+  local ipt t c
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for c in INPUT OUTPUT; do
+      while "$ipt" -t filter -D "$c" -j KUBE-FIREWALL 2>/dev/null; do :; done
+    done
+    for t in filter nat mangle; do
+      for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+        "$ipt" -t "$t" -F "$c" 2>/dev/null && "$ipt" -t "$t" -X "$c" 2>/dev/null || true
+      done
+    done
+  done
+  if [[ -f $NODE_DIR/sysctl.orig ]]; then
+    local s v
+    while read -r s v; do echo "$v" >"/proc/sys/$s" 2>/dev/null || true; done <"$NODE_DIR/sysctl.orig"
+  fi
+  find /var/log/containers -maxdepth 1 -type l -lname "$NODE_DIR/*" -delete 2>/dev/null || true
+  rm -rf --one-file-system "$NODE_DIR" "$NODE_RUN"
+  [[ "$(cat "$NODE_OWNER" 2>/dev/null)" != "$STATE" ]] || rm -f "$NODE_OWNER"
+  log "real node stopped; its mounts, network namespaces, bridge, iptables rules and cgroups removed"
+}
+
 # --- commands --------------------------------------------------------------------------------
 
 up() {
   if alive "$PIDS/kube-apiserver.pid" && kubectl --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz >/dev/null 2>&1; then
+    if [[ $REAL_NODE == 1 ]] && ! alive "$PIDS/kubelet.pid"; then
+      # The API server's flags for reaching a kubelet are set when it starts.
+      die "the cluster in $STATE runs without a real node: stop it (down), then up --real-node"
+    fi
     log "already running: export KUBECONFIG=$KUBECONFIG_FILE"
     return 0
   fi
@@ -326,10 +762,27 @@ up() {
 
   log "control-plane binaries (built from the Go module proxy on first use, then cached)"
   local bins
-  bins=$("$ROOT/hack/control-plane-bins.sh")
+  if [[ $REAL_NODE == 1 ]]; then
+    node_preflight
+    bins=$("$ROOT/hack/control-plane-bins.sh" --node)
+  else
+    bins=$("$ROOT/hack/control-plane-bins.sh")
+  fi
   log "binaries in $bins"
   mkdir -p "$LOGS" "$PIDS" "$CONF" "$STATE/etcd"
   certs
+  # The API server reaches a real kubelet (logs, exec) with a client certificate of its own.
+  local -a kubelet_client=()
+  local api_bind=127.0.0.1
+  if [[ $REAL_NODE == 1 ]]; then
+    # Pods on the real node reach the API server through the kubernetes Service, whose endpoint
+    # is the bridge address (node_up); it answers client certificates and tokens only.
+    api_bind=0.0.0.0
+    node_certs
+    # The node's name resolves nowhere: reach it at its InternalIP.
+    kubelet_client=(--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
+      --kubelet-client-key="$PKI/apiserver-kubelet-client.key" --kubelet-preferred-address-types=InternalIP,Hostname)
+  fi
 
   local etcd_port etcd_peer api_port kcm_port sched_port
   etcd_port=$(free_port); etcd_peer=$(free_port); api_port=$(free_port); kcm_port=$(free_port); sched_port=$(free_port)
@@ -361,7 +814,7 @@ POLICY
   log "starting kube-apiserver on $server"
   start kube-apiserver "$bins/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --secure-port="$api_port" \
+    --bind-address="$api_bind" --secure-port="$api_port" \
     --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
     --service-cluster-ip-range=10.96.0.0/16 \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
@@ -372,7 +825,7 @@ POLICY
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --authorization-mode=Node,RBAC --allow-privileged=true \
-    --profiling=false --v=0 "${audit[@]}"
+    --profiling=false --v=0 "${audit[@]}" "${kubelet_client[@]}"
   kubeconfig "$KUBECONFIG_FILE" admin "$server"
   kubeconfig "$CONF/controller-manager.kubeconfig" controller-manager "$server"
   kubeconfig "$CONF/scheduler.kubeconfig" scheduler "$server"
@@ -424,6 +877,7 @@ EOF
   wait_for "nodes" 90 kwok kubectl --kubeconfig "$KUBECONFIG_FILE" wait --for=condition=Ready node --all --timeout=2s
   wait_for "default service account" 60 kube-controller-manager kubectl --kubeconfig "$KUBECONFIG_FILE" -n default get serviceaccount default
   alive "$PIDS/kube-scheduler.pid" || die "kube-scheduler exited (see $LOGS/kube-scheduler.log)"
+  [[ $REAL_NODE != 1 ]] || node_up "$bins"
   log "cluster ready in $((SECONDS - START))s: export KUBECONFIG=$KUBECONFIG_FILE"
   kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes -L node.kubernetes.io/pool >&2
 }
@@ -432,6 +886,8 @@ down_quiet() {
   local f c
   local -a others=() comps=()
   [[ -d $PIDS ]] || return 0
+  # The real node first: it deletes its pods through the API server.
+  node_down
   for f in "$PIDS"/*.pid; do
     [[ -e $f ]] || continue
     c=$(basename "$f" .pid)
@@ -500,10 +956,13 @@ restart() {
 }
 
 case "${1:-}" in
-  up) up ;;
+  up)
+    [[ ${2:-} != --real-node ]] || REAL_NODE=1
+    up ;;
+  load-image) shift; load_image "$@" ;;
   restart) shift; restart "$@" ;;
   down) down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   status) status ;;
-  *) echo "usage: $0 up|down|env|status|restart <component> [--kill]   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--real-node]|down|env|status|load-image <oci>|restart <component> [--kill]   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
 esac

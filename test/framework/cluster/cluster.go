@@ -70,8 +70,33 @@ type Cluster struct {
 
 // Up starts (or reuses) the cluster whose state lives in dir.
 func Up(ctx context.Context, root, dir string, out io.Writer) (*Cluster, error) {
+	return UpWith(ctx, root, dir, out, Options{})
+}
+
+// Options choose what Up starts beside the control plane and the KWOK nodes.
+type Options struct {
+	// RealNode adds a real node (kubelet, containerd, kube-proxy, CoreDNS; see
+	// docs/real-node.md). It needs root.
+	RealNode bool
+}
+
+// RealNodeName is the real node's name (HOURGLASS_NODE_NAME of hack/local-cluster.sh).
+const RealNodeName = "real-node-1"
+
+// RealNodeTaint keeps pods off the real node unless they tolerate it.
+const RealNodeTaint = "hourglass.dev/real-node"
+
+// RealNodeStorageClass provides the real node's local PersistentVolumes.
+const RealNodeStorageClass = "real-node-local"
+
+// UpWith starts (or reuses) the cluster whose state lives in dir, with what opts add.
+func UpWith(ctx context.Context, root, dir string, out io.Writer, opts Options) (*Cluster, error) {
 	c := &Cluster{Root: root, Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), Out: out}
-	if err := c.script(ctx, "up"); err != nil {
+	args := []string{"up"}
+	if opts.RealNode {
+		args = append(args, "--real-node")
+	}
+	if err := c.script(ctx, args...); err != nil {
 		return nil, err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
@@ -94,18 +119,24 @@ func Down(root, dir string, out io.Writer) error {
 	return script(context.Background(), root, dir, out, "down")
 }
 
-func (c *Cluster) script(ctx context.Context, verb string) error {
-	return script(ctx, c.Root, c.Dir, c.Out, verb)
+func (c *Cluster) script(ctx context.Context, args ...string) error {
+	return script(ctx, c.Root, c.Dir, c.Out, args...)
 }
 
-func script(ctx context.Context, root, dir string, out io.Writer, verb string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "local-cluster.sh"), verb)
+func script(ctx context.Context, root, dir string, out io.Writer, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "local-cluster.sh"), args...)
 	cmd.Env = append(os.Environ(), "HOURGLASS_CLUSTER_DIR="+dir)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("hack/local-cluster.sh %s: %w (logs in %s)", verb, err, filepath.Join(dir, "logs"))
+		return fmt.Errorf("hack/local-cluster.sh %s: %w (logs in %s)", strings.Join(args, " "), err, filepath.Join(dir, "logs"))
 	}
 	return nil
+}
+
+// LoadImage imports an OCI image layout (a folder, or a tar of one) into the real node's
+// containerd, under the name its index's io.containerd.image.name annotation gives.
+func (c *Cluster) LoadImage(ctx context.Context, layout string) error {
+	return c.script(ctx, "load-image", layout)
 }
 
 // Kubectl runs kubectl against the cluster as admin and returns its standard output; the error
