@@ -352,12 +352,25 @@ ctr_() { ctr --address "$NODE_SOCK" -n k8s.io "$@"; }
 
 node_preflight() {
   [[ $(id -u) == 0 ]] || die "the real node needs root (mounts, network namespaces, iptables, cgroups)"
-  local b
+  local b missing=()
   for b in containerd:containerd ctr:containerd runc:runc iptables:iptables conntrack:conntrack; do
-    command -v "${b%%:*}" >/dev/null || die "the real node needs ${b%%:*} on PATH (apt-get install ${b#*:})"
+    command -v "${b%%:*}" >/dev/null || missing+=("${b#*:}")
   done
-  [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
-    die "the real node needs the CNI plugins in /usr/lib/cni (apt-get install containernetworking-plugins)"
+  [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
+  if ((${#missing[@]})); then
+    # Debian's packages; the package scripts may try to start containerd as a service, which the
+    # node does not use (it runs its own, with its own socket and state).
+    command -v apt-get >/dev/null || die "the real node needs Debian's ${missing[*]} (no apt-get here)"
+    log "real node: installing ${missing[*]} (apt-get) ..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; } ||
+      die "installing ${missing[*]} with apt-get failed"
+  fi
+  for b in containerd ctr runc iptables conntrack; do
+    command -v "$b" >/dev/null || die "the real node needs $b on PATH, still missing after apt-get install"
+  done
+  [[ -x /usr/lib/cni/bridge ]] || die "the real node needs the CNI plugins in /usr/lib/cni (containernetworking-plugins)"
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] ||
     die "the real node needs br_netfilter (modprobe br_netfilter): without it a Service's replies skip its NAT"
   local owner
