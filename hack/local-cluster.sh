@@ -371,6 +371,7 @@ node_preflight() {
     command -v "$b" >/dev/null || die "the real node needs $b on PATH, still missing after apt-get install"
   done
   [[ -x /usr/lib/cni/bridge ]] || die "the real node needs the CNI plugins in /usr/lib/cni (containernetworking-plugins)"
+  [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || modprobe br_netfilter 2>/dev/null || true
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] ||
     die "the real node needs br_netfilter (modprobe br_netfilter): without it a Service's replies skip its NAT"
   local owner
