@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
@@ -157,11 +159,17 @@ func TestCreatorPodOwnsPerformer(t *testing.T) {
 		t.Errorf("owner references of a Performer with an owner already (-want +got):\n%s", diff)
 	}
 
-	// Declared in Git, with the executor's labels too.
+	// Declared in Git, with the executor's labels too: the executor may not create one at all (the
+	// declaration policy of base/policy), so its pod never owns a declared Performer.
+	policy, err := envtest.DeclarationPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.EnforceDeclarationPolicy(t, policy)
 	decl := executorMade(ns, "performer-abc123-0077aabb", "v1")
 	decl.Annotations = map[string]string{v1alpha1.DeclarationAnnotation: ns + "/my-executor"}
-	if err := exec.Create(ctx, decl); err != nil {
-		t.Fatal(err)
+	if err := exec.Create(ctx, decl); !apierrors.IsForbidden(err) {
+		t.Errorf("the executor created a declared Performer (err %v), want it refused by the declaration policy", err)
 	}
 	admin := executorMade(ns, "performer-abc123-0033aabb", "v1")
 	create(t, admin)
@@ -195,7 +203,7 @@ func TestCreatorPodOwnsPerformer(t *testing.T) {
 	if err := exec.Create(ctx, unlabelled); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*v1alpha1.Performer{decl, admin, unbound, cross, unlabelled} {
+	for _, p := range []*v1alpha1.Performer{admin, unbound, cross, unlabelled} {
 		if refs := getPerformer(t, p).OwnerReferences; len(refs) != 0 {
 			t.Errorf("Performer %s has owner references %v, want none", p.Name, refs)
 		}
@@ -297,6 +305,8 @@ func leftoverNotes(t *testing.T, ns string) string {
 
 // An executor moving to a new performer version makes a second Performer in the same pod and
 // switches once it is Ready: the Ready one stays until then, and goes once the new one is Ready.
+// Git declares both versions (the controller runs nothing undeclared); the executor's Performers
+// are bound to them and follow their readiness.
 func TestHandOverKeepsReadyUntilNewestReady(t *testing.T) {
 	if err := installLeftoversPolicy(); err != nil {
 		t.Fatal(err)
@@ -306,33 +316,51 @@ func TestHandOverKeepsReadyUntilNewestReady(t *testing.T) {
 	_, exec := executorPod(t, ns, "executor-0")
 	waitPolicy(t, exec, ns)
 
-	up := func(p *v1alpha1.Performer) {
+	declare := func(name, tag string) *v1alpha1.Performer {
 		t.Helper()
-		if err := exec.Create(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		dep := waitDeployment(t, p, "the Deployment", func(*appsv1.Deployment) bool { return true })
-		runPod(t, dep, "a")
+		d := executorMade(ns, name, tag)
+		d.Labels, d.Spec.ImagePullPolicy = nil, ""
+		d.Annotations = map[string]string{v1alpha1.DeclarationAnnotation: ns + "/my-executor"}
+		create(t, d)
+		runPod(t, waitDeployment(t, d, "the declared Deployment", func(*appsv1.Deployment) bool { return true }), "a")
+		return d
 	}
+	executorPerformers := func() []string {
+		var out []string
+		for _, n := range performerNames(t, ns) {
+			if strings.HasPrefix(n, "performer-") {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	declaredV1 := declare("declared-v1", "v1")
+	setDeploymentStatus(t, declaredV1, rolledOut)
+	waitPerformer(t, declaredV1, "the declared v1 Ready", isReady)
+	declaredV2 := declare("declared-v2", "v2")
+
 	running := executorMade(ns, "performer-abc123-0000000a", "v1")
-	up(running)
-	setDeploymentStatus(t, running, rolledOut)
+	if err := exec.Create(ctx, running); err != nil {
+		t.Fatal(err)
+	}
 	waitPerformer(t, running, "the running version to be Ready", isReady)
 
 	time.Sleep(1100 * time.Millisecond) // creation times count in seconds
 	next := executorMade(ns, "performer-abc123-0000000b", "v2")
-	up(next)
+	if err := exec.Create(ctx, next); err != nil {
+		t.Fatal(err)
+	}
 	waitPerformer(t, next, "the new version to be reconciled", func(p *v1alpha1.Performer) bool {
 		return p.Status.ObservedGeneration == p.Generation
 	})
 	time.Sleep(time.Second)
-	if got, want := performerNames(t, ns), []string{running.Name, next.Name}; !cmp.Equal(want, got) {
+	if got, want := executorPerformers(), []string{running.Name, next.Name}; !cmp.Equal(want, got) {
 		t.Fatalf("Performers while the new version is not Ready (-want +got):\n%s", cmp.Diff(want, got))
 	}
 
-	setDeploymentStatus(t, next, rolledOut)
+	setDeploymentStatus(t, declaredV2, rolledOut)
 	waitFor(t, "the old version to go once the new one is Ready", func() (bool, string) {
-		got := performerNames(t, ns)
+		got := executorPerformers()
 		return cmp.Equal([]string{next.Name}, got), fmt.Sprint(got)
 	})
 }
