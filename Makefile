@@ -64,7 +64,7 @@ test-go: ## Run the unit and envtest integration tests (etcd and kube-apiserver 
 .PHONY: test-images
 test-images: images ## The images under podman (installed when missing): --help, --version, every example through kpt and kustomize with the function image.
 	hack/podman/podman.sh info >/dev/null
-	HOURGLASS_IMAGES=$(abspath $(IMAGES_DIR)) go test ./test/images/ -count=1 -v -timeout 10m
+	HOURGLASS_IMAGES=$(abspath $(IMAGES_DIR)) go test ./test/images/ -count=1 -v -parallel 4 -timeout 15m
 
 .PHONY: test-faults
 test-faults: ## Fault tests on a local cluster of their own: kill -9 mid-burst, API server and etcd crashes, leader takeover, drift.

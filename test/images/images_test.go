@@ -209,8 +209,8 @@ func podman(t *testing.T, args ...string) (string, error) {
 	return stdout.String(), err
 }
 
-// loadAll loads every image's OCI archive into podman's storage and returns the images by name.
-func loadAll(t *testing.T) map[string]built {
+// load loads the images' OCI archives into podman's storage and returns them by name.
+func load(t *testing.T, names ...string) map[string]built {
 	t.Helper()
 	dir := imagesDir(t)
 	out := map[string]built{}
@@ -230,7 +230,7 @@ func loadAll(t *testing.T) map[string]built {
 // Every binary of every image answers --help and --version under podman, the version the one
 // the image is labelled with.
 func TestVersionAndHelp(t *testing.T) {
-	imgs := loadAll(t)
+	imgs := load(t, names...)
 	for _, tc := range []struct{ image, entrypoint, program string }{
 		{"performer-controller", "/hourglass-controller", "hourglass-controller"},
 		{"performer-controller", "/performer-forwarder", "performer-forwarder"},
@@ -270,7 +270,7 @@ var (
 // kustomize's container: form (kustomize calls docker; hack/podman/bin/docker runs podman). The
 // objects are the same as the exec form's, the Kptfile and the declaration aside.
 func TestFunctionImage(t *testing.T) {
-	ref := loadAll(t)["avs-executor-fn"].ref
+	ref := load(t, "avs-executor-fn")["avs-executor-fn"].ref
 	r := root(t)
 	kpt, err := exec.LookPath("kpt")
 	if err != nil {
@@ -290,6 +290,8 @@ func TestFunctionImage(t *testing.T) {
 
 	for _, ex := range examples {
 		t.Run(ex, func(t *testing.T) {
+			// Each example waits mostly on podman starting containers: overlap them.
+			t.Parallel()
 			execDir := filepath.Join(tree, "examples", ex)
 			copyPath(t, filepath.Join(r, "examples", ex), execDir)
 			want := applied(t, runIn(t, execDir, env, kustomize, "build", "--enable-alpha-plugins", "--enable-exec", "."))
