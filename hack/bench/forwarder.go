@@ -159,7 +159,9 @@ func bulk(ctx context.Context, c performerv1.PerformerServiceClient, size, strea
 }
 
 func dialPerformer(addr string) (performerv1.PerformerServiceClient, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// WaitForReady: the performer process may still be starting on a busy machine.
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
 	if err != nil {
 		return nil, err
 	}
