@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
+
+// tagRe is the grammar of an image tag; the version becomes one.
+var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 const versionPkg = "github.com/hourglass-gitops/hourglass-gitops/api/version"
 
@@ -119,6 +123,9 @@ func run(o *options, platforms, only string) error {
 		if o.version, err = gitOut(root, "describe", "--tags", "--always", "--dirty"); err != nil {
 			return err
 		}
+	}
+	if !tagRe.MatchString(o.version) {
+		return fmt.Errorf("--version: %q is not a valid image tag (letters, digits, _ . -, at most 128, not starting with . or -)", o.version)
 	}
 	if o.revision, err = gitOut(root, "rev-parse", "HEAD"); err != nil {
 		return err
