@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/api/version"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/metricsauth"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/performer"
 	"github.com/hourglass-gitops/hourglass-gitops/controller/internal/recorder"
@@ -87,9 +87,14 @@ func main() {
 		"Longest wait before retrying a Performer whose reconcile failed (retries back off from 5ms); the executor waits only 5 minutes for its Performers.")
 	flag.Float64Var(&qps, "kube-api-qps", defaultQPS, "Requests per second the controller may send to the API server, on average.")
 	flag.IntVar(&burst, "kube-api-burst", defaultBurst, "Requests the controller may send to the API server in a burst above --kube-api-qps.")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts.BindFlags(flag.CommandLine)
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("hourglass-controller"))
+		return
+	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
@@ -100,7 +105,7 @@ func main() {
 	}
 	namespaces := splitNamespaces(watchNamespaces)
 	log.Info("starting hourglass-controller",
-		"version", version(),
+		"version", version.Get(),
 		"metricsBindAddress", metricsAddr,
 		"metricsSecure", secureMetrics,
 		"healthProbeBindAddress", probeAddr,
@@ -228,13 +233,6 @@ func watchNamespacesForLog(ns []string) string {
 		return "all"
 	}
 	return strings.Join(ns, ",")
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "unknown"
 }
 
 func fail(log interface{ Error(error, string, ...any) }, err error, what string) {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
 
+	"github.com/hourglass-gitops/hourglass-gitops/api/version"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/avsexecutor"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
 )
@@ -43,6 +44,9 @@ func main() {
 	cmd := command.Build(avsexecutor.Processor{}, command.StandaloneDisabled, false)
 	cmd.Use = "avs-executor-fn"
 	cmd.Short = "Render an AVSExecutor declaration into an Hourglass executor and its Performers"
+	// cobra adds --version and prints the template.
+	cmd.Version = version.Get()
+	cmd.SetVersionTemplate(version.String("avs-executor-fn") + "\n")
 	cmd.Long = fmt.Sprintf(usage, strings.Join(profiles.Names(profiles.BuiltIn(nil)), ", "))
 	// Exec functions get no arguments; anything else is a mistake worth stopping at.
 	cmd.Args = func(c *cobra.Command, args []string) error {

@@ -10,7 +10,8 @@
 // and prints both side by side with ratios, the controller's API writes by verb and resource (from
 // the audit log), its writes while idle, its peak RSS and CPU time and its log volume. Then it times
 // the function binary as a whole process against a no-op kyaml function that reads and writes the
-// same ResourceList.
+// same ResourceList, and the performer-forwarder's added latency and throughput against a direct
+// connection to the sample performer (forwarder.go).
 //
 //	go run ./hack/bench -n 200        (make bench; N=1000 make bench)
 package main
@@ -38,6 +39,10 @@ func main() {
 	runs := flag.Int("runs", 7, "runs of each function process (the median is printed)")
 	ctrlBin := flag.String("controller-bin", "", "a controller binary to measure instead of building ./controller (for before/after comparisons)")
 	ctrlArgs := flag.String("controller-args", "", "extra flags for the controller, space-separated (e.g. \"--concurrent=4\")")
+	skipForwarder := flag.Bool("skip-forwarder", false, "skip the performer-forwarder benchmark")
+	fwdCalls := flag.Int("forwarder-calls", 6000, "unary calls per path in the forwarder benchmark")
+	fwdMiB := flag.Int("forwarder-mib", 600, "MiB sent per path in 1 MiB messages in the forwarder benchmark")
+	fwdStreams := flag.Int("forwarder-streams", 4, "concurrent callers of the 1 MiB messages")
 	restart := flag.Bool("restart", true, "restart the controller once idle and time how soon it has checked every workload (by its dry runs; false for builds that send none)")
 	flag.Parse()
 
@@ -59,6 +64,11 @@ func main() {
 	}
 	if !*skipFunction {
 		if err := functionBench(ctx, root, work, *runs); err != nil {
+			fail(err)
+		}
+	}
+	if !*skipForwarder {
+		if err := forwarderBench(ctx, root, work, *fwdCalls, *fwdMiB, *fwdStreams, 6); err != nil {
 			fail(err)
 		}
 	}

@@ -1,6 +1,9 @@
-// Package images checks the two Dockerfiles without a container engine: the files each build
-// stage copies are enough to build its binaries, the binaries are static and land in the final
-// image where they are expected, and the final image runs as non-root.
+// Package images checks the images two ways. Without a container engine, the two Dockerfiles:
+// the files each build stage copies are enough to build its binaries, the binaries are static and
+// land in the final image where they are expected, and the final image runs as non-root. With
+// HOURGLASS_IMAGES set (make test-images), the images hack/images built, under podman: their
+// layouts, labels and base files, --help and --version of every binary, reproducible digests,
+// and the function image rendering every example through kpt and kustomize.
 package images
 
 import (

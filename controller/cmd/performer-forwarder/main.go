@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/version"
 )
 
 type config struct {
@@ -31,6 +33,7 @@ type config struct {
 	dialTimeout   time.Duration
 	shutdownGrace time.Duration
 	logLevel      slog.Level
+	version       bool
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -41,6 +44,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 5*time.Second, "How long to wait for a connection to the target; the client's connection is closed if it fails.")
 	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 20*time.Second, "After SIGTERM, how long open connections may keep going before they are closed.")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "Log level: debug (one line per connection), info, warn or error.")
+	fs.BoolVar(&cfg.version, "version", false, "Print the version and exit.")
 	// Parse errors are returned, not printed with the whole usage; -h prints the usage.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -53,6 +57,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 			fs.PrintDefaults()
 		}
 		return cfg, err
+	}
+	if cfg.version {
+		return cfg, nil
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q: give every route as --route=LISTEN=TARGET", fs.Args())
@@ -80,6 +87,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "performer-forwarder: %v\n", err)
 		os.Exit(2)
+	}
+	if cfg.version {
+		fmt.Println(version.String("performer-forwarder"))
+		return
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
