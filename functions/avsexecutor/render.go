@@ -15,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -112,6 +113,7 @@ func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*y
 	}
 	if np := m.decl.Spec.NetworkPolicy; np != nil && np.Enabled {
 		r.networkPolicy()
+		r.executorNetworkPolicy()
 	}
 	if pdb := m.decl.Spec.Executor.PodDisruptionBudget; pdb != nil {
 		r.add(&policyv1.PodDisruptionBudget{
@@ -475,6 +477,27 @@ func (r *renderer) networkPolicy() {
 	}, waveSupport)
 }
 
+// executorNetworkPolicy admits to the executor pods only the ports the executor serves, from
+// anywhere: aggregators, operators and scrapers may be outside the cluster. The forwarder's health
+// port is left out, so only the pod's node reaches it: a NetworkPolicy always admits the node, where
+// the kubelet probes from. The forwarder's routes listen on 127.0.0.1.
+func (r *renderer) executorNetworkPolicy() {
+	m := r.m
+	var npPorts []networkingv1.NetworkPolicyPort
+	for _, p := range r.ports() {
+		port, proto := intstr.FromInt32(p.Port), corev1.ProtocolTCP
+		npPorts = append(npPorts, networkingv1.NetworkPolicyPort{Protocol: &proto, Port: &port})
+	}
+	r.add(&networkingv1.NetworkPolicy{
+		TypeMeta: meta("networking.k8s.io/v1", "NetworkPolicy"), ObjectMeta: r.objectMeta(m.name, "executor"),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: r.selector()},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{Ports: npPorts}},
+		},
+	}, waveSupport)
+}
+
 func (r *renderer) statefulSet(configMap, hash string) {
 	m := r.m
 	e := m.decl.Spec.Executor
@@ -614,6 +637,9 @@ func (r *renderer) forwarder() corev1.Container {
 	for _, a := range m.avss {
 		args = append(args, fmt.Sprintf("--route=127.0.0.1:%d=%s", a.listenPort, performerEndpoint(m, a)))
 	}
+	if n := forwarderMaxConnections(len(m.avss), f.resources.Limits.Memory()); n > 0 {
+		args = append(args, fmt.Sprintf("--max-connections=%d", n))
+	}
 	args = append(args, fmt.Sprintf("--health-addr=:%d", f.healthPort))
 	always := corev1.ContainerRestartPolicyAlways
 	falseV, trueV := false, true
@@ -644,6 +670,28 @@ func (r *renderer) forwarder() corev1.Container {
 			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 	}
+}
+
+// The forwarder's memory at its connection cap: about 20 KiB a forwarded connection, plus up to
+// two 16 KiB copy buffers while bytes flow, over about 8 MiB of its own (measured in
+// controller/cmd/performer-forwarder, TestBinaryBounds).
+const (
+	forwarderDefaultMaxConnections = 128 // its --max-connections default, per route
+	forwarderBaseMemory            = 8 << 20
+	forwarderConnectionMemory      = 64 << 10 // with room to spare
+)
+
+// forwarderMaxConnections is the --max-connections for routes routes under a memory limit, or 0
+// where the forwarder's default fits: every route at its cap must fit in the limit.
+func forwarderMaxConnections(routes int, limit *resource.Quantity) int {
+	if routes == 0 || limit == nil || limit.IsZero() {
+		return 0
+	}
+	n := (limit.Value() - forwarderBaseMemory) / forwarderConnectionMemory / int64(routes)
+	if n >= forwarderDefaultMaxConnections {
+		return 0
+	}
+	return int(max(n, 1))
 }
 
 // forwarderHealthPortName names the forwarder's health port (at most 15 characters).

@@ -233,6 +233,7 @@ func controllerTable(ns string) []rule {
 		can("watch", "", "pods", "", ns, "", "pod state for image pull and scheduling failures"),
 		can("create", "", "events", "", ns, "", "events on Performers"),
 		can("create", "events.k8s.io", "events", "", ns, "", "events on Performers (events/v1 recorder)"),
+		can("patch", "events.k8s.io", "events", "", ns, "e", "repeats counted in an event's series (events/v1 recorder)"),
 
 		cannot("create", g, "performers", "", ns, "", "Performers come from Git or the executor"),
 		cannot("patch", g, "performers", "", ns, "p", "the spec belongs to Git"),

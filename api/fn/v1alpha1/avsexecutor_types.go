@@ -62,7 +62,8 @@ type AVSExecutorSpec struct {
 	// +optional
 	CreateNamespace bool `json:"createNamespace,omitempty"`
 
-	// NetworkPolicy, when enabled, lets only this executor reach its performers' gRPC port.
+	// NetworkPolicy, when enabled, lets only this executor reach its performers' gRPC port, and
+	// admits to the executor pods only the ports the executor serves.
 	// +optional
 	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
 }
@@ -521,10 +522,12 @@ type KubernetesSpec struct {
 	ConnectionTimeout *metav1.Duration `json:"connectionTimeout,omitempty"`
 }
 
-// NetworkPolicySpec switches the performer NetworkPolicy on.
+// NetworkPolicySpec switches the performer and executor NetworkPolicies on.
 type NetworkPolicySpec struct {
 	// Enabled renders a NetworkPolicy that admits only this executor's pods to its performers'
-	// gRPC ports.
+	// gRPC ports, and one that admits to the executor pods only their gRPC, management and
+	// metrics ports (from anywhere) and the pod's node: the forwarder's health port is left to the
+	// kubelet's probes.
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -18,8 +17,17 @@ import (
 type route struct {
 	listen string
 	target string
+}
 
+// served is a route the forwarder listens on, with its counts.
+type served struct {
+	route
 	listener net.Listener
+
+	open        atomic.Int64 // connections being forwarded; only accept adds
+	refused     atomic.Int64 // connections reset because open was at the cap
+	idleClosed  atomic.Int64 // connections closed by the idle timeout
+	lastCapWarn time.Time    // accept's own
 }
 
 // parseRoute reads LISTEN=TARGET, both host:port. The target host is usually a Service's DNS
@@ -81,12 +89,22 @@ func (f *routeFlag) Set(v string) error {
 	return nil
 }
 
+// limits bound what a route holds: a flood of connections, or clients that leave without
+// closing, must not take the sidecar's memory or file descriptors.
+type limits struct {
+	dialTimeout time.Duration
+	// maxConns is how many connections one route forwards at once; more are reset at once.
+	maxConns int
+	// idleTimeout closes a connection that carried no byte either way for this long.
+	idleTimeout time.Duration
+}
+
 // forwarder accepts on every route and copies bytes both ways between each accepted connection
 // and a fresh connection to the route's target.
 type forwarder struct {
-	routes      []*route
-	dialTimeout time.Duration
-	log         *slog.Logger
+	routes []*served
+	limits limits
+	log    *slog.Logger
 
 	ready   atomic.Bool
 	accepts sync.WaitGroup
@@ -100,10 +118,10 @@ type forwarder struct {
 	stopAccept bool
 }
 
-func newForwarder(routes []route, dialTimeout time.Duration, log *slog.Logger) *forwarder {
-	f := &forwarder{dialTimeout: dialTimeout, log: log, conns: map[net.Conn]struct{}{}}
+func newForwarder(routes []route, lim limits, log *slog.Logger) *forwarder {
+	f := &forwarder{limits: lim, log: log, conns: map[net.Conn]struct{}{}}
 	for _, r := range routes {
-		f.routes = append(f.routes, &route{listen: r.listen, target: r.target})
+		f.routes = append(f.routes, &served{route: r})
 	}
 	f.dials, f.stopDials = context.WithCancel(context.Background())
 	return f
@@ -153,7 +171,7 @@ func (f *forwarder) OpenConnections() int {
 // clientConn marks the accepted side of a forwarded pair in the connection set.
 type clientConn struct{ net.Conn }
 
-func (f *forwarder) accept(r *route) {
+func (f *forwarder) accept(r *served) {
 	defer f.accepts.Done()
 	var backoff time.Duration
 	for {
@@ -169,11 +187,16 @@ func (f *forwarder) accept(r *route) {
 			continue
 		}
 		backoff = 0
+		if r.open.Load() >= int64(f.limits.maxConns) {
+			f.refuse(r, c)
+			continue
+		}
 		client := clientConn{c}
 		if !f.track(client) {
 			c.Close()
 			continue
 		}
+		r.open.Add(1)
 		f.open.Add(1)
 		go f.forward(r, client)
 	}
@@ -197,15 +220,32 @@ func (f *forwarder) untrack(c net.Conn) {
 	f.mu.Unlock()
 }
 
-func (f *forwarder) forward(r *route, client clientConn) {
+// refuse resets a connection over the route's cap: the client learns at once (gRPC:
+// Unavailable, retried with backoff) and no socket is left closing on either side. It says so
+// at most once a minute per route.
+func (f *forwarder) refuse(r *served, c net.Conn) {
+	reset(c)
+	n := r.refused.Add(1)
+	if now := time.Now(); now.Sub(r.lastCapWarn) >= capWarnEvery {
+		r.lastCapWarn = now
+		f.log.Warn("route at its connection cap: resetting new connections", "listen", r.listen, "target", r.target,
+			"maxConnections", f.limits.maxConns, "refusedTotal", n)
+	}
+}
+
+// capWarnEvery bounds the log lines about a route at its cap.
+const capWarnEvery = time.Minute
+
+func (f *forwarder) forward(r *served, client clientConn) {
 	defer f.open.Done()
+	defer r.open.Add(-1)
 	defer f.untrack(client)
 	defer client.Close()
 	start := time.Now()
 
 	// A new dial for every connection: the Service name is resolved each time, and a target
 	// that is down now may be up for the next connection.
-	d := net.Dialer{Timeout: f.dialTimeout}
+	d := net.Dialer{Timeout: f.limits.dialTimeout}
 	upstream, err := d.DialContext(f.dials, "tcp", r.target)
 	if err != nil {
 		// The client sees its connection closed before any byte: gRPC reports Unavailable.
@@ -218,29 +258,19 @@ func (f *forwarder) forward(r *route, client clientConn) {
 	defer f.untrack(upstream)
 	defer upstream.Close()
 
-	var sent, received int64
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); sent = pipe(upstream, client.Conn) }()
-	go func() { defer wg.Done(); received = pipe(client.Conn, upstream) }()
-	wg.Wait()
-	f.log.Debug("connection closed", "listen", r.listen, "target", r.target, "client", client.RemoteAddr().String(),
-		"upstream", upstream.RemoteAddr().String(), "bytesSent", sent, "bytesReceived", received, "duration", time.Since(start).String())
-}
-
-// pipe copies src to dst until src ends. A clean end (FIN) is passed on as a half-close, so the
-// other direction keeps flowing; an error (reset, closed by shutdown) closes both sides.
-// Between two TCP connections io.Copy splices in the kernel, so no bytes pass through user space.
-func pipe(dst, src net.Conn) int64 {
-	n, err := io.Copy(dst, src)
-	if err == nil {
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			return n
-		}
+	p := &pair{idle: f.limits.idleTimeout}
+	p.touch()
+	var received int64
+	done := make(chan struct{})
+	go func() { defer close(done); received = p.pipe(client.Conn, upstream) }()
+	sent := p.pipe(upstream, client.Conn)
+	<-done
+	if p.timedOut.Load() {
+		r.idleClosed.Add(1)
 	}
-	dst.Close()
-	src.Close()
-	return n
+	f.log.Debug("connection closed", "listen", r.listen, "target", r.target, "client", client.RemoteAddr().String(),
+		"upstream", upstream.RemoteAddr().String(), "bytesSent", sent, "bytesReceived", received,
+		"duration", time.Since(start).String(), "idleTimeout", p.timedOut.Load())
 }
 
 // Shutdown stops accepting (listeners closed, not ready), waits for open connections to end for

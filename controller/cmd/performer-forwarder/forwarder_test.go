@@ -74,10 +74,18 @@ type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
 
+// testLimits are the defaults with a shorter dial timeout.
+var testLimits = limits{dialTimeout: 2 * time.Second, maxConns: defaultMaxConnections, idleTimeout: defaultIdleTimeout}
+
 // startForwarder forwards a fresh loopback port to target and returns that port's address.
 func startForwarder(t *testing.T, target string) (*forwarder, string) {
 	t.Helper()
-	f := newForwarder([]route{{listen: "127.0.0.1:0", target: target}}, 2*time.Second, testLogger(t))
+	return startForwarderWith(t, target, testLimits, testLogger(t))
+}
+
+func startForwarderWith(t *testing.T, target string, lim limits, log *slog.Logger) (*forwarder, string) {
+	t.Helper()
+	f := newForwarder([]route{{listen: "127.0.0.1:0", target: target}}, lim, log)
 	if err := f.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -350,15 +358,19 @@ func TestParseFlags(t *testing.T) {
 	if diff := cmp.Diff(want, routes); diff != "" {
 		t.Errorf("routes (-want +got):\n%s", diff)
 	}
-	if cfg.healthAddr != ":9200" || cfg.dialTimeout != 2*time.Second {
-		t.Errorf("health-addr %q, dial-timeout %s", cfg.healthAddr, cfg.dialTimeout)
+	if cfg.healthAddr != ":9200" || cfg.limits.dialTimeout != 2*time.Second {
+		t.Errorf("health-addr %q, dial-timeout %s", cfg.healthAddr, cfg.limits.dialTimeout)
 	}
 	def, err := parseFlags(good[:1], io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if def.healthAddr != ":9100" || def.dialTimeout != 5*time.Second || def.logLevel != slog.LevelInfo {
-		t.Errorf("defaults: health-addr %q, dial-timeout %s, log-level %s", def.healthAddr, def.dialTimeout, def.logLevel)
+	wantDefaults := config{
+		routes: def.routes, healthAddr: ":9100", healthMax: 8, shutdownGrace: 20 * time.Second, logLevel: slog.LevelInfo,
+		limits: limits{dialTimeout: 5 * time.Second, maxConns: 128, idleTimeout: 5 * time.Minute},
+	}
+	if diff := cmp.Diff(wantDefaults, def, cmp.AllowUnexported(config{}, limits{}, route{})); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 
 	for _, tc := range []struct {
@@ -375,6 +387,9 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--route=127.0.0.1:9101=a:1", "--route=127.0.0.1:9101=b:2"}, `invalid value "127.0.0.1:9101=b:2" for flag -route: listen address 127.0.0.1:9101 is already used by --route=127.0.0.1:9101=a:1`},
 		{[]string{"--route=127.0.0.1:9101=a:1", "--dial-timeout=0s"}, "--dial-timeout: must be positive, got 0s"},
 		{[]string{"--route=127.0.0.1:9101=a:1", "--health-addr="}, "--health-addr: must not be empty"},
+		{[]string{"--route=127.0.0.1:9101=a:1", "--max-connections=0"}, "--max-connections: must be at least 1, got 0"},
+		{[]string{"--route=127.0.0.1:9101=a:1", "--idle-timeout=0s"}, "--idle-timeout: must be positive, got 0s"},
+		{[]string{"--route=127.0.0.1:9101=a:1", "--health-max-connections=0"}, "--health-max-connections: must be at least 1, got 0"},
 		{[]string{"--route=127.0.0.1:9101=a:1", "127.0.0.1:9102=b:2"}, `unexpected arguments ["127.0.0.1:9102=b:2"]: give every route as --route=LISTEN=TARGET`},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
@@ -394,7 +409,7 @@ func TestListenAllOrNothing(t *testing.T) {
 	f := newForwarder([]route{
 		{listen: "127.0.0.1:0", target: "perf:9090"},
 		{listen: taken.Addr().String(), target: "other:9090"},
-	}, time.Second, testLogger(t))
+	}, testLimits, testLogger(t))
 	err := f.Listen()
 	if err == nil {
 		t.Fatal("Listen succeeded on a taken port")

@@ -30,18 +30,29 @@ import (
 type config struct {
 	routes        []route
 	healthAddr    string
-	dialTimeout   time.Duration
+	limits        limits
+	healthMax     int
 	shutdownGrace time.Duration
 	logLevel      slog.Level
 	version       bool
 }
+
+// Defaults sized for the sidecar's 64Mi memory limit; see the bounds test for the figures.
+const (
+	defaultMaxConnections       = 128
+	defaultIdleTimeout          = 5 * time.Minute
+	defaultHealthMaxConnections = 8
+)
 
 func parseFlags(args []string, output io.Writer) (config, error) {
 	cfg := config{}
 	fs := flag.NewFlagSet("performer-forwarder", flag.ContinueOnError)
 	fs.Var((*routeFlag)(&cfg.routes), "route", "`LISTEN=TARGET`: accept on the LISTEN host:port and forward each connection to the TARGET host:port (repeatable).")
 	fs.StringVar(&cfg.healthAddr, "health-addr", ":9100", "Address of the HTTP /healthz and /readyz endpoints; /readyz answers 200 once every route listens.")
-	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 5*time.Second, "How long to wait for a connection to the target; the client's connection is closed if it fails.")
+	fs.DurationVar(&cfg.limits.dialTimeout, "dial-timeout", 5*time.Second, "How long to wait for a connection to the target; the client's connection is closed if it fails.")
+	fs.IntVar(&cfg.limits.maxConns, "max-connections", defaultMaxConnections, "Connections each route forwards at once; more are reset as they arrive.")
+	fs.DurationVar(&cfg.limits.idleTimeout, "idle-timeout", defaultIdleTimeout, "A forwarded connection that carries no byte either way for this long is closed (gRPC keepalive pings count).")
+	fs.IntVar(&cfg.healthMax, "health-max-connections", defaultHealthMaxConnections, "Connections the health endpoint holds at once; a new one closes the oldest that has no request in progress.")
 	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 20*time.Second, "After SIGTERM, how long open connections may keep going before they are closed.")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "Log level: debug (one line per connection), info, warn or error.")
 	fs.BoolVar(&cfg.version, "version", false, "Print the version and exit.")
@@ -70,8 +81,17 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	if cfg.healthAddr == "" {
 		return cfg, errors.New("--health-addr: must not be empty")
 	}
-	if cfg.dialTimeout <= 0 {
-		return cfg, fmt.Errorf("--dial-timeout: must be positive, got %s", cfg.dialTimeout)
+	if cfg.limits.dialTimeout <= 0 {
+		return cfg, fmt.Errorf("--dial-timeout: must be positive, got %s", cfg.limits.dialTimeout)
+	}
+	if cfg.limits.maxConns < 1 {
+		return cfg, fmt.Errorf("--max-connections: must be at least 1, got %d", cfg.limits.maxConns)
+	}
+	if cfg.limits.idleTimeout <= 0 {
+		return cfg, fmt.Errorf("--idle-timeout: must be positive, got %s", cfg.limits.idleTimeout)
+	}
+	if cfg.healthMax < 1 {
+		return cfg, fmt.Errorf("--health-max-connections: must be at least 1, got %d", cfg.healthMax)
 	}
 	if cfg.shutdownGrace < 0 {
 		return cfg, fmt.Errorf("--shutdown-grace: must not be negative, got %s", cfg.shutdownGrace)
@@ -107,11 +127,11 @@ func main() {
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Routes first: once the health endpoint answers at all, every route listens, so a startup
 	// probe on /healthz or /readyz holds the executor back until its performers are reachable.
-	f := newForwarder(cfg.routes, cfg.dialTimeout, log)
+	f := newForwarder(cfg.routes, cfg.limits, log)
 	if err := f.Listen(); err != nil {
 		return err
 	}
-	health, err := startHealth(cfg.healthAddr, f.Ready, log)
+	health, err := startHealth(cfg.healthAddr, cfg.healthMax, f.Ready, log)
 	if err != nil {
 		f.Shutdown(0)
 		return err

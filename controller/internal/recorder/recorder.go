@@ -1,19 +1,29 @@
 // Package recorder writes the controller's Kubernetes events (events.k8s.io/v1) from a bounded
 // queue with a fixed number of writers.
 //
-// client-go's events broadcaster starts goroutines for every event, sends them all at once, and
-// keeps each event for six minutes to count its repeats as a series. With a thousand Performers
-// (make bench) its events cost about 9 MiB at the controller's peak, sent while the API server was
-// busy rolling the workloads out. The controller emits an event only when a Performer's status
-// changes, so repeats are rare and a series buys little. Like client-go's core/v1 broadcaster, this
-// recorder drops events when its queue is full rather than grow without bound.
+// client-go's events broadcaster starts goroutines for every event and sends them all at once:
+// with a thousand Performers (make bench) its events cost about 9 MiB at the controller's peak,
+// sent while the API server was busy rolling the workloads out. Like client-go's core/v1
+// broadcaster, this recorder drops events when its queue is full rather than grow without bound.
+//
+// Repeats make a series, as events.k8s.io/v1 means them: an event like one recorded less than six
+// minutes before (same regarding and related objects, type, reason, action and note) increments
+// the first Event's series.count and moves its series.lastObservedTime, by a PATCH, instead of
+// creating another Event. A Performer whose readiness flaps thus makes one Event per state, not
+// one per flap. Unlike client-go, the note is part of what must match (the controller's notes
+// tell states apart, such as generations), and the count is written as soon as a writer is free,
+// one PATCH for all the repeats queued meanwhile, not six minutes after the last repeat.
 package recorder
 
 import (
+	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +36,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/record/util"
 	"k8s.io/client-go/tools/reference"
@@ -50,6 +61,11 @@ const (
 	maxNote = 1024
 	// dropLogEvery bounds the log lines about dropped events to one a minute.
 	dropLogEvery = time.Minute
+	// seriesWindow is how long after an event a like one joins its series, as in client-go.
+	seriesWindow = 6 * time.Minute
+	// maxSeries bounds the events remembered for their repeats; the least recently seen is
+	// forgotten first, and its next repeat starts a new Event.
+	maxSeries = QueueSize
 )
 
 // droppedEvents lets an alert catch what the log line a minute only counts.
@@ -66,13 +82,31 @@ type Recorder struct {
 	scheme     *runtime.Scheme
 	controller string
 	instance   string
-	queue      chan *eventsv1.Event
+	queue      chan *series
 	log        logr.Logger
 	writers    int
 	retryDelay time.Duration
+	window     time.Duration
+	maxSeries  int
+
+	mu     sync.Mutex
+	series map[[sha256.Size]byte]*series
+	recent *list.List // of *series, least recently seen first
 
 	dropped     atomic.Int64
 	lastDropLog atomic.Int64 // unix nanoseconds
+}
+
+// series is an event and its repeats. The fields after event are guarded by Recorder.mu.
+type series struct {
+	key   [sha256.Size]byte
+	event *eventsv1.Event // as first seen: its name is the Event the repeats are written to
+	elem  *list.Element
+
+	count   int32     // times seen
+	last    time.Time // last seen
+	written int32     // count the API server has; 0 before the Event is created
+	queued  bool      // in the queue or being written: a repeat only counts
 }
 
 var _ events.EventRecorder = (*Recorder)(nil)
@@ -87,26 +121,90 @@ func New(c client.Client, scheme *runtime.Scheme, controller string) *Recorder {
 		scheme:     scheme,
 		controller: controller,
 		instance:   controller + "-" + hostname,
-		queue:      make(chan *eventsv1.Event, QueueSize),
+		queue:      make(chan *series, QueueSize),
 		log:        logf.Log.WithName("events"),
 		writers:    defaultWriters,
 		retryDelay: retryDelay,
+		window:     seriesWindow,
+		maxSeries:  maxSeries,
+		series:     map[[sha256.Size]byte]*series{},
+		recent:     list.New(),
 	}
 }
 
-// Eventf queues an event about regarding (and related, which may be nil). It never blocks: a
-// reconciler must not wait for an event.
+// Eventf queues an event about regarding (and related, which may be nil), or counts it in the
+// series of a like event. It never blocks: a reconciler must not wait for an event.
 func (r *Recorder) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any) {
-	ev, err := r.event(time.Now(), regarding, related, eventtype, reason, action, fmt.Sprintf(note, args...))
+	now := time.Now()
+	ev, err := r.event(now, regarding, related, eventtype, reason, action, fmt.Sprintf(note, args...))
 	if err != nil {
 		r.log.Error(err, "not recording an event", "reason", reason)
 		return
 	}
+	s := r.observe(ev, now)
+	if s == nil {
+		return // a writer has the series in hand and writes this repeat's count too
+	}
 	select {
-	case r.queue <- ev:
+	case r.queue <- s:
 	default:
+		r.mu.Lock()
+		s.queued = false
+		if s.written == 0 && s.count == 1 {
+			r.forget(s)
+		}
+		r.mu.Unlock()
 		r.drop(ev)
 	}
+}
+
+// observe counts ev in its series, starting one when there is none within the window, and
+// returns the series to queue, or nil when it is queued already.
+func (r *Recorder) observe(ev *eventsv1.Event, now time.Time) *series {
+	key := seriesKey(ev)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.series[key]
+	if s != nil && now.Sub(s.last) < r.window {
+		s.count++
+		s.last = now
+		r.recent.MoveToBack(s.elem)
+		if s.queued {
+			return nil
+		}
+	} else {
+		if s != nil {
+			r.forget(s)
+		}
+		s = &series{key: key, event: ev, count: 1, last: now}
+		s.elem = r.recent.PushBack(s)
+		r.series[key] = s
+		for r.recent.Len() > r.maxSeries {
+			r.forget(r.recent.Front().Value.(*series))
+		}
+	}
+	s.queued = true
+	return s
+}
+
+// forget drops s from the series remembered; a writer holding it still finishes its writes.
+func (r *Recorder) forget(s *series) {
+	if r.series[s.key] == s {
+		delete(r.series, s.key)
+	}
+	r.recent.Remove(s.elem)
+}
+
+// seriesKey is what like events share: all that an Event says but its time, hashed so that the
+// index does not hold a second copy of every note.
+func seriesKey(ev *eventsv1.Event) [sha256.Size]byte {
+	ref := func(o *corev1.ObjectReference) string {
+		if o == nil {
+			return ""
+		}
+		return strings.Join([]string{o.APIVersion, o.Kind, o.Namespace, o.Name, string(o.UID), o.FieldPath}, "\x00")
+	}
+	return sha256.Sum256([]byte(strings.Join([]string{ev.Type, ev.Reason, ev.Action, ev.Note, ref(&ev.Regarding), ref(ev.Related)}, "\x01")))
 }
 
 func (r *Recorder) event(now time.Time, regarding, related runtime.Object, eventtype, reason, action, note string) (*eventsv1.Event, error) {
@@ -176,8 +274,8 @@ func (r *Recorder) Start(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return
-				case ev := <-r.queue:
-					r.write(ctx, ev)
+				case s := <-r.queue:
+					r.write(ctx, s)
 				}
 			}
 		})
@@ -190,24 +288,73 @@ func (r *Recorder) Start(ctx context.Context) error {
 // reconcilers have events to write.
 func (r *Recorder) NeedLeaderElection() bool { return false }
 
-// write creates ev, trying again while the API server cannot be reached or is overloaded. An
-// event the API server rejects is dropped: it would be rejected again.
-func (r *Recorder) write(ctx context.Context, ev *eventsv1.Event) {
+// write brings the API server up to s's count: it creates the Event, or patches its series with
+// the count of every repeat seen since the last write, until no repeat is left to write.
+func (r *Recorder) write(ctx context.Context, s *series) {
+	for {
+		r.mu.Lock()
+		count, last, written := s.count, s.last, s.written
+		if count == written || ctx.Err() != nil {
+			s.queued = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		r.send(ctx, s.event, count, last, written)
+		// Written or given up: either way these repeats are done with.
+		r.mu.Lock()
+		s.written = count
+		r.mu.Unlock()
+	}
+}
+
+// send writes one state of a series: the Event, with its series once there are repeats, or a
+// PATCH of the series of the Event written before (created again if it is gone, as client-go does).
+func (r *Recorder) send(ctx context.Context, ev *eventsv1.Event, count int32, last time.Time, written int32) {
+	var s *eventsv1.EventSeries
+	if count > 1 {
+		s = &eventsv1.EventSeries{Count: count, LastObservedTime: metav1.NewMicroTime(last)}
+	}
+	if written > 0 {
+		patch, err := json.Marshal(map[string]any{"series": s})
+		if err != nil {
+			r.log.Error(err, "not recording an event", "reason", ev.Reason, "regarding", regarding(ev))
+			return
+		}
+		target := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ev.Namespace, Name: ev.Name}}
+		err = r.retry(ctx, ev, func() error { return r.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)) })
+		if !apierrors.IsNotFound(err) {
+			return
+		}
+	}
+	create := ev.DeepCopy()
+	create.Series = s
+	if err := r.retry(ctx, ev, func() error { return r.client.Create(ctx, create) }); err != nil {
+		r.log.Error(err, "the API server rejected an event", "reason", ev.Reason, "regarding", regarding(ev))
+	}
+}
+
+// retry calls write, trying again while the API server cannot be reached or is overloaded. An
+// event the API server rejects is dropped: it would be rejected again. It returns a NotFound error
+// for the caller to handle, and nil once the event is written or given up.
+func (r *Recorder) retry(ctx context.Context, ev *eventsv1.Event, write func() error) error {
 	for try := 1; ; try++ {
-		err := r.client.Create(ctx, ev)
+		err := write()
 		switch {
 		case err == nil, apierrors.IsAlreadyExists(err), ctx.Err() != nil:
-			return
+			return nil
+		case apierrors.IsNotFound(err):
+			return err
 		case !retriable(err):
 			r.log.Error(err, "the API server rejected an event", "reason", ev.Reason, "regarding", regarding(ev))
-			return
+			return nil
 		case try == maxTries:
 			r.log.Error(err, "giving up on an event", "tries", try, "reason", ev.Reason, "regarding", regarding(ev))
-			return
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(r.retryDelay):
 		}
 	}

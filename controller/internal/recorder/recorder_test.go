@@ -3,8 +3,10 @@ package recorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,15 +117,15 @@ func TestFullQueueDropsAndDrains(t *testing.T) {
 	cm := configMap(t, ns, "subject")
 	r := New(env.Client, env.Scheme, "test-controller")
 	const size, extra = 100, 3
-	r.queue = make(chan *eventsv1.Event, size)
+	r.queue = make(chan *series, size)
 
 	before := testutil.ToFloat64(droppedEvents)
 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range size + extra {
-			r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "ready")
+		for i := range size + extra {
+			r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "ready at generation %d", i)
 		}
 	}()
 	select {
@@ -209,5 +211,150 @@ func TestEventAboutALongNamedObject(t *testing.T) {
 	r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "ready")
 	if got := waitEvents(t, ns, 1)[0].Regarding.Name; got != cm.Name {
 		t.Errorf("the event is about %q, want %q", got, cm.Name)
+	}
+}
+
+// countingClient counts the writes that reach the API server.
+type countingClient struct {
+	client.Client
+	creates, patches atomic.Int32
+}
+
+func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.creates.Add(1)
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+func (c *countingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	c.patches.Add(1)
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+// waitSeries waits until ns holds n events that count as want says (note, and the related
+// object's name in brackets when there is one: series counts, 1 for an event without a series),
+// and returns them.
+func waitSeries(t *testing.T, ns string, n int, want map[string]int32) []eventsv1.Event {
+	t.Helper()
+	var list eventsv1.EventList
+	var got map[string]int32
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		got = map[string]int32{}
+		for _, ev := range list.Items {
+			n := int32(1)
+			if ev.Series != nil {
+				n = ev.Series.Count
+			}
+			key := ev.Note
+			if ev.Related != nil {
+				key += " (" + ev.Related.Name + ")"
+			}
+			got[key] += n
+		}
+		if len(list.Items) > n {
+			return false, fmt.Errorf("%d events, want %d", len(list.Items), n)
+		}
+		return len(list.Items) == n && cmp.Equal(want, got), nil
+	})
+	if err != nil {
+		t.Fatalf("events in %s (-want +got):\n%s\n%v", ns, cmp.Diff(want, got), err)
+	}
+	return list.Items
+}
+
+// A readiness that flaps sixty times makes one Event, whose series counts the sixty, written in
+// far fewer requests than sixty.
+func TestRepeatsMakeASeries(t *testing.T) {
+	ns := env.Namespace(t)
+	cm := configMap(t, ns, "subject")
+	counting := &countingClient{Client: env.Client}
+	r := New(counting, env.Scheme, "test-controller")
+	start(t, r)
+
+	const flaps = 60
+	begin := time.Now()
+	for range flaps {
+		r.Eventf(cm, nil, corev1.EventTypeWarning, "NotReady", "Rollout", "the workload has no ready replica")
+	}
+	evs := waitSeries(t, ns, 1, map[string]int32{"the workload has no ready replica": flaps})
+	t.Logf("%d repeats written in %s with %d create and %d patches", flaps, time.Since(begin).Round(time.Millisecond),
+		counting.creates.Load(), counting.patches.Load())
+	if w := counting.creates.Load() + counting.patches.Load(); w > flaps/2 {
+		t.Errorf("%d writes for %d repeats, want them merged", w, flaps)
+	}
+	ev := evs[0]
+	if ev.Series.LastObservedTime.Before(&ev.EventTime) || time.Since(ev.Series.LastObservedTime.Time) > time.Minute {
+		t.Errorf("series last observed at %s, event time %s", ev.Series.LastObservedTime, ev.EventTime)
+	}
+
+	// Later repeats, a little apart, are patched into the same series.
+	const later = 10
+	for range later {
+		time.Sleep(20 * time.Millisecond)
+		r.Eventf(cm, nil, corev1.EventTypeWarning, "NotReady", "Rollout", "the workload has no ready replica")
+	}
+	if got := waitSeries(t, ns, 1, map[string]int32{"the workload has no ready replica": flaps + later})[0].Name; got != ev.Name {
+		t.Errorf("the repeats went to Event %s, want %s", got, ev.Name)
+	}
+	t.Logf("then %d repeats 20 ms apart: %d patches", later, counting.patches.Load())
+	if n := counting.creates.Load(); n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
+
+// Events that differ in anything but their time are distinct Events; a repeat after the window,
+// or after its Event was deleted, starts a new Event.
+func TestDistinctEventsAndTheWindow(t *testing.T) {
+	ns := env.Namespace(t)
+	cm, other := configMap(t, ns, "subject"), configMap(t, ns, "other")
+	r := New(env.Client, env.Scheme, "test-controller")
+	start(t, r)
+
+	for range 2 {
+		for i := range 3 {
+			r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "ready at generation %d", i)
+		}
+		r.Eventf(cm, other, corev1.EventTypeNormal, "Ready", "Rollout", "related")
+		r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "related")
+	}
+	evs := waitSeries(t, ns, 5, map[string]int32{"ready at generation 0": 2, "ready at generation 1": 2, "ready at generation 2": 2, "related": 2, "related (other)": 2})
+
+	// Deleted: the next repeat creates the Event again, with the series so far.
+	for _, ev := range evs {
+		if ev.Note == "ready at generation 0" {
+			if err := env.Client.Delete(context.Background(), &ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "ready at generation 0")
+	waitSeries(t, ns, 5, map[string]int32{"ready at generation 0": 3, "ready at generation 1": 2, "ready at generation 2": 2, "related": 2, "related (other)": 2})
+
+	// After the window, a repeat is a new Event.
+	r.mu.Lock()
+	r.window = 0
+	r.mu.Unlock()
+	r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "ready at generation 1")
+	waitSeries(t, ns, 6, map[string]int32{"ready at generation 0": 3, "ready at generation 1": 3, "ready at generation 2": 2, "related": 2, "related (other)": 2})
+}
+
+// The events remembered for their repeats are bounded; the least recently seen go first.
+func TestSeriesAreBounded(t *testing.T) {
+	r := New(env.Client, env.Scheme, "test-controller")
+	r.maxSeries = 3
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "x"}}
+	for i := range 10 {
+		r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "note %d", i)
+	}
+	r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "note 7") // seen again: kept
+	r.Eventf(cm, nil, corev1.EventTypeNormal, "Ready", "Rollout", "note 10")
+	var notes []string
+	for e := r.recent.Front(); e != nil; e = e.Next() {
+		notes = append(notes, e.Value.(*series).event.Note)
+	}
+	if diff := cmp.Diff([]string{"note 9", "note 7", "note 10"}, notes); diff != "" || len(r.series) != 3 {
+		t.Errorf("series remembered (%d in the index) (-want +got):\n%s", len(r.series), diff)
 	}
 }
