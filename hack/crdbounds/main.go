@@ -6,7 +6,8 @@
 // Bounds keep every Performer small: the controller holds all of them in memory, and without
 // them a few hundred Performers of a megabyte each would exceed its memory limit at every start.
 // The numbers are sized to what performers use (README: "Performer size limits"); a spec node left
-// without a bound is an error, so a new field cannot slip through unbounded.
+// without a bound is an error, so a new field cannot slip through unbounded. Quantities must also
+// parse as such (isQuantity), since one the controller cannot decode stops it from listing any.
 //
 //	go run ./hack/crdbounds base/crd/hourglass.eigenlayer.io_performers.yaml
 package main
@@ -214,6 +215,11 @@ func bound(path []string, s map[string]any) error {
 		}
 	}
 	intOrString, _ := s["x-kubernetes-int-or-string"].(bool)
+	if s["pattern"] == quantityPattern && !hasRule(s, quantityRule) {
+		// The pattern admits numbers no quantity holds ("1e9999999999999999999"), and a Performer
+		// the controller cannot decode would stop it from listing any.
+		addRule(s, quantityRule, "must be a quantity")
+	}
 	switch {
 	case s["type"] == "string" || intOrString:
 		if _, ok := s["maxLength"]; !ok && s["enum"] == nil && s["format"] != "date-time" {
@@ -294,6 +300,21 @@ func bound(path []string, s map[string]any) error {
 func addRule(s map[string]any, rule, message string) {
 	rules, _ := s["x-kubernetes-validations"].([]any)
 	s["x-kubernetes-validations"] = append(rules, map[string]any{"rule": rule, "message": message})
+}
+
+// quantityPattern is the pattern controller-gen gives resource.Quantity.
+const quantityPattern = `^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$`
+
+const quantityRule = "type(self) == int || isQuantity(self)"
+
+func hasRule(s map[string]any, rule string) bool {
+	rules, _ := s["x-kubernetes-validations"].([]any)
+	for _, r := range rules {
+		if dig(r, "rule") == rule {
+			return true
+		}
+	}
+	return false
 }
 
 func hasKeyRule(s map[string]any) bool {

@@ -71,8 +71,9 @@ func TestLargestPerformerIsAdmitted(t *testing.T) {
 }
 
 // The one-of rules keep a spec from setting every alternative of an embedded type at once, which
-// Kubernetes refuses anyway and which would double the largest Performer.
-func TestOneOfRules(t *testing.T) {
+// Kubernetes refuses anyway and which would double the largest Performer; the quantity rule keeps
+// out a number the controller could not decode.
+func TestValidationRules(t *testing.T) {
 	ns := env.Namespace(t)
 	for name, tc := range map[string]struct {
 		spec string
@@ -82,6 +83,7 @@ func TestOneOfRules(t *testing.T) {
 			"a probe has exactly one of exec, httpGet, tcpSocket and grpc"},
 		"no probe handler": {`{"probes": {"readiness": {"periodSeconds": 5}}}`,
 			"a probe has exactly one of exec, httpGet, tcpSocket and grpc"},
+		"a number no quantity holds": {`{"resources": {"limits": {"cpu": "1e9999999999999999999"}}}`, "must be a quantity"},
 		"two value sources": {`{"config": {"environmentFrom": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}, "fieldRef": {"fieldPath": "metadata.name"}}}]}}`,
 			"valueFrom must name exactly one source"},
 	} {
