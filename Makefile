@@ -26,6 +26,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: ## Generate the Performer CRD, the function config schema and the controller RBAC.
 	$(CONTROLLER_GEN) crd paths=./api/v1alpha1/... output:crd:artifacts:config=base/crd
+	go run ./hack/crdbounds base/crd/hourglass.eigenlayer.io_performers.yaml
 	$(CONTROLLER_GEN) crd paths=./api/fn/... output:crd:artifacts:config=functions/schema
 	go run ./functions/schema/gen -dir functions/schema
 	$(CONTROLLER_GEN) rbac:roleName=hourglass-controller paths=./controller/... output:rbac:artifacts:config=base/rbac

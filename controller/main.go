@@ -18,6 +18,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/workqueue"
+	psapi "k8s.io/pod-security-admission/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -58,6 +59,7 @@ func main() {
 		neverPullPolicy  string
 		allowPrivileged  bool
 		allowUndeclared  bool
+		podSecurity      string
 		allowedSAs       string
 		concurrent       int
 		maxRetryDelay    time.Duration
@@ -75,8 +77,10 @@ func main() {
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty means all namespaces.")
 	flag.StringVar(&neverPullPolicy, "never-pull-policy", string(corev1.PullIfNotPresent),
 		"Image pull policy that replaces Never on Performers not declared in Git (the executor asks for Never on the ones it makes): IfNotPresent, Always, or Never to keep it.")
+	flag.StringVar(&podSecurity, "pod-security-level", string(psapi.LevelRestricted),
+		"Pod Security Standard (restricted, baseline or privileged; version latest) every performer pod must meet; a Performer whose pod does not is Stalled.")
 	flag.BoolVar(&allowPrivileged, "allow-privileged-performers", false,
-		"Let Performers ask for privileged containers, privilege escalation or running as root; otherwise such a Performer is Stalled.")
+		"Deprecated: the same as --pod-security-level=privileged.")
 	flag.BoolVar(&allowUndeclared, "allow-undeclared-performers", false,
 		"Give Performers not declared in Git (without the annotation "+v1alpha1.DeclarationAnnotation+"), and with no declared Performer of their AVS to bind to, a workload of their own; "+
 			"this lets anyone who may create Performers in a namespace run any image with any of that namespace's Secrets. Otherwise such a Performer waits, not Ready (NotDeclared).")
@@ -103,6 +107,13 @@ func main() {
 	if err != nil {
 		fail(log, err, "reading --never-pull-policy")
 	}
+	level, err := parsePodSecurityLevel(podSecurity, allowPrivileged)
+	if err != nil {
+		fail(log, err, "reading --pod-security-level")
+	}
+	if allowPrivileged {
+		log.Info("--allow-privileged-performers is deprecated: use --pod-security-level=privileged")
+	}
 	namespaces := splitNamespaces(watchNamespaces)
 	log.Info("starting hourglass-controller",
 		"version", version.Get(),
@@ -114,8 +125,8 @@ func main() {
 		"leaderElectionNamespace", leaderElectionNS,
 		"watchNamespaces", watchNamespacesForLog(namespaces),
 		"neverPullPolicy", pullPolicy,
-		"allowPrivilegedPerformers", allowPrivileged,
 		"allowUndeclaredPerformers", allowUndeclared,
+		"podSecurityLevel", level,
 		"allowedServiceAccounts", allowedSAs,
 		"fieldManager", performer.FieldManager,
 	)
@@ -166,7 +177,7 @@ func main() {
 		Recorder:        events,
 		NeverPullPolicy: pullPolicy,
 		AllowUndeclared: allowUndeclared,
-		Security:        workload.Allowance{Privileged: allowPrivileged, ServiceAccounts: splitNamespaces(allowedSAs)},
+		Security:        workload.Allowance{Level: level, ServiceAccounts: splitNamespaces(allowedSAs)},
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{
 		MaxConcurrentReconciles: concurrent,
@@ -215,6 +226,22 @@ func parsePullPolicy(s string) (corev1.PullPolicy, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%q is no image pull policy: want IfNotPresent, Always or Never", s)
+}
+
+// parsePodSecurityLevel reads --pod-security-level; the deprecated --allow-privileged-performers
+// means privileged and cannot be combined with another level.
+func parsePodSecurityLevel(s string, allowPrivileged bool) (psapi.Level, error) {
+	level, err := psapi.ParseLevel(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is no Pod Security level: %w", s, err)
+	}
+	if allowPrivileged {
+		if level != psapi.LevelRestricted && level != psapi.LevelPrivileged {
+			return "", fmt.Errorf("--allow-privileged-performers (deprecated) means --pod-security-level=privileged, not %s", level)
+		}
+		return psapi.LevelPrivileged, nil
+	}
+	return level, nil
 }
 
 // splitNamespaces splits a comma-separated flag value, dropping blanks.

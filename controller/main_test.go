@@ -247,6 +247,39 @@ func TestParsePullPolicy(t *testing.T) {
 	}
 }
 
+func TestParsePodSecurityLevel(t *testing.T) {
+	for _, tc := range []struct {
+		level           string
+		allowPrivileged bool
+		want            string
+	}{
+		{"restricted", false, "restricted"},
+		{"baseline", false, "baseline"},
+		{"privileged", false, "privileged"},
+		// The deprecated flag is an alias of privileged.
+		{"restricted", true, "privileged"},
+		{"privileged", true, "privileged"},
+	} {
+		got, err := parsePodSecurityLevel(tc.level, tc.allowPrivileged)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("parsePodSecurityLevel(%q, %v) = %q, %v; want %q", tc.level, tc.allowPrivileged, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		level           string
+		allowPrivileged bool
+		want            string
+	}{
+		{"Restricted", false, "privileged, baseline, restricted"},
+		{"", false, "privileged, baseline, restricted"},
+		{"baseline", true, "not baseline"},
+	} {
+		if _, err := parsePodSecurityLevel(tc.level, tc.allowPrivileged); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parsePodSecurityLevel(%q, %v) error = %v, want one with %q", tc.level, tc.allowPrivileged, err, tc.want)
+		}
+	}
+}
+
 type syncedCache bool
 
 func (s syncedCache) WaitForCacheSync(ctx context.Context) bool {

@@ -49,7 +49,8 @@ const (
 	// WorkloadNotOwnedReason: a Deployment or Service of the workload's name exists and this
 	// Performer does not control it; the controller leaves it alone.
 	WorkloadNotOwnedReason = "WorkloadNotOwned"
-	// SecurityNotAllowedReason: the spec asks for privileges or a ServiceAccount the controller
-	// was not started to allow.
+	// SecurityNotAllowedReason: the performer pod fails a check of the controller's Pod Security
+	// level (the message names the check and the Performer field), or the spec names a
+	// ServiceAccount the controller was not started to allow.
 	SecurityNotAllowedReason = "SecurityNotAllowed"
 )

@@ -19,10 +19,14 @@ const (
 type PerformerSpec struct {
 	// AVSAddress is the Ethereum address of the AVS this performer serves.
 	// +kubebuilder:validation:Pattern=`^0x[0-9a-fA-F]{40}$`
+	// +kubebuilder:validation:MaxLength=42
 	AVSAddress string `json:"avsAddress"`
 
-	// Image is the performer container image, with or without a tag.
+	// Image is the performer container image, with or without a tag. At most 512 characters: a
+	// 255-character name (registry included, the distribution spec's limit), a 128-character tag
+	// and a sha256 digest take 456.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image"`
 
 	// ImagePullPolicy of the performer container.
@@ -31,7 +35,8 @@ type PerformerSpec struct {
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 
 	// Version of the performer. When the image has no tag or digest, the version is used as its tag.
-	// A change of version rolls the performer out.
+	// A change of version rolls the performer out. At most 128 characters, the longest image tag.
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	Version string `json:"version,omitempty"`
 
@@ -54,7 +59,9 @@ type PerformerSpec struct {
 	// +optional
 	HardwareRequirements *HardwareRequirements `json:"hardwareRequirements,omitempty"`
 
-	// ImagePullSecrets for the performer image.
+	// ImagePullSecrets for the performer image; at most 4 (one per registry the image may come
+	// from is already more than performers use).
+	// +kubebuilder:validation:MaxItems=4
 	// +optional
 	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
 
@@ -81,7 +88,10 @@ type PerformerSpec struct {
 	Probes *Probes `json:"probes,omitempty"`
 
 	// PodAnnotations are added to the performer pod, for example for metrics scraping or sidecar
-	// injection. Changing them rolls the performer.
+	// injection. Changing them rolls the performer. At most 8, with keys of at most 128 characters
+	// (the longest well-known annotation and label keys are about 60) and values of at most 256
+	// (scraping and sidecar settings are a few words; anything bigger belongs in a ConfigMap).
+	// +kubebuilder:validation:MaxProperties=8
 	// +optional
 	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
 
@@ -100,46 +110,67 @@ type PerformerConfig struct {
 	// +optional
 	GRPCPort int32 `json:"grpcPort,omitempty"`
 
-	// Environment variables of the performer container.
+	// Environment variables of the performer container. At most 16, with names of at most 64
+	// characters and values of at most 256: performers take RPC URLs, addresses, ports and flags
+	// here (a dozen at most, the longest an RPC URL with its key); a larger value, such as a
+	// certificate or a config file, belongs in a ConfigMap or Secret that EnvironmentFrom names.
+	// +kubebuilder:validation:MaxProperties=16
 	// +optional
 	Environment map[string]string `json:"environment,omitempty"`
 
-	// EnvironmentFrom sets environment variables from Secrets, ConfigMaps or pod fields.
+	// EnvironmentFrom sets environment variables from Secrets, ConfigMaps or pod fields; at most
+	// 8 (keys, tokens and endpoints kept in Secrets number a handful per performer).
+	// +kubebuilder:validation:MaxItems=8
 	// +listType=map
 	// +listMapKey=name
 	// +optional
 	EnvironmentFrom []EnvVarFrom `json:"environmentFrom,omitempty"`
 
-	// Args replace the image's CMD.
+	// Args replace the image's CMD: at most 12 arguments of at most 256 characters, room for
+	// the flags of a performer with values such as URLs; files belong in a ConfigMap.
+	// +kubebuilder:validation:MaxItems=12
+	// +kubebuilder:validation:items:MaxLength=256
 	// +optional
 	Args []string `json:"args,omitempty"`
 
-	// Command replaces the image's ENTRYPOINT.
+	// Command replaces the image's ENTRYPOINT: at most 4 words of at most 256 characters (an
+	// interpreter, a script and its options; the flags go in Args).
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=256
 	// +optional
 	Command []string `json:"command,omitempty"`
 
-	// ServiceAccountName the performer pod runs as.
+	// ServiceAccountName the performer pod runs as: an object name, at most 253 characters.
+	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
 // EnvVarFrom is an environment variable whose value comes from elsewhere.
 type EnvVarFrom struct {
-	// Name of the environment variable.
+	// Name of the environment variable, at most 64 characters as in Environment.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	Name string `json:"name"`
 
-	// ValueFrom says where the value comes from.
+	// ValueFrom says where the value comes from: exactly one source, as Kubernetes requires.
+	// +kubebuilder:validation:XValidation:rule="[has(self.configMapKeyRef), has(self.secretKeyRef), has(self.fieldRef), has(self.resourceFieldRef), has(self.fileKeyRef)].exists_one(x, x)",message="valueFrom must name exactly one source"
 	ValueFrom corev1.EnvVarSource `json:"valueFrom"`
 }
 
 // Scheduling constrains where a performer runs.
 type Scheduling struct {
-	// NodeSelector the performer pod must match.
+	// NodeSelector the performer pod must match: at most 8 labels (a node pool, an instance type
+	// and a few hardware labels are what performers select on), keys of at most 128 characters
+	// (the longest well-known label keys are about 60) and values of at most 63, as Kubernetes
+	// label syntax allows.
+	// +kubebuilder:validation:MaxProperties=8
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 
-	// Tolerations of the performer pod.
+	// Tolerations of the performer pod: at most 8 (a dedicated pool's taint, the GPU and TEE
+	// taints and the not-ready/unreachable ones).
+	// +kubebuilder:validation:MaxItems=8
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 
@@ -147,11 +178,13 @@ type Scheduling struct {
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
 
-	// RuntimeClass is the RuntimeClass name of the performer pod.
+	// RuntimeClass is the RuntimeClass name of the performer pod, at most 253 characters.
+	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	RuntimeClass *string `json:"runtimeClass,omitempty"`
 
-	// PriorityClassName of the performer pod.
+	// PriorityClassName of the performer pod, at most 253 characters.
+	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	PriorityClassName string `json:"priorityClassName,omitempty"`
 }
@@ -174,7 +207,8 @@ const (
 type HardwareRequirements struct {
 	// GPUType is the GPU model: an NVIDIA GPU Feature Discovery product name such as
 	// NVIDIA-A100-SXM4-80GB, or a family alias such as nvidia-a100 that matches every product of
-	// that family.
+	// that family. At most 128 characters; product names are under 40.
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	GPUType string `json:"gpuType,omitempty"`
 
@@ -192,7 +226,9 @@ type HardwareRequirements struct {
 	TEEType TEEType `json:"teeType,omitempty"`
 
 	// CustomLabels are node labels the performer's node must carry, for hardware the built-in
-	// mappings do not know.
+	// mappings do not know: at most 8, keys of at most 128 characters and values of at most 63,
+	// as in Scheduling.NodeSelector.
+	// +kubebuilder:validation:MaxProperties=8
 	// +optional
 	CustomLabels map[string]string `json:"customLabels,omitempty"`
 }
@@ -216,11 +252,15 @@ type UpgradeStrategy struct {
 
 // Probes of the performer container.
 type Probes struct {
-	// Liveness replaces the default gRPC liveness probe.
+	// Liveness replaces the default gRPC liveness probe. It has exactly one handler, as
+	// Kubernetes requires.
+	// +kubebuilder:validation:XValidation:rule="[has(self.exec), has(self.httpGet), has(self.tcpSocket), has(self.grpc)].exists_one(x, x)",message="a probe has exactly one of exec, httpGet, tcpSocket and grpc"
 	// +optional
 	Liveness *corev1.Probe `json:"liveness,omitempty"`
 
-	// Readiness replaces the default gRPC readiness probe.
+	// Readiness replaces the default gRPC readiness probe. It has exactly one handler, as
+	// Kubernetes requires.
+	// +kubebuilder:validation:XValidation:rule="[has(self.exec), has(self.httpGet), has(self.tcpSocket), has(self.grpc)].exists_one(x, x)",message="a probe has exactly one of exec, httpGet, tcpSocket and grpc"
 	// +optional
 	Readiness *corev1.Probe `json:"readiness,omitempty"`
 }

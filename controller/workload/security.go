@@ -3,8 +3,11 @@ package workload
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	psapi "k8s.io/pod-security-admission/api"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
@@ -25,48 +28,54 @@ var (
 // Allowance is what a Performer may ask for beyond the hardened defaults; the controller's flags
 // set it.
 type Allowance struct {
-	// Privileged allows privileged containers, privilege escalation and running as root.
-	Privileged bool
+	// Level is the Pod Security Standard every performer pod must meet (--pod-security-level);
+	// empty means restricted.
+	Level psapi.Level
 	// ServiceAccounts the performer pod may run as besides "default"; "*" allows any.
 	ServiceAccounts []string
 }
 
-// CheckSecurity reports what the Performer asks for that the allowance does not grant. The
-// Performer API has no host namespace fields (hostNetwork, hostPID, hostIPC), so those cannot be
-// asked for at all.
+// level is the allowance's Pod Security level, restricted unless set.
+func (a Allowance) level() psapi.Level {
+	if a.Level == "" {
+		return psapi.LevelRestricted
+	}
+	return a.Level
+}
+
+// CheckSecurity reports what the Performer asks for that the allowance does not grant: each Pod
+// Security check that the pod the controller would run fails at the allowance's level, with the
+// Performer fields behind it, and a ServiceAccount not allowed. The pod judged is the Deployment's
+// pod template with its metadata, the hardened defaults refined by the Performer included. A
+// Performer whose Deployment cannot be built passes: building it fails later, with its own error.
 func CheckSecurity(p *v1alpha1.Performer, allow Allowance) []error {
 	var errs []error
-	deny := func(field, detail string) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, detail))
-	}
-	if !allow.Privileged {
-		const hint = "; the controller allows it only when started with --allow-privileged-performers"
-		if sc := p.Spec.SecurityContext; sc != nil {
-			if sc.Privileged != nil && *sc.Privileged {
-				deny("spec.securityContext.privileged", "a privileged container is not allowed"+hint)
-			}
-			if sc.AllowPrivilegeEscalation != nil && *sc.AllowPrivilegeEscalation {
-				deny("spec.securityContext.allowPrivilegeEscalation", "privilege escalation is not allowed"+hint)
-			}
-			if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
-				deny("spec.securityContext.runAsUser", "running as root (0) is not allowed"+hint)
-			}
-			if sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot {
-				deny("spec.securityContext.runAsNonRoot", "false would let the container run as root"+hint)
-			}
-		}
-		if psc := p.Spec.PodSecurityContext; psc != nil {
-			if psc.RunAsUser != nil && *psc.RunAsUser == 0 {
-				deny("spec.podSecurityContext.runAsUser", "running as root (0) is not allowed"+hint)
-			}
-			if psc.RunAsNonRoot != nil && !*psc.RunAsNonRoot {
-				deny("spec.podSecurityContext.runAsNonRoot", "false would let the pod run as root"+hint)
-			}
-		}
+	if dep, err := Deployment(p); err == nil && dep.Spec != nil && dep.Spec.Template != nil {
+		errs = append(errs, checkPod(p, dep.Spec.Template, allow.level())...)
 	}
 	if sa := p.Spec.Config.ServiceAccountName; sa != "" && sa != "default" && !allowed(allow.ServiceAccounts, sa) {
-		deny("spec.config.serviceAccountName", fmt.Sprintf(
-			"%q is not allowed: a performer runs as the namespace's default ServiceAccount unless the controller is started with --allowed-service-accounts naming it", sa))
+		errs = append(errs, fmt.Errorf("spec.config.serviceAccountName: %q is not allowed: a performer runs as the namespace's default ServiceAccount unless the controller is started with --allowed-service-accounts naming it", sa))
+	}
+	return errs
+}
+
+func checkPod(p *v1alpha1.Performer, tmpl *corev1ac.PodTemplateSpecApplyConfiguration, level psapi.Level) []error {
+	pod, err := Convert[corev1.PodTemplateSpec](tmpl)
+	if err != nil {
+		return []error{fmt.Errorf("spec: the performer pod cannot be judged: %w", err)}
+	}
+	violations := PodSecurity(level, &pod.ObjectMeta, &pod.Spec)
+	if len(violations) == 0 {
+		return nil
+	}
+	performer, err := asMap(p)
+	if err != nil {
+		return []error{fmt.Errorf("spec: the performer cannot be read: %w", err)}
+	}
+	errs := make([]error, 0, len(violations))
+	for _, v := range violations {
+		errs = append(errs, fmt.Errorf("%s: Pod Security %q %s; change the field, or start the controller with --pod-security-level=%s",
+			strings.Join(fieldsToChange(performer, v.Check), ", "), level, v, v.Allowed))
 	}
 	return errs
 }

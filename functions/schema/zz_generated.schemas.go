@@ -105,7 +105,8 @@ func schemaAVSExecutor() *spec.Schema {
 																		Properties: map[string]spec.Schema{
 																			"customLabels": {
 																				SchemaProps: spec.SchemaProps{
-																					Type: spec.StringOrArray{"object"},
+																					Type:          spec.StringOrArray{"object"},
+																					MaxProperties: ptr(int64(8)),
 																					AdditionalProperties: &spec.SchemaOrBool{
 																						Allows: true,
 																						Schema: &spec.Schema{
@@ -125,7 +126,8 @@ func schemaAVSExecutor() *spec.Schema {
 																			},
 																			"gpuType": {
 																				SchemaProps: spec.SchemaProps{
-																					Type: spec.StringOrArray{"string"},
+																					Type:      spec.StringOrArray{"string"},
+																					MaxLength: ptr(int64(128)),
 																				},
 																			},
 																			"teeRequired": {
@@ -1800,7 +1802,8 @@ func schemaAVSExecutor() *spec.Schema {
 																			},
 																			"nodeSelector": {
 																				SchemaProps: spec.SchemaProps{
-																					Type: spec.StringOrArray{"object"},
+																					Type:          spec.StringOrArray{"object"},
+																					MaxProperties: ptr(int64(8)),
 																					AdditionalProperties: &spec.SchemaOrBool{
 																						Allows: true,
 																						Schema: &spec.Schema{
@@ -1813,17 +1816,20 @@ func schemaAVSExecutor() *spec.Schema {
 																			},
 																			"priorityClassName": {
 																				SchemaProps: spec.SchemaProps{
-																					Type: spec.StringOrArray{"string"},
+																					Type:      spec.StringOrArray{"string"},
+																					MaxLength: ptr(int64(253)),
 																				},
 																			},
 																			"runtimeClass": {
 																				SchemaProps: spec.SchemaProps{
-																					Type: spec.StringOrArray{"string"},
+																					Type:      spec.StringOrArray{"string"},
+																					MaxLength: ptr(int64(253)),
 																				},
 																			},
 																			"tolerations": {
 																				SchemaProps: spec.SchemaProps{
-																					Type: spec.StringOrArray{"array"},
+																					Type:     spec.StringOrArray{"array"},
+																					MaxItems: ptr(int64(8)),
 																					Items: &spec.SchemaOrArray{
 																						Schema: &spec.Schema{
 																							SchemaProps: spec.SchemaProps{
@@ -2000,7 +2006,8 @@ func schemaAVSExecutor() *spec.Schema {
 															Properties: map[string]spec.Schema{
 																"customLabels": {
 																	SchemaProps: spec.SchemaProps{
-																		Type: spec.StringOrArray{"object"},
+																		Type:          spec.StringOrArray{"object"},
+																		MaxProperties: ptr(int64(8)),
 																		AdditionalProperties: &spec.SchemaOrBool{
 																			Allows: true,
 																			Schema: &spec.Schema{
@@ -2020,7 +2027,8 @@ func schemaAVSExecutor() *spec.Schema {
 																},
 																"gpuType": {
 																	SchemaProps: spec.SchemaProps{
-																		Type: spec.StringOrArray{"string"},
+																		Type:      spec.StringOrArray{"string"},
+																		MaxLength: ptr(int64(128)),
 																	},
 																},
 																"teeRequired": {
@@ -3395,7 +3403,8 @@ func schemaAVSExecutor() *spec.Schema {
 																},
 																"nodeSelector": {
 																	SchemaProps: spec.SchemaProps{
-																		Type: spec.StringOrArray{"object"},
+																		Type:          spec.StringOrArray{"object"},
+																		MaxProperties: ptr(int64(8)),
 																		AdditionalProperties: &spec.SchemaOrBool{
 																			Allows: true,
 																			Schema: &spec.Schema{
@@ -3408,17 +3417,20 @@ func schemaAVSExecutor() *spec.Schema {
 																},
 																"priorityClassName": {
 																	SchemaProps: spec.SchemaProps{
-																		Type: spec.StringOrArray{"string"},
+																		Type:      spec.StringOrArray{"string"},
+																		MaxLength: ptr(int64(253)),
 																	},
 																},
 																"runtimeClass": {
 																	SchemaProps: spec.SchemaProps{
-																		Type: spec.StringOrArray{"string"},
+																		Type:      spec.StringOrArray{"string"},
+																		MaxLength: ptr(int64(253)),
 																	},
 																},
 																"tolerations": {
 																	SchemaProps: spec.SchemaProps{
-																		Type: spec.StringOrArray{"array"},
+																		Type:     spec.StringOrArray{"array"},
+																		MaxItems: ptr(int64(8)),
 																		Items: &spec.SchemaOrArray{
 																			Schema: &spec.Schema{
 																				SchemaProps: spec.SchemaProps{
@@ -5135,7 +5147,8 @@ func schemaAVSExecutor() *spec.Schema {
 													},
 													"nodeSelector": {
 														SchemaProps: spec.SchemaProps{
-															Type: spec.StringOrArray{"object"},
+															Type:          spec.StringOrArray{"object"},
+															MaxProperties: ptr(int64(8)),
 															AdditionalProperties: &spec.SchemaOrBool{
 																Allows: true,
 																Schema: &spec.Schema{
@@ -5148,17 +5161,20 @@ func schemaAVSExecutor() *spec.Schema {
 													},
 													"priorityClassName": {
 														SchemaProps: spec.SchemaProps{
-															Type: spec.StringOrArray{"string"},
+															Type:      spec.StringOrArray{"string"},
+															MaxLength: ptr(int64(253)),
 														},
 													},
 													"runtimeClass": {
 														SchemaProps: spec.SchemaProps{
-															Type: spec.StringOrArray{"string"},
+															Type:      spec.StringOrArray{"string"},
+															MaxLength: ptr(int64(253)),
 														},
 													},
 													"tolerations": {
 														SchemaProps: spec.SchemaProps{
-															Type: spec.StringOrArray{"array"},
+															Type:     spec.StringOrArray{"array"},
+															MaxItems: ptr(int64(8)),
 															Items: &spec.SchemaOrArray{
 																Schema: &spec.Schema{
 																	SchemaProps: spec.SchemaProps{
@@ -5464,7 +5480,8 @@ func schemaPerformerProfile() *spec.Schema {
 									Properties: map[string]spec.Schema{
 										"customLabels": {
 											SchemaProps: spec.SchemaProps{
-												Type: spec.StringOrArray{"object"},
+												Type:          spec.StringOrArray{"object"},
+												MaxProperties: ptr(int64(8)),
 												AdditionalProperties: &spec.SchemaOrBool{
 													Allows: true,
 													Schema: &spec.Schema{
@@ -5484,7 +5501,8 @@ func schemaPerformerProfile() *spec.Schema {
 										},
 										"gpuType": {
 											SchemaProps: spec.SchemaProps{
-												Type: spec.StringOrArray{"string"},
+												Type:      spec.StringOrArray{"string"},
+												MaxLength: ptr(int64(128)),
 											},
 										},
 										"teeRequired": {
@@ -6853,7 +6871,8 @@ func schemaPerformerProfile() *spec.Schema {
 										},
 										"nodeSelector": {
 											SchemaProps: spec.SchemaProps{
-												Type: spec.StringOrArray{"object"},
+												Type:          spec.StringOrArray{"object"},
+												MaxProperties: ptr(int64(8)),
 												AdditionalProperties: &spec.SchemaOrBool{
 													Allows: true,
 													Schema: &spec.Schema{
@@ -6866,17 +6885,20 @@ func schemaPerformerProfile() *spec.Schema {
 										},
 										"priorityClassName": {
 											SchemaProps: spec.SchemaProps{
-												Type: spec.StringOrArray{"string"},
+												Type:      spec.StringOrArray{"string"},
+												MaxLength: ptr(int64(253)),
 											},
 										},
 										"runtimeClass": {
 											SchemaProps: spec.SchemaProps{
-												Type: spec.StringOrArray{"string"},
+												Type:      spec.StringOrArray{"string"},
+												MaxLength: ptr(int64(253)),
 											},
 										},
 										"tolerations": {
 											SchemaProps: spec.SchemaProps{
-												Type: spec.StringOrArray{"array"},
+												Type:     spec.StringOrArray{"array"},
+												MaxItems: ptr(int64(8)),
 												Items: &spec.SchemaOrArray{
 													Schema: &spec.Schema{
 														SchemaProps: spec.SchemaProps{

@@ -141,10 +141,10 @@ func TestExamplesPassRestricted(t *testing.T) {
 //
 // A user's podSecurityContext and securityContext refine the controller's restricted defaults
 // field by field, so partial ones (only fsGroup, only readOnlyRootFilesystem) stay admitted. What
-// restricted forbids (privileged, privilege escalation, root) the controller refuses by itself
-// (Stalled, SecurityNotAllowed, no workload) unless started with --allow-privileged-performers;
-// with that flag it makes the Deployment and the restricted namespace refuses the pod, the second
-// line of defence.
+// restricted forbids the controller refuses by itself with the same evaluator (Stalled,
+// SecurityNotAllowed, no workload) unless started with a lower --pod-security-level (or the
+// deprecated --allow-privileged-performers); then it makes the Deployment and the restricted
+// namespace refuses the pod, the second line of defence.
 func TestPerformerShapesPassRestricted(t *testing.T) {
 	setupRestricted(t)
 	restrictedPod := &corev1.PodSecurityContext{
@@ -373,9 +373,9 @@ func privilegedShapes(namespace string) []*v1alpha1.Performer {
 }
 
 // TestPrivilegedPerformersRefused: the controller refuses privileged, escalating and root
-// Performers itself (Stalled, SecurityNotAllowed, no Deployment); started with
-// --allow-privileged-performers it makes their Deployments, and a restricted namespace still
-// refuses their pods.
+// Performers itself (Stalled, SecurityNotAllowed, no Deployment); started with the deprecated
+// --allow-privileged-performers (--pod-security-level=privileged) it makes their Deployments, and
+// a restricted namespace still refuses their pods.
 func TestPrivilegedPerformersRefused(t *testing.T) {
 	setupRestricted(t)
 	ctx := context.Background()

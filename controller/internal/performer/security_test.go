@@ -15,27 +15,42 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
-// The test manager allows the ServiceAccount performer-runner and no privileges.
+// The test manager allows the ServiceAccount performer-runner and judges pods at the restricted
+// Pod Security level: a Performer asking for more is Stalled, its message names the evaluator's
+// check and the Performer field, and it gets no Deployment.
 func TestPrivilegesNotAllowedStall(t *testing.T) {
 	t.Parallel()
 	ns := env.Namespace(t)
 	for name, tc := range map[string]struct {
 		mutate func(*v1alpha1.Performer)
-		field  string
+		want   []string // in the Ready message
 	}{
 		"privileged": {func(p *v1alpha1.Performer) {
 			p.Spec.SecurityContext = &corev1.SecurityContext{Privileged: ptr(true)}
-		}, "spec.securityContext.privileged"},
+		}, []string{"spec.securityContext.privileged", "check privileged", "--pod-security-level=privileged"}},
 		"root": {func(p *v1alpha1.Performer) {
 			p.Spec.PodSecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr(int64(0))}
-		}, "spec.podSecurityContext.runAsUser"},
-		"executor-sa": {func(p *v1alpha1.Performer) { p.Spec.Config.ServiceAccountName = "my-executor" }, "spec.config.serviceAccountName"},
+		}, []string{"spec.podSecurityContext.runAsUser", "check runAsUser", "--pod-security-level=baseline"}},
+		"sys-admin": {func(p *v1alpha1.Performer) {
+			p.Spec.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_ADMIN"}}}
+		}, []string{"spec.securityContext.capabilities", "check capabilities_restricted", `"SYS_ADMIN"`, "--pod-security-level=privileged"}},
+		"seccomp-unconfined": {func(p *v1alpha1.Performer) {
+			p.Spec.PodSecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}}
+		}, []string{"spec.podSecurityContext.seccompProfile", "check seccompProfile_restricted", `"Unconfined"`}},
+		"root-group": {func(p *v1alpha1.Performer) {
+			p.Spec.PodSecurityContext = &corev1.PodSecurityContext{RunAsGroup: ptr(int64(0))}
+		}, []string{"spec.podSecurityContext.runAsGroup", "check hourglass.nonRootGroups"}},
+		"executor-sa": {func(p *v1alpha1.Performer) { p.Spec.Config.ServiceAccountName = "my-executor" },
+			[]string{"spec.config.serviceAccountName", "--allowed-service-accounts"}},
 	} {
 		p := newPerformer(ns, name, tc.mutate)
 		create(t, p)
 		got := waitPerformer(t, p, name+" Stalled", isStalled(v1alpha1.SecurityNotAllowedReason))
-		if c := condition(got, meta.ReadyCondition); !strings.Contains(c.Message, tc.field) || !strings.Contains(c.Message, "--allow") {
-			t.Errorf("%s: Ready message %q does not name %s and the flag that allows it", name, c.Message, tc.field)
+		c := condition(got, meta.ReadyCondition)
+		for _, w := range tc.want {
+			if !strings.Contains(c.Message, w) {
+				t.Errorf("%s: Ready message %q does not name %s", name, c.Message, w)
+			}
 		}
 		wantKstatus(t, got, status.FailedStatus)
 		waitEvent(t, p, corev1.EventTypeWarning, v1alpha1.SecurityNotAllowedReason)
