@@ -3,10 +3,13 @@ package avsexecutor
 import (
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/redact"
 )
 
 // findings are what the stages found about one input object, as field errors whose Detail is a
@@ -69,7 +72,7 @@ func (r *report) results() framework.Results {
 		if f.obj != nil {
 			ref = &yaml.ResourceIdentifier{
 				TypeMeta: yaml.TypeMeta{APIVersion: f.obj.GetApiVersion(), Kind: f.obj.GetKind()},
-				NameMeta: yaml.NameMeta{Name: f.obj.GetName(), Namespace: f.obj.GetNamespace()},
+				NameMeta: yaml.NameMeta{Name: refName(f.obj.GetName()), Namespace: refName(f.obj.GetNamespace())},
 			}
 			// kpt reads the function config from a package file; naming it helps in large packages.
 			if path, ok := f.obj.GetAnnotations()[kioutil.PathAnnotation]; ok {
@@ -103,6 +106,15 @@ func (r *report) results() framework.Results {
 		}
 	}
 	return out
+}
+
+// refName is an object's name or namespace for a result: as it is when it is a valid name, else
+// as redact describes it (the result about the name says what is wrong with it).
+func refName(name string) string {
+	if name == "" || len(validation.IsDNS1123Subdomain(name)) == 0 && !redact.LooksSecret(name) {
+		return name
+	}
+	return redact.String(name)
 }
 
 // repeats reports whether e is about a field the decoder could not read, or a part of one. When
