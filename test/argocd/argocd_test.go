@@ -1,9 +1,11 @@
 package argocd_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -463,27 +465,20 @@ func (e *env) waitingWave(t *testing.T, ctx context.Context, s appState) {
 	}
 }
 
-// rendered renders the example as committed with kustomize and the function, the way the plugin
-// does: in a copy of the declarations with the function linked where their exec.path points.
+// rendered renders the example as committed, the way the plugin does: avs-executor-fn render on
+// the example's folder.
 func (e *env) rendered(ctx context.Context) ([]*unstructured.Unstructured, error) {
-	tmp, err := os.MkdirTemp("", "argocd-render-")
+	kustomize, err := cluster.Kustomize(ctx, e.root)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	dir := filepath.Join(tmp, "examples", example)
-	if err := os.CopyFS(dir, os.DirFS(e.example)); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(filepath.Join(tmp, "bin"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.Symlink(cluster.FunctionBinary(e.root), filepath.Join(tmp, "bin", "avs-executor-fn")); err != nil {
-		return nil, err
-	}
-	out, err := cluster.Build(ctx, e.root, dir, true)
+	cmd := exec.CommandContext(ctx, cluster.FunctionBinary(e.root), "render", e.example)
+	cmd.Env = append(os.Environ(), "KUSTOMIZE="+kustomize)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("avs-executor-fn render %s: %w\n%s", e.example, err, stderr.String())
 	}
 	var objs []*unstructured.Unstructured
 	for _, doc := range strings.Split(string(out), "\n---\n") {
