@@ -27,7 +27,41 @@ type findings struct {
 }
 
 // report is every object's findings, in the order the objects were first named.
-type report struct{ list []*findings }
+type report struct {
+	list []*findings
+	// secrets are values of the input that look like key material or credentials. Messages
+	// describe values rather than repeat them; these are taken out of any message that would
+	// repeat one all the same.
+	secrets []string
+}
+
+// hide adds the values of the scalars under n that look like key material or credentials to
+// what results never repeats.
+func (r *report) hide(n *yaml.RNode) {
+	if n == nil || n.YNode() == nil {
+		return
+	}
+	var walk func(*yaml.Node)
+	walk = func(y *yaml.Node) {
+		if y.Kind == yaml.ScalarNode && len(y.Value) >= 16 && (redact.LooksSecret(y.Value) || looksLikeKeyMaterial(y.Value)) {
+			r.secrets = append(r.secrets, y.Value)
+		}
+		for _, c := range y.Content {
+			walk(c)
+		}
+	}
+	walk(n.YNode())
+}
+
+// scrub takes the hidden values out of a message.
+func (r *report) scrub(msg string) string {
+	for _, s := range r.secrets {
+		if strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, redact.String(s))
+		}
+	}
+	return msg
+}
 
 // about returns the findings about obj (nil: the ResourceList as a whole).
 func (r *report) about(obj *yaml.RNode) *findings {
@@ -50,6 +84,7 @@ func (r *report) merge(other *report) {
 		f.errs = append(f.errs, o.errs...)
 		f.warns = append(f.warns, o.warns...)
 	}
+	r.secrets = append(r.secrets, other.secrets...)
 }
 
 // failed reports whether any object has an error.
@@ -80,9 +115,9 @@ func (r *report) results() framework.Results {
 			}
 		}
 		add := func(sev framework.Severity, e *field.Error) {
-			res := &framework.Result{Message: e.Detail, Severity: sev, ResourceRef: ref, File: file}
+			res := &framework.Result{Message: r.scrub(e.Detail), Severity: sev, ResourceRef: ref, File: file}
 			if p := pathOf(e); p != "" {
-				res.Field = &framework.Field{Path: p}
+				res.Field = &framework.Field{Path: r.scrub(p)}
 			}
 			out = append(out, res)
 		}

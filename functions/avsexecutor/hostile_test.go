@@ -104,6 +104,11 @@ func TestHostileValuesAreNotEchoed(t *testing.T) {
 		{name: "password as taint key", path: []string{"spec", "profileParameters", "bottlerocket", "taintKey"}, value: hostilePassword},
 		{name: "key as TEE type", path: []string{"spec", "avs", "supportedAvs", "0", "hardwareRequirements", "teeType"}, value: hostileKey},
 		{name: "password as runtime class", path: []string{"spec", "avs", "supportedAvs", "0", "scheduling", "runtimeClass"}, value: hostilePassword},
+		// Two profiles disagree on a label value that is an API token: shared code quotes both.
+		{name: "token in conflicting profiles", path: []string{"spec"}, raw: `{chains: {sepolia: {rpcUrl: "https://rpc.example.com/rpc"}},
+			operator: {address: "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd", keys: {secretName: operator-keys}},
+			customProfiles: [{name: a, scheduling: {nodeSelector: {pool: ` + hostileToken + `0123456789}}}, {name: b, scheduling: {nodeSelector: {pool: other}}}],
+			avs: {supportedAvs: [{address: "0x00000000000000000000000000000000000000b2", name: x, profiles: [a, b], performer: {image: my-org/p, version: v1}}]}}`},
 		{name: "key as custom profile name", path: []string{"spec", "customProfiles"}, raw: "[{name: " + hostileKey + "x}]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +121,7 @@ func TestHostileValuesAreNotEchoed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, secret := range []string{hostileKey, hostilePassword, hostileToken, hostileCredURL} {
+			for _, secret := range []string{hostileKey, hostilePassword, hostileToken, hostileCredURL, hostileToken + "0123456789"} {
 				if leak := echoed(string(results), secret); leak != "" {
 					t.Errorf("the results repeat %q:\n%s", leak, results)
 				}
