@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,14 +19,27 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
 )
 
-// TestPerformerQuotaBoundsTheNamespace applies what examples/basic renders to a real
-// kube-apiserver and creates Performers as an executor in a crash loop would: the rendered
+// TestPerformerQuotaBoundsTheNamespace applies what examples/basic renders with performerQuota: {}
+// to a real kube-apiserver and creates Performers as an executor in a crash loop would: the rendered
 // Performer and the ResourceQuota go in, then executor-made Performers until the API server
 // refuses one with "exceeded quota". envtest runs no quota controller, so the test sets the
 // quota's status as that controller would before admission takes over counting.
 func TestPerformerQuotaBoundsTheNamespace(t *testing.T) {
 	kustomize := kustomizeCLI(t)
-	out := renderExample(t, kustomize, filepath.Join(exampleTree(t), "examples", "basic"))
+	dir := filepath.Join(exampleTree(t), "examples", "basic")
+	decl := filepath.Join(dir, "executor.yaml")
+	raw, err := os.ReadFile(decl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withQuota := strings.Replace(string(raw), "\nspec:\n", "\nspec:\n  performerQuota: {}\n", 1)
+	if withQuota == string(raw) {
+		t.Fatal("examples/basic/executor.yaml has no spec")
+	}
+	if err := os.WriteFile(decl, []byte(withQuota), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := renderExample(t, kustomize, dir)
 	var quota, performer *unstructured.Unstructured
 	var ns *unstructured.Unstructured
 	for _, doc := range strings.Split(string(out), "\n---\n") {

@@ -29,14 +29,17 @@ func defaultMaxPerformers(avss int, replicas int32) int64 {
 	return int64(avss) * (1 + 2*int64(replicas))
 }
 
-// resolveBounds fills in the Performer quota of the namespace.
+// resolveBounds fills in the Performer quota of the namespace. It is opt-in: a quota on a custom
+// resource admits nothing until the cluster's quota controller counts that resource, and in the
+// project's local clusters it never began to count Performers created after it started, so a
+// default quota would block every GitOps apply of a Performer ("status unknown for quota").
 func resolveBounds(m *model) field.ErrorList {
 	q := m.decl.Spec.PerformerQuota
-	if q != nil && q.Enabled != nil && !*q.Enabled {
+	if q == nil || q.Enabled != nil && !*q.Enabled {
 		return nil
 	}
 	m.maxPerformers = defaultMaxPerformers(len(m.avss), m.replicas)
-	if q == nil || q.MaxPerformers == nil {
+	if q.MaxPerformers == nil {
 		return nil
 	}
 	m.maxPerformers = int64(*q.MaxPerformers)

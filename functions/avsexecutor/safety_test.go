@@ -99,12 +99,18 @@ func slicesContain(list []string, prefix string) bool {
 	return false
 }
 
-// TestPerformerQuota: the namespace's Performers are bounded by default, the bound is
-// configurable and can be switched off, and a rendered Namespace enforces the restricted Pod
-// Security Standard.
+// TestPerformerQuota: the namespace's Performers are bounded when the declaration asks, by
+// default by the number of AVSs times (1 + 2 x replicas), or by maxPerformers, and a rendered
+// Namespace enforces the restricted Pod Security Standard.
 func TestPerformerQuota(t *testing.T) {
-	quota := func(fc *yaml.RNode) (string, map[string]string) {
+	quota := func(settings map[string]string) (string, map[string]string) {
 		t.Helper()
+		fc := yaml.MustParse(hostileBase)
+		for field, raw := range settings {
+			if err := fc.PipeE(yaml.LookupCreate(yaml.MappingNode, "spec"), yaml.SetField(field, yaml.MustParse(raw))); err != nil {
+				t.Fatal(err)
+			}
+		}
 		objs, rep := run(fc, nil)
 		if rep.failed() {
 			t.Fatalf("refused: %v", rep.results())
@@ -123,23 +129,25 @@ func TestPerformerQuota(t *testing.T) {
 		}
 		return hard, labels
 	}
-	// One AVS, one replica: the rendered Performer, the executor's own and one for a restart.
-	if got, _ := quota(hostileDeclaration(t, []string{"spec", "executor", "replicas"}, "", "1")); got != "3" {
-		t.Errorf("default quota for 1 AVS and 1 replica: %q, want 3", got)
-	}
-	if got, _ := quota(hostileDeclaration(t, []string{"spec", "executor", "replicas"}, "", "2")); got != "5" {
-		t.Errorf("default quota for 1 AVS and 2 replicas: %q, want 5", got)
-	}
-	if got, _ := quota(hostileDeclaration(t, []string{"spec", "performerQuota"}, "", "{maxPerformers: 10}")); got != "10" {
-		t.Errorf("maxPerformers 10: %q", got)
-	}
-	if got, _ := quota(hostileDeclaration(t, []string{"spec", "performerQuota"}, "", "{enabled: false}")); got != "" {
-		t.Errorf("disabled quota rendered: %q", got)
+	for _, tc := range []struct {
+		settings map[string]string
+		want     string
+	}{
+		{map[string]string{}, ""}, // opt-in: see resolveBounds
+		// One AVS, one replica: the rendered Performer, the executor's own and one for a restart.
+		{map[string]string{"performerQuota": "{}"}, "3"},
+		{map[string]string{"performerQuota": "{}", "executor": "{replicas: 2}"}, "5"},
+		{map[string]string{"performerQuota": "{maxPerformers: 10}"}, "10"},
+		{map[string]string{"performerQuota": "{enabled: false, maxPerformers: 10}"}, ""},
+	} {
+		if got, _ := quota(tc.settings); got != tc.want {
+			t.Errorf("%v: quota %q, want %q", tc.settings, got, tc.want)
+		}
 	}
 	if got := refusal(t, hostileDeclaration(t, []string{"spec", "performerQuota"}, "", "{maxPerformers: 0}")); len(got) == 0 {
 		t.Error("maxPerformers 0 is accepted")
 	}
-	_, labels := quota(hostileDeclaration(t, []string{"spec", "createNamespace"}, "", "true"))
+	_, labels := quota(map[string]string{"createNamespace": "true"})
 	want := map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted",
 		"pod-security.kubernetes.io/audit":   "restricted",

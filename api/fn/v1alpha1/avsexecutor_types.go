@@ -69,7 +69,9 @@ type AVSExecutorSpec struct {
 
 	// PerformerQuota bounds the number of Performers in the namespace with a ResourceQuota, so
 	// that an executor in a crash loop, which leaves a Performer behind on every restart, cannot
-	// fill the namespace. On by default.
+	// fill the namespace. Rendered when given (performerQuota: {} for the default bound). The
+	// cluster's quota controller must count Performers: until it does, the API server refuses
+	// every Performer with "status unknown for quota".
 	// +optional
 	PerformerQuota *PerformerQuotaSpec `json:"performerQuota,omitempty"`
 }
@@ -78,7 +80,7 @@ type AVSExecutorSpec struct {
 // executor's namespace. A quota counts every Performer of the namespace: where several executors
 // share one, give each the namespace's total or disable all but one.
 type PerformerQuotaSpec struct {
-	// Enabled renders the ResourceQuota. Defaults to true.
+	// Enabled renders the ResourceQuota. Defaults to true when performerQuota is given.
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
 
