@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/version"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/avsexecutor"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/plugin"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
 )
 
@@ -34,6 +36,13 @@ Profiles: built in (%s),
 inline under spec.customProfiles, or PerformerProfile resources in the input (kpt packages,
 kustomize transformers).
 
+As the Argo CD Config Management Plugin (examples/argocd) it reads a directory instead:
+  avs-executor-fn render DIR     print the objects rendered from the AVSExecutor declarations and
+                                 PerformerProfiles in DIR, as kustomize build prints them (with the
+                                 kustomize on PATH, or $KUSTOMIZE); it runs no other function and
+                                 reads no kustomization
+  avs-executor-fn discover DIR   list the files of DIR with an AVSExecutor declaration
+
 Every problem is reported as a result with its field path; the function then exits 1 and adds no
 objects. The fields of the declaration are documented in functions/README.md and, as an OpenAPI
 schema, in functions/schema/.
@@ -41,6 +50,9 @@ schema, in functions/schema/.
 
 func main() {
 	startingHeap()
+	if len(os.Args) > 1 && (os.Args[1] == "render" || os.Args[1] == "discover") {
+		os.Exit(pluginMode(os.Args[1], os.Args[2:]))
+	}
 	cmd := command.Build(avsexecutor.Processor{}, command.StandaloneDisabled, false)
 	cmd.Use = "avs-executor-fn"
 	cmd.Short = "Render an AVSExecutor declaration into an Hourglass executor and its Performers"
@@ -70,6 +82,41 @@ func main() {
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
+}
+
+// pluginMode runs the render and discover subcommands of the Argo CD plugin.
+func pluginMode(mode string, args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintf(os.Stderr, "usage: avs-executor-fn %s DIR\n", mode)
+		return 2
+	}
+	if mode == "discover" {
+		files, err := plugin.Discover(args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		for _, f := range files {
+			fmt.Println(f)
+		}
+		return 0
+	}
+	self, err := os.Executable()
+	if err == nil {
+		self, err = filepath.EvalSymlinks(self)
+	}
+	kustomize := "kustomize"
+	if k := os.Getenv("KUSTOMIZE"); k != "" {
+		kustomize = k
+	}
+	if err == nil {
+		err = plugin.Render(args[0], self, kustomize, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 // startingHeapGOGC lets the heap grow to 16 MB before the first garbage collection: the

@@ -1,6 +1,5 @@
-# The Argo CD plugin sidecar: kustomize and the AVS executor function on a small base with a
-# shell (the plugin's init step links the function into the repository copy). Build from the
-# repository root:
+# The Argo CD plugin sidecar: the AVS executor function and the kustomize it renders with
+# (`avs-executor-fn render`, see cmp-plugin.yaml). Build from the repository root:
 #   docker build -f examples/argocd/cmp-sidecar.Dockerfile -t ghcr.io/hourglass-gitops/argocd-cmp:dev .
 ARG GO_VERSION=1.26.8
 ARG KUSTOMIZE_VERSION=v5.8.1

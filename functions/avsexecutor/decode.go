@@ -34,6 +34,7 @@ type profileResource struct {
 // required fields). in.decl is nil when there is no declaration to work with.
 func decode(fc *yaml.RNode, items []*yaml.RNode) (input, *report) {
 	rep := &report{}
+	rep.hide(fc)
 	in := input{declNode: fc, items: items}
 	if fc == nil || fc.IsNilOrEmpty() {
 		rep.about(nil).errs = field.ErrorList{field.Required(nil,
@@ -63,6 +64,7 @@ func decode(fc *yaml.RNode, items []*yaml.RNode) (input, *report) {
 				"unknown version \""+it.GetApiVersion()+"\" of PerformerProfile; this function reads "+fnv1alpha1.GroupVersion.String()))
 			continue
 		}
+		rep.hide(it)
 		pr := profileResource{node: it, profile: &fnv1alpha1.PerformerProfile{}}
 		decodeObject(it, pr.profile, fnv1alpha1.PerformerProfileKind, f)
 		pr.broken = len(f.decoded)+len(f.schema) > 0

@@ -3,10 +3,13 @@ package avsexecutor
 import (
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/redact"
 )
 
 // findings are what the stages found about one input object, as field errors whose Detail is a
@@ -24,7 +27,41 @@ type findings struct {
 }
 
 // report is every object's findings, in the order the objects were first named.
-type report struct{ list []*findings }
+type report struct {
+	list []*findings
+	// secrets are values of the input that look like key material or credentials. Messages
+	// describe values rather than repeat them; these are taken out of any message that would
+	// repeat one all the same.
+	secrets []string
+}
+
+// hide adds the values of the scalars under n that look like key material or credentials to
+// what results never repeats.
+func (r *report) hide(n *yaml.RNode) {
+	if n == nil || n.YNode() == nil {
+		return
+	}
+	var walk func(*yaml.Node)
+	walk = func(y *yaml.Node) {
+		if y.Kind == yaml.ScalarNode && len(y.Value) >= 16 && (redact.LooksSecret(y.Value) || looksLikeKeyMaterial(y.Value)) {
+			r.secrets = append(r.secrets, y.Value)
+		}
+		for _, c := range y.Content {
+			walk(c)
+		}
+	}
+	walk(n.YNode())
+}
+
+// scrub takes the hidden values out of a message.
+func (r *report) scrub(msg string) string {
+	for _, s := range r.secrets {
+		if strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, redact.String(s))
+		}
+	}
+	return msg
+}
 
 // about returns the findings about obj (nil: the ResourceList as a whole).
 func (r *report) about(obj *yaml.RNode) *findings {
@@ -47,6 +84,7 @@ func (r *report) merge(other *report) {
 		f.errs = append(f.errs, o.errs...)
 		f.warns = append(f.warns, o.warns...)
 	}
+	r.secrets = append(r.secrets, other.secrets...)
 }
 
 // failed reports whether any object has an error.
@@ -69,7 +107,7 @@ func (r *report) results() framework.Results {
 		if f.obj != nil {
 			ref = &yaml.ResourceIdentifier{
 				TypeMeta: yaml.TypeMeta{APIVersion: f.obj.GetApiVersion(), Kind: f.obj.GetKind()},
-				NameMeta: yaml.NameMeta{Name: f.obj.GetName(), Namespace: f.obj.GetNamespace()},
+				NameMeta: yaml.NameMeta{Name: refName(f.obj.GetName()), Namespace: refName(f.obj.GetNamespace())},
 			}
 			// kpt reads the function config from a package file; naming it helps in large packages.
 			if path, ok := f.obj.GetAnnotations()[kioutil.PathAnnotation]; ok {
@@ -77,9 +115,9 @@ func (r *report) results() framework.Results {
 			}
 		}
 		add := func(sev framework.Severity, e *field.Error) {
-			res := &framework.Result{Message: e.Detail, Severity: sev, ResourceRef: ref, File: file}
+			res := &framework.Result{Message: r.scrub(e.Detail), Severity: sev, ResourceRef: ref, File: file}
 			if p := pathOf(e); p != "" {
-				res.Field = &framework.Field{Path: p}
+				res.Field = &framework.Field{Path: r.scrub(p)}
 			}
 			out = append(out, res)
 		}
@@ -103,6 +141,15 @@ func (r *report) results() framework.Results {
 		}
 	}
 	return out
+}
+
+// refName is an object's name or namespace for a result: as it is when it is a valid name, else
+// as redact describes it (the result about the name says what is wrong with it).
+func refName(name string) string {
+	if name == "" || len(validation.IsDNS1123Subdomain(name)) == 0 && !redact.LooksSecret(name) {
+		return name
+	}
+	return redact.String(name)
 }
 
 // repeats reports whether e is about a field the decoder could not read, or a part of one. When

@@ -77,6 +77,8 @@ type model struct {
 	timeout           time.Duration
 	// forwarder is the loopback forwarder of the executor pod; nil in Direct mode.
 	forwarder *forwarderModel
+	// maxPerformers is the Performer quota of the namespace; 0 renders none.
+	maxPerformers int64
 }
 
 type forwarderModel struct {

@@ -77,11 +77,8 @@ func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*y
 
 	if m.decl.Spec.CreateNamespace {
 		r.add(&corev1.Namespace{
-			TypeMeta: meta("v1", "Namespace"),
-			ObjectMeta: metav1.ObjectMeta{Name: m.namespace, Labels: merge(r.labels("executor"), map[string]string{
-				"pod-security.kubernetes.io/enforce": "restricted",
-				"pod-security.kubernetes.io/warn":    "restricted",
-			})},
+			TypeMeta:   meta("v1", "Namespace"),
+			ObjectMeta: metav1.ObjectMeta{Name: m.namespace, Labels: merge(r.labels("executor"), podSecurityLabels)},
 		}, waveNamespace)
 	}
 	r.add(&corev1.ServiceAccount{TypeMeta: meta("v1", "ServiceAccount"), ObjectMeta: r.objectMeta(m.name, "executor")}, waveSupport)
@@ -107,6 +104,7 @@ func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*y
 	}, waveSupport)
 	r.rbac()
 	r.services()
+	r.performerQuota()
 
 	for _, a := range m.avss {
 		r.performer(a)

@@ -15,6 +15,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/imageref"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/redact"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/strictyaml"
 )
 
@@ -31,14 +32,21 @@ func resolve(in input) (*model, *report) {
 	s := &d.Spec
 	m := &model{decl: d, namespace: d.Namespace, id: d.Namespace + "/" + d.Name}
 
-	if d.Name == "" {
-		f.errs = append(f.errs, field.Required(field.NewPath("metadata", "name"), "is required"))
+	// metadata.name is checked even when spec.executor.name names the objects: it is part of the
+	// annotation every rendered object carries.
+	if np := field.NewPath("metadata", "name"); d.Name == "" {
+		f.errs = append(f.errs, field.Required(np, "is required"))
+	} else if msgs := validation.IsDNS1123Subdomain(d.Name); len(msgs) > 0 {
+		f.errs = append(f.errs, invalid(np, d.Name, fmt.Sprintf("%s is no valid Kubernetes object name: %s", redact.String(d.Name), strings.Join(msgs, "; "))))
 	}
 	ns := field.NewPath("metadata", "namespace")
 	if d.Namespace == "" {
 		f.errs = append(f.errs, field.Required(ns, "is required: the executor, its configuration and its Performers go to this namespace"))
 	} else if errs := validation.IsDNS1123Label(d.Namespace); len(errs) > 0 {
-		f.errs = append(f.errs, field.Invalid(ns, d.Namespace, fmt.Sprintf("%q is no valid namespace name: %s", d.Namespace, strings.Join(errs, "; "))))
+		f.errs = append(f.errs, invalid(ns, d.Namespace, fmt.Sprintf("%s is no valid namespace name: %s", redact.String(d.Namespace), strings.Join(errs, "; "))))
+	} else if strings.HasPrefix(d.Namespace, "kube-") {
+		f.errs = append(f.errs, field.Forbidden(ns, fmt.Sprintf("%s is a namespace of Kubernetes' own components (the kube- prefix is reserved): "+
+			"give the executor a namespace of its own", d.Namespace)))
 	}
 
 	f.errs = append(f.errs, resolveExecutor(m)...)
@@ -47,7 +55,7 @@ func resolve(in input) (*model, *report) {
 		if s.Aggregator.Endpoint == "" {
 			f.errs = append(f.errs, field.Required(p, "is required"))
 		} else if err := checkHostPort(s.Aggregator.Endpoint); err != nil {
-			f.errs = append(f.errs, field.Invalid(p, s.Aggregator.Endpoint, fmt.Sprintf("%q is no host:port: %v", s.Aggregator.Endpoint, err)))
+			f.errs = append(f.errs, secretInvalid(p, s.Aggregator.Endpoint, fmt.Sprintf("the endpoint is no host:port: %v", err)))
 		}
 	}
 	errs, warns := resolveL1(m)
@@ -60,6 +68,15 @@ func resolve(in input) (*model, *report) {
 	f.errs, f.warns = append(f.errs, errs...), append(f.warns, warns...)
 	f.errs = append(f.errs, resolveStorage(m)...)
 	f.errs = append(f.errs, resolveKubernetes(m)...)
+	f.errs = append(f.errs, resolveBounds(m)...)
+	f.errs = append(f.errs, checkKeyMaterial(in.declNode, f.errs)...)
+	if s.CreateNamespace && d.Namespace != "" {
+		if why, reserved := reservedNamespace(d.Namespace, m.operatorNamespace); reserved {
+			f.errs = append(f.errs, field.Forbidden(field.NewPath("spec", "createNamespace"), fmt.Sprintf(
+				"would render Namespace %s, %s; the GitOps engine would then own it, label it and, when it prunes, delete it: "+
+					"give the executor a namespace of its own, or set createNamespace: false", d.Namespace, why)))
+		}
+	}
 	return m, rep
 }
 
@@ -77,13 +94,13 @@ func resolveExecutor(m *model) field.ErrorList {
 			np = field.NewPath("metadata", "name")
 		}
 		if msgs := validation.IsDNS1035Label(m.name); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q cannot name the executor: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter): %s", m.name, strings.Join(msgs, "; "))))
+			errs = append(errs, invalid(np, m.name, fmt.Sprintf("%s cannot name the executor: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter): %s", redact.String(m.name), strings.Join(msgs, "; "))))
 		} else if len(m.name) > maxExecutorName {
-			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q is %d characters long; the executor name must be at most %d so that its pod, revision and Service names fit", m.name, len(m.name), maxExecutorName)))
+			errs = append(errs, invalid(np, m.name, fmt.Sprintf("%s is too long: the executor name must be at most %d characters so that its pod, revision and Service names fit", redact.String(m.name), maxExecutorName)))
 		} else if m.name == "hourglass-performer" {
-			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q is the app label of performer pods; choose another executor name", m.name)))
+			errs = append(errs, invalid(np, m.name, fmt.Sprintf("%q is the app label of performer pods; choose another executor name", m.name)))
 		} else if prefix := v1alpha1.WorkloadName(""); strings.HasPrefix(m.name, prefix) {
-			errs = append(errs, field.Invalid(np, m.name, fmt.Sprintf("%q begins with %q, the prefix of the Services the Performer controller makes for Performers: "+
+			errs = append(errs, invalid(np, m.name, fmt.Sprintf("%q begins with %q, the prefix of the Services the Performer controller makes for Performers: "+
 				"the executor's Service %s would be the Service of a Performer named %q; choose another executor name", m.name, prefix, m.name, strings.TrimPrefix(m.name, prefix))))
 		}
 	}
@@ -159,7 +176,7 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 				marked = append(marked, name)
 			}
 		} else if c.L1 {
-			errs = append(errs, field.Invalid(cp.Child("l1"), true, fmt.Sprintf("chain %q is the L1 but is not enabled", name)))
+			errs = append(errs, field.Invalid(cp.Child("l1"), true, fmt.Sprintf("chain %s is the L1 but is not enabled", redact.String(name))))
 		}
 	}
 	var l1 string
@@ -169,11 +186,11 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 	case len(marked) == 1:
 		l1 = marked[0]
 	case len(marked) > 1:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", capList(marked, 20)))), warns
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", capList(redactAll(marked), 20)))), warns
 	case len(enabled) == 1:
 		l1 = enabled[0]
 	default:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", capList(enabled, 20)))), warns
+		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", capList(redactAll(enabled), 20)))), warns
 	}
 	c := chains[l1]
 	m.l1 = chain{rpcURL: c.RPCURL, chainID: c.ChainID}
@@ -184,7 +201,7 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 	if m.l1.chainID == 0 {
 		id, ok := wellKnownChains[strings.ToLower(l1)]
 		if !ok {
-			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %q is no well-known chain name", l1))), warns
+			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %s is no well-known chain name", redact.String(l1)))), warns
 		}
 		m.l1.chainID = id
 		idPath = strictyaml.KeyPath(p, l1)
@@ -211,7 +228,7 @@ func supportedChains() string {
 func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag string, errs field.ErrorList) (string, field.ErrorList) {
 	if img.Tag != "" {
 		if err := checkImageTag(img.Tag); err != nil {
-			errs = append(errs, field.Invalid(p.Child("tag"), img.Tag, err.Error()))
+			errs = append(errs, invalid(p.Child("tag"), img.Tag, err.Error()))
 		}
 	}
 	if img.Repository == "" {
@@ -221,10 +238,10 @@ func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag strin
 		return repository + ":" + tag, errs
 	}
 	if imageref.Split(img.Repository).Pinned() {
-		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository,
-			fmt.Sprintf("%q must be an image name without tag or digest (put the tag in image.tag)", img.Repository)))
+		errs = append(errs, invalid(p.Child("repository"), img.Repository,
+			fmt.Sprintf("%s must be an image name without tag or digest (put the tag in image.tag)", redact.String(img.Repository))))
 	} else if err := checkImageName(img.Repository); err != nil {
-		errs = append(errs, field.Invalid(p.Child("repository"), img.Repository, fmt.Sprintf("%q is no image repository: %v", img.Repository, err)))
+		errs = append(errs, invalid(p.Child("repository"), img.Repository, fmt.Sprintf("%s is no image repository: %v", redact.String(img.Repository), err)))
 	}
 	if img.Tag == "" {
 		errs = append(errs, field.Required(p.Child("tag"), "is required"))
@@ -254,10 +271,10 @@ func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bo
 		case a.Name == "":
 			errs = append(errs, field.Required(np, "is required"))
 		case len(validation.IsDNS1035Label(a.Name)) > 0:
-			errs = append(errs, field.Invalid(np, a.Name, fmt.Sprintf("%q cannot name a Performer: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter)", a.Name)))
+			errs = append(errs, invalid(np, a.Name, fmt.Sprintf("%s cannot name a Performer: it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter)", redact.String(a.Name))))
 		case len(a.Name) > maxAVSName:
-			errs = append(errs, field.Invalid(np, a.Name, fmt.Sprintf("%q is %d characters long; with the prefix of its Service %s it must fit a DNS label, so at most %d",
-				a.Name, len(a.Name), v1alpha1.WorkloadName(a.Name), maxAVSName)))
+			errs = append(errs, invalid(np, a.Name, fmt.Sprintf("%s is too long: with the prefix of its Service, %s, it must fit a DNS label, so at most %d characters",
+				redact.String(a.Name), v1alpha1.WorkloadName(""), maxAVSName)))
 		default:
 			if j, dup := names[a.Name]; dup {
 				errs = append(errs, duplicate(np, a.Name, fmt.Sprintf("%q is also the name of supportedAvs[%d]; AVS names must be unique", a.Name, j)))
@@ -280,15 +297,15 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	ref := imageref.Split(perf.Image)
 	if perf.Version != "" {
 		if err := checkImageTag(perf.Version); err != nil {
-			errs = append(errs, field.Invalid(pp.Child("version"), perf.Version, err.Error()+": the version is the image tag when the image has none"))
+			errs = append(errs, invalid(pp.Child("version"), perf.Version, err.Error()+": the version is the image tag when the image has none"))
 		}
 	}
 	switch {
 	case perf.Image == "":
 	case checkImage(perf.Image) != nil:
-		errs = append(errs, field.Invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%q is no image reference: %v", perf.Image, checkImage(perf.Image))))
+		errs = append(errs, invalid(pp.Child("image"), perf.Image, fmt.Sprintf("%s is no image reference: %v", redact.String(perf.Image), checkImage(perf.Image))))
 	case ref.Tag == "" && perf.Version == "":
-		errs = append(errs, field.Required(pp.Child("version"), fmt.Sprintf("is required when the image %q has no tag: the executor configuration names performer images by tag", perf.Image)))
+		errs = append(errs, field.Required(pp.Child("version"), fmt.Sprintf("is required when the image %s has no tag: the executor configuration names performer images by tag", redact.String(perf.Image))))
 	}
 	// The executor asks for repository:tag; a digest rides along in the tag, and a version
 	// stands in for a missing tag, so that both name exactly the image the Performer runs.
@@ -311,12 +328,12 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		if e.ValueFrom == nil && looksLikeKeyMaterial(e.Value) {
 			warns = append(warns, field.Invalid(pp.Child("env").Index(i).Child("value"), nil, fmt.Sprintf(
 				"the value of %s looks like a private key, which would end up in Git, the executor configuration and the Performer: "+
-					"put it in a Secret and use valueFrom.secretKeyRef", e.Name)))
+					"put it in a Secret and use valueFrom.secretKeyRef", envName(e.Name))))
 		}
 	}
 	if sa := perf.ServiceAccountName; sa != "" {
 		if msgs := validation.IsDNS1123Subdomain(sa); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(pp.Child("serviceAccountName"), sa, fmt.Sprintf("%q is no valid ServiceAccount name: %s", sa, strings.Join(msgs, "; "))))
+			errs = append(errs, invalid(pp.Child("serviceAccountName"), sa, fmt.Sprintf("%s is no valid ServiceAccount name: %s", redact.String(sa), strings.Join(msgs, "; "))))
 		}
 	}
 	errs = append(errs, checkPullSecrets(perf.ImagePullSecrets, pp.Child("imagePullSecrets"))...)
@@ -331,11 +348,11 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		case broken[name]:
 			skip = true // reported where the profile is defined
 		case seen[name]:
-			errs = append(errs, duplicate(p.Child("profiles").Index(j), name, fmt.Sprintf("profile %q is listed twice", name)))
+			errs = append(errs, duplicate(p.Child("profiles").Index(j), name, fmt.Sprintf("profile %s is listed twice", redact.String(name))))
 		case !ok:
-			errs = append(errs, field.Invalid(p.Child("profiles").Index(j), name, fmt.Sprintf("unknown profile %q; known profiles: %s (custom profiles come from spec.customProfiles, "+
+			errs = append(errs, invalid(p.Child("profiles").Index(j), name, fmt.Sprintf("unknown profile %s; known profiles: %s (custom profiles come from spec.customProfiles, "+
 				"or from PerformerProfile resources in the input, which a kustomize generator does not see: run the function as a transformer for those)",
-				name, capList(profiles.Names(set), 20))))
+				redact.String(name), capList(profiles.Names(set), 20))))
 		default:
 			chosen = append(chosen, pr)
 		}
@@ -352,10 +369,14 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		HardwareRequirements: a.HardwareRequirements, Scheduling: a.Scheduling, Resources: a.Resources,
 	})
 	from := ""
-	if len(a.Profiles) > 0 {
-		from = fmt.Sprintf(" (with profiles %s)", strings.Join(a.Profiles, ", "))
+	if len(chosen) > 0 {
+		names := make([]string, len(chosen))
+		for i, pr := range chosen {
+			names[i] = pr.Name // known names only: an unknown one may be anything
+		}
+		from = fmt.Sprintf(" (with profiles %s)", strings.Join(names, ", "))
 	}
-	for _, e := range hardware.Validate(p, settings.HardwareRequirements, settings.Scheduling) {
+	for _, e := range scrubbed(hardware.Validate(p, settings.HardwareRequirements, settings.Scheduling)) {
 		e.Detail += from
 		errs = append(errs, e)
 	}
@@ -424,19 +445,19 @@ func resolveKeys(m *model) (errs, warns field.ErrorList) {
 		if m.keys.ecdsaKey == "" {
 			m.keys.ecdsaKey = DefaultECDSAKey
 		}
-		if k.SecretName != "" {
+		if looksLikeKeyMaterial(k.SecretName) || redact.LooksSecret(k.SecretName) {
+			errs = append(errs, secretInvalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("names the Secret that holds the operator keys, but %s looks like key material or a credential itself: "+
+				"put the keys in a Secret (made with SOPS, Sealed Secrets or External Secrets) and give its name here", redact.Secret(k.SecretName))))
+		} else if k.SecretName != "" {
 			if msgs := validation.IsDNS1123Subdomain(k.SecretName); len(msgs) > 0 {
-				errs = append(errs, field.Invalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("%q is no valid Secret name: %s", k.SecretName, strings.Join(msgs, "; "))))
+				errs = append(errs, secretInvalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("%s is no valid Secret name: %s", redact.Secret(k.SecretName), strings.Join(msgs, "; "))))
 			}
 		}
-		for _, sk := range []struct{ field, key string }{
-			{"ecdsaPrivateKey", m.keys.ecdsaKey}, {"blsKeystore", k.BLSKeystore}, {"blsPassword", k.BLSPassword},
+		for _, sk := range []struct{ field, key, holds string }{
+			{"ecdsaPrivateKey", m.keys.ecdsaKey, "the ECDSA private key"}, {"blsKeystore", k.BLSKeystore, "the BLS keystore"}, {"blsPassword", k.BLSPassword, "the BLS keystore password"},
 		} {
-			if sk.key == "" {
-				continue
-			}
-			if msgs := validation.IsConfigMapKey(sk.key); len(msgs) > 0 {
-				errs = append(errs, field.Invalid(kp.Child(sk.field), sk.key, fmt.Sprintf("%q is no valid Secret key: %s", sk.key, strings.Join(msgs, "; "))))
+			if sk.key != "" {
+				errs = append(errs, checkSecretKeyName(kp.Child(sk.field), sk.key, sk.holds, k.SecretName)...)
 			}
 		}
 		if (k.BLSKeystore == "") != (k.BLSPassword == "") {
@@ -449,7 +470,7 @@ func resolveKeys(m *model) (errs, warns field.ErrorList) {
 		p := op.Child("signingKeys").Index(i)
 		switch {
 		case seen[t]:
-			errs = append(errs, duplicate(p, t, fmt.Sprintf("%q is listed twice", t)))
+			errs = append(errs, duplicate(p, t, fmt.Sprintf("%s is listed twice", redact.String(string(t)))))
 		case t == fnv1alpha1.SigningKeyBLS && m.keys.blsKeystore == "":
 			errs = append(errs, field.Invalid(p, t, "signing with bls needs a BLS keystore (blsKeystore and blsPassword)"))
 		}
@@ -481,7 +502,7 @@ func resolveStorage(m *model) field.ErrorList {
 	}
 	if sc := v.storageClass; sc != nil && *sc != "" {
 		if msgs := validation.IsDNS1123Subdomain(*sc); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(p.Child("storageClassName"), *sc, fmt.Sprintf("%q is no valid StorageClass name: %s", *sc, strings.Join(msgs, "; "))))
+			errs = append(errs, invalid(p.Child("storageClassName"), *sc, fmt.Sprintf("%s is no valid StorageClass name: %s", redact.String(*sc), strings.Join(msgs, "; "))))
 		}
 	}
 	m.volume = v
@@ -499,7 +520,7 @@ func resolveKubernetes(m *model) field.ErrorList {
 	if k.OperatorNamespace != "" {
 		m.operatorNamespace = k.OperatorNamespace
 		if msgs := validation.IsDNS1123Label(k.OperatorNamespace); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(p.Child("operatorNamespace"), k.OperatorNamespace, fmt.Sprintf("%q is no valid namespace name: %s", k.OperatorNamespace, strings.Join(msgs, "; "))))
+			errs = append(errs, invalid(p.Child("operatorNamespace"), k.OperatorNamespace, fmt.Sprintf("%s is no valid namespace name: %s", redact.String(k.OperatorNamespace), strings.Join(msgs, "; "))))
 		}
 	}
 	if k.ConnectionTimeout != nil {
@@ -509,6 +530,44 @@ func resolveKubernetes(m *model) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// redactAll describes names for a message as redact.String does, plain names in full.
+func redactAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n
+		if !isWord(n) || redact.LooksSecret(n) {
+			out[i] = redact.String(n)
+		}
+	}
+	return out
+}
+
+// envName shows a variable's name in a message: as it is when it is a plain name, else as redact
+// describes it.
+func envName(name string) string {
+	if isWord(name) && len(name) <= 63 {
+		return name
+	}
+	return redact.String(name)
+}
+
+// reservedNamespace reports whether the function must not render namespace ns as its own, and
+// why: Kubernetes' system namespaces, default, the GitOps engines' namespaces and the Performer
+// controller's namespace belong to someone else.
+func reservedNamespace(ns, operatorNamespace string) (string, bool) {
+	switch {
+	case strings.HasPrefix(ns, "kube-"):
+		return "a namespace of Kubernetes' own components", true
+	case ns == "default":
+		return "the cluster's default namespace", true
+	case ns == "flux-system" || ns == "argocd" || ns == "openshift-gitops":
+		return "the namespace of a GitOps engine", true
+	case ns == operatorNamespace:
+		return "the namespace of the Performer controller (spec.kubernetes.operatorNamespace)", true
+	}
+	return "", false
 }
 
 // profileSet gathers the built-in profiles, the declaration's custom profiles and the
@@ -523,9 +582,9 @@ func profileSet(in input, rep *report) (map[string]profiles.Profile, map[string]
 	define := func(pr profiles.Profile, f *findings, p *field.Path) {
 		if old, dup := set[pr.Name]; dup {
 			if old.Origin == "built-in" {
-				f.errs = append(f.errs, duplicate(p, pr.Name, fmt.Sprintf("profile %q is built in; give the custom profile another name", pr.Name)))
+				f.errs = append(f.errs, duplicate(p, pr.Name, fmt.Sprintf("profile %s is built in; give the custom profile another name", redact.String(pr.Name))))
 			} else {
-				f.errs = append(f.errs, duplicate(p, pr.Name, fmt.Sprintf("profile %q is defined twice: here and in %s", pr.Name, old.Origin)))
+				f.errs = append(f.errs, duplicate(p, pr.Name, fmt.Sprintf("profile %s is defined twice: here and in %s", redact.String(pr.Name), old.Origin)))
 			}
 			return
 		}
@@ -535,7 +594,7 @@ func profileSet(in input, rep *report) (map[string]profiles.Profile, map[string]
 	for i, cp := range decl.Spec.CustomProfiles {
 		p := cps.Index(i)
 		if !validName(cp.Name) {
-			df.errs = append(df.errs, field.Invalid(p.Child("name"), cp.Name, fmt.Sprintf("%q is no valid profile name (lower case letters, digits and '-')", cp.Name)))
+			df.errs = append(df.errs, invalid(p.Child("name"), cp.Name, fmt.Sprintf("%s is no valid profile name (lower case letters, digits and '-')", redact.String(cp.Name))))
 			continue
 		}
 		if errs := checkProfile(&cp.PerformerProfileSpec, p); len(errs) > 0 {
@@ -548,7 +607,7 @@ func profileSet(in input, rep *report) (map[string]profiles.Profile, map[string]
 		f := rep.about(pr.node)
 		pp := pr.profile
 		if !validName(pp.Name) {
-			f.errs = append(f.errs, field.Invalid(field.NewPath("metadata", "name"), pp.Name, fmt.Sprintf("%q is no valid profile name (lower case letters, digits and '-')", pp.Name)))
+			f.errs = append(f.errs, invalid(field.NewPath("metadata", "name"), pp.Name, fmt.Sprintf("%s is no valid profile name (lower case letters, digits and '-')", redact.String(pp.Name))))
 			continue
 		}
 		if errs := checkProfile(&pp.Spec, field.NewPath("spec")); len(errs) > 0 || pr.broken {
@@ -588,5 +647,5 @@ func capList(items []string, n int) string {
 
 // duplicate is a field error for a value given twice, with the sentence that says where.
 func duplicate(p *field.Path, value any, detail string) *field.Error {
-	return &field.Error{Type: field.ErrorTypeDuplicate, Field: p.String(), BadValue: value, Detail: detail}
+	return &field.Error{Type: field.ErrorTypeDuplicate, Field: p.String(), BadValue: redact.Value(value), Detail: detail}
 }

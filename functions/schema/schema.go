@@ -18,6 +18,8 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/kube-openapi/pkg/validation/strfmt"
 	"k8s.io/kube-openapi/pkg/validation/validate"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/redact"
 )
 
 //go:generate go run ./gen
@@ -101,8 +103,8 @@ func toFieldError(err error) *field.Error {
 	if !ok {
 		return &field.Error{Type: field.ErrorTypeInvalid, Detail: err.Error()}
 	}
-	path := strings.TrimPrefix(v.Name, ".")
-	e := &field.Error{Type: field.ErrorTypeInvalid, Field: path, BadValue: v.Value}
+	path := redactPath(strings.TrimPrefix(v.Name, "."))
+	e := &field.Error{Type: field.ErrorTypeInvalid, Field: path, BadValue: describe(path, v.Value)}
 	msg := v.Error()
 	switch m := []string(nil); {
 	case v.Code() == openapierrors.RequiredFailCode:
@@ -110,30 +112,30 @@ func toFieldError(err error) *field.Error {
 	case v.Code() == openapierrors.EnumFailCode:
 		e.Type = field.ErrorTypeNotSupported
 		if m = oneOf().FindStringSubmatch(msg); m != nil {
-			e.Detail = fmt.Sprintf("unknown value %s (one of %s)", quote(v.Value), strings.Join(strings.Fields(m[1]), ", "))
+			e.Detail = fmt.Sprintf("unknown value %s (one of %s)", describe(path, v.Value), strings.Join(strings.Fields(m[1]), ", "))
 		}
 	case v.Code() == openapierrors.InvalidTypeCode:
 		e.Type, e.Detail = field.ErrorTypeTypeInvalid, "has the wrong type: "+strings.TrimPrefix(msg, v.Name+" in body ")
 	default:
 		if m = shouldMatch().FindStringSubmatch(msg); m != nil {
 			if what, ok := patterns[m[1]]; ok {
-				e.Detail = quote(v.Value) + " " + what
+				e.Detail = describe(path, v.Value) + " " + what
 			} else {
-				e.Detail = fmt.Sprintf("%s does not match %s", quote(v.Value), m[1])
+				e.Detail = fmt.Sprintf("%s does not match %s", describe(path, v.Value), m[1])
 			}
 		} else if m = bound().FindStringSubmatch(msg); m != nil {
 			switch {
 			case m[1] == "greater" && m[2] != "":
-				e.Detail = fmt.Sprintf("must be %s or more, got %v", m[3], v.Value)
+				e.Detail = fmt.Sprintf("must be %s or more, got %s", m[3], describe(path, v.Value))
 			case m[1] == "greater":
-				e.Detail = fmt.Sprintf("must be more than %s, got %v", m[3], v.Value)
+				e.Detail = fmt.Sprintf("must be more than %s, got %s", m[3], describe(path, v.Value))
 			case m[2] != "":
-				e.Detail = fmt.Sprintf("must be %s or less, got %v", m[3], v.Value)
+				e.Detail = fmt.Sprintf("must be %s or less, got %s", m[3], describe(path, v.Value))
 			default:
-				e.Detail = fmt.Sprintf("must be less than %s, got %v", m[3], v.Value)
+				e.Detail = fmt.Sprintf("must be less than %s, got %s", m[3], describe(path, v.Value))
 			}
 		} else if m = atMost().FindStringSubmatch(msg); m != nil {
-			e.Type, e.Detail = field.ErrorTypeTooLong, fmt.Sprintf("%s is too long: at most %s characters", quote(v.Value), m[1])
+			e.Type, e.Detail = field.ErrorTypeTooLong, fmt.Sprintf("%s is too long: at most %s characters", describe(path, v.Value), m[1])
 		} else if m = atLeast().FindStringSubmatch(msg); m != nil {
 			if m[1] == "1" {
 				e.Type, e.Detail = field.ErrorTypeRequired, "is required"
@@ -144,13 +146,31 @@ func toFieldError(err error) *field.Error {
 	}
 	if e.Detail == "" {
 		e.Detail = strings.TrimPrefix(msg, v.Name+" in body ")
+		// The validator's own words may quote the value.
+		if s, ok := v.Value.(string); ok && s != "" {
+			e.Detail = strings.ReplaceAll(e.Detail, s, describe(path, s))
+		}
 	}
 	return e
 }
 
-func quote(v any) string {
-	if s, ok := v.(string); ok {
-		return fmt.Sprintf("%q", s)
+// redactPath hides the parts of a field path that look like key material or credentials: map
+// keys are data, and a key pasted as one would otherwise travel in the path.
+func redactPath(path string) string {
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		if redact.LooksSecret(p) {
+			parts[i] = "[" + redact.String(p) + "]"
+		}
 	}
-	return fmt.Sprintf("%v", v)
+	return strings.Join(parts, ".")
+}
+
+// describe shows of a value what redact allows: nothing but its kind and size for a field that
+// holds a secret or its name.
+func describe(path string, v any) string {
+	if redact.SecretField(path) {
+		return redact.Kind(v)
+	}
+	return redact.Value(v)
 }

@@ -5306,6 +5306,25 @@ func schemaAVSExecutor() *spec.Schema {
 									},
 								},
 							},
+							"performerQuota": {
+								SchemaProps: spec.SchemaProps{
+									Type: spec.StringOrArray{"object"},
+									Properties: map[string]spec.Schema{
+										"enabled": {
+											SchemaProps: spec.SchemaProps{
+												Type: spec.StringOrArray{"boolean"},
+											},
+										},
+										"maxPerformers": {
+											SchemaProps: spec.SchemaProps{
+												Type:    spec.StringOrArray{"integer"},
+												Format:  "int32",
+												Minimum: ptr(float64(1)),
+											},
+										},
+									},
+								},
+							},
 							"persistence": {
 								SchemaProps: spec.SchemaProps{
 									Type: spec.StringOrArray{"object"},

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/redact"
 )
 
 // Decode decodes obj into out, a pointer to a struct with json tags. Fields with problems are left
@@ -94,6 +96,9 @@ func hasAlias(n *yaml.Node) bool {
 // KeyPath is the path of a map entry: .key for plain keys, as people write them in YAML, and
 // ["key"] for keys with dots or slashes, such as node label names.
 func KeyPath(path *field.Path, key string) *field.Path {
+	if redact.LooksSecret(key) {
+		return path.Key(redact.String(key))
+	}
 	if isPlainKey(key) {
 		return path.Child(key)
 	}
@@ -139,7 +144,7 @@ func countNodes(n *yaml.Node) int {
 
 // invalid records a value of the wrong type or form.
 func (d *decoder) invalid(path *field.Path, n *yaml.Node, msg string) {
-	d.errs = append(d.errs, field.Invalid(path, n.Value, msg))
+	d.errs = append(d.errs, field.Invalid(path, valueOf(path, n), msg))
 }
 
 var (
@@ -179,7 +184,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 			return false
 		}
 		if _, err := resource.ParseQuantity(n.Value); err != nil {
-			d.invalid(path, n, fmt.Sprintf("invalid quantity %q: use a number with an optional suffix such as 500m, 2 or 4Gi", n.Value))
+			d.invalid(path, n, "invalid quantity "+valueOf(path, n)+": use a number with an optional suffix such as 500m, 2 or 4Gi")
 			return false
 		}
 		return true
@@ -190,7 +195,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 			return false
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
-			d.invalid(path, n, fmt.Sprintf("invalid duration %q: use a duration such as 30s or 1m", n.Value))
+			d.invalid(path, n, "invalid duration "+valueOf(path, n)+": use a duration such as 30s or 1m")
 			return false
 		}
 		return true
@@ -204,7 +209,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			p := path.Child(k.Value)
+			p := KeyPath(path, k.Value)
 			f, ok := fields[k.Value]
 			if !ok {
 				d.errs = append(d.errs, field.Forbidden(p, unknownField(k.Value, fields)))
@@ -252,7 +257,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 		v, err := strconv.ParseInt(n.Value, 0, 64)
 		bits := t.Bits()
 		if err != nil || v < -(1<<(bits-1)) || (bits < 64 && v > 1<<(bits-1)-1) {
-			d.invalid(path, n, fmt.Sprintf("%s is out of range for a %d-bit integer", n.Value, bits))
+			d.invalid(path, n, fmt.Sprintf("%s is out of range for a %d-bit integer", numberOf(path, n), bits))
 			return false
 		}
 		return true
@@ -262,7 +267,7 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 		}
 		v, err := strconv.ParseUint(n.Value, 0, 64)
 		if err != nil || (t.Bits() < 64 && v > math.MaxUint64>>(64-t.Bits())) {
-			d.invalid(path, n, fmt.Sprintf("%s is out of range for an unsigned %d-bit integer", n.Value, t.Bits()))
+			d.invalid(path, n, fmt.Sprintf("%s is out of range for an unsigned %d-bit integer", numberOf(path, n), t.Bits()))
 			return false
 		}
 		return true
@@ -286,8 +291,8 @@ func (d *decoder) dropRepeatedKeys(n *yaml.Node, path *field.Path) {
 			k, v := n.Content[i], n.Content[i+1]
 			p := KeyPath(path, k.Value)
 			if line, dup := seen[k.Value]; dup {
-				d.errs = append(d.errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: p.String(), BadValue: k.Value,
-					Detail: fmt.Sprintf("%q is given twice, on lines %d and %d of the input; YAML allows a key once", k.Value, line, k.Line)})
+				d.errs = append(d.errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: p.String(), BadValue: redact.String(k.Value),
+					Detail: fmt.Sprintf("%s is given twice, on lines %d and %d of the input; YAML allows a key once", redact.String(k.Value), line, k.Line)})
 				continue
 			}
 			seen[k.Value] = k.Line
@@ -304,7 +309,7 @@ func (d *decoder) dropRepeatedKeys(n *yaml.Node, path *field.Path) {
 
 func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what string) bool {
 	if n.Kind != kind {
-		d.errs = append(d.errs, field.TypeInvalid(path, n.Value, fmt.Sprintf("must be %s, not %s", what, describe(n))))
+		d.errs = append(d.errs, field.TypeInvalid(path, valueOf(path, n), fmt.Sprintf("must be %s, not %s", what, describe(path, n))))
 		return false
 	}
 	return true
@@ -318,32 +323,68 @@ func (d *decoder) scalar(n *yaml.Node, path *field.Path, what string, tags ...st
 			}
 		}
 	}
-	d.errs = append(d.errs, field.TypeInvalid(path, n.Value, fmt.Sprintf("must be %s, not %s", what, describe(n))))
+	d.errs = append(d.errs, field.TypeInvalid(path, valueOf(path, n), fmt.Sprintf("must be %s, not %s", what, describe(path, n))))
 	return false
 }
 
-func describe(n *yaml.Node) string {
+// describe says what n is for a message, showing of its value what redact allows.
+func describe(path *field.Path, n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "an object"
 	case yaml.SequenceNode:
 		return "a list"
 	}
+	secret := redact.SecretField(path.String())
 	switch n.ShortTag() {
 	case yaml.NodeTagString:
-		return fmt.Sprintf("the string %q", n.Value)
+		if secret {
+			return "a string"
+		}
+		return "the string " + redact.String(n.Value)
 	case yaml.NodeTagBool:
+		if secret {
+			return "a boolean"
+		}
 		return "the boolean " + n.Value
 	case yaml.NodeTagInt, yaml.NodeTagFloat:
-		return "the number " + n.Value
+		if secret {
+			return "a number"
+		}
+		if len(n.Value) <= 15 {
+			return "the number " + n.Value
+		}
+		return numberOf(path, n)
 	}
-	return fmt.Sprintf("%q", n.Value)
+	return valueOf(path, n)
+}
+
+// numberOf shows the number n at path: as written when it is short, else by its length.
+func numberOf(path *field.Path, n *yaml.Node) string {
+	switch {
+	case redact.SecretField(path.String()):
+		return "the number"
+	case len(n.Value) <= 15:
+		return n.Value
+	}
+	return "a number of " + strconv.Itoa(len(n.Value)) + " characters"
+}
+
+// valueOf describes the scalar n at path as redact allows.
+func valueOf(path *field.Path, n *yaml.Node) string {
+	if redact.SecretField(path.String()) {
+		return redact.Secret(n.Value)
+	}
+	return redact.String(n.Value)
 }
 
 // renames are fields of the Helm values layout that the declaration spells differently.
 var renames = map[string]string{"replicaCount": "replicas"}
 
 func unknownField(name string, fields map[string]reflect.Type) string {
+	if !isPlainKey(name) || redact.LooksSecret(name) {
+		return "unknown field " + redact.String(name)
+	}
 	msg := fmt.Sprintf("unknown field %q", name)
 	if r, ok := renames[name]; ok {
 		if _, known := fields[r]; known {

@@ -1,9 +1,11 @@
 package argocd_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -148,6 +150,7 @@ func TestArgoCD(t *testing.T) {
 		{Name: "self-heal reverts a hand edit", F: e.selfHeal},
 		{Name: "a stalled performer is degraded", F: e.stalled},
 		{Name: "a bad declaration applies nothing", F: e.badDeclaration},
+		{Name: "a declaration naming another program runs nothing", F: e.otherProgram},
 	})
 	if !ok {
 		t.Logf("logs: %s and %s", filepath.Join(dir, "logs"), filepath.Join(clusterDir, "logs"))
@@ -463,27 +466,20 @@ func (e *env) waitingWave(t *testing.T, ctx context.Context, s appState) {
 	}
 }
 
-// rendered renders the example as committed with kustomize and the function, the way the plugin
-// does: in a copy of the declarations with the function linked where their exec.path points.
+// rendered renders the example as committed, the way the plugin does: avs-executor-fn render on
+// the example's folder.
 func (e *env) rendered(ctx context.Context) ([]*unstructured.Unstructured, error) {
-	tmp, err := os.MkdirTemp("", "argocd-render-")
+	kustomize, err := cluster.Kustomize(ctx, e.root)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	dir := filepath.Join(tmp, "examples", example)
-	if err := os.CopyFS(dir, os.DirFS(e.example)); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(filepath.Join(tmp, "bin"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.Symlink(cluster.FunctionBinary(e.root), filepath.Join(tmp, "bin", "avs-executor-fn")); err != nil {
-		return nil, err
-	}
-	out, err := cluster.Build(ctx, e.root, dir, true)
+	cmd := exec.CommandContext(ctx, cluster.FunctionBinary(e.root), "render", e.example)
+	cmd.Env = append(os.Environ(), "KUSTOMIZE="+kustomize)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("avs-executor-fn render %s: %w\n%s", e.example, err, stderr.String())
 	}
 	var objs []*unstructured.Unstructured
 	for _, doc := range strings.Split(string(out), "\n---\n") {
@@ -780,6 +776,53 @@ func (e *env) badDeclaration(t *testing.T, ctx context.Context) {
 	}
 	if diff := cmp.Diff(versions, now); diff != "" {
 		t.Errorf("objects changed after a rejected declaration (-before +after):\n%s", diff)
+	}
+	e.restore(t, ctx)
+}
+
+// otherProgram: a commit whose declaration names /bin/sh as its function (which kustomize with
+// exec functions would run in the repo server) is refused by the plugin before anything runs: the
+// Application shows which function was refused, the file the shell would write is absent, and no
+// sync starts.
+func (e *env) otherProgram(t *testing.T, ctx context.Context) {
+	_, before, err := e.app(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "pwned")
+	e.commit(t, ctx, "a declaration that names /bin/sh as its function", func(d string) string {
+		return strings.Replace(d, "        path: ../../bin/avs-executor-fn\n",
+			"        path: /bin/sh\n        args: [-c, 'id > "+marker+"']\n", 1)
+	})
+	const refused = `names the KRM function exec.path "/bin/sh"`
+	var last appState
+	err = poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		for _, c := range s.conditions {
+			if strings.Contains(c, refused) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("the Application's conditions do not show the refusal %q: %s", refused, last)
+	}
+	t.Logf("refused: %s", last)
+	time.Sleep(5 * time.Second)
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the repository's /bin/sh ran in the CMP server: %s exists", marker)
+	}
+	_, after, err := e.app(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.opStarted != before.opStarted || after.history != before.history {
+		t.Errorf("a sync ran for the refused declaration: %s", after)
 	}
 	e.restore(t, ctx)
 }

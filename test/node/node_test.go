@@ -247,6 +247,9 @@ kind: Performer
 metadata:
   name: on-real-operator
   namespace: real-node-avs
+  annotations:
+    # Declared, as a Performer written by hand in Git is: the controller runs nothing undeclared.
+    fn.hourglass.eigenlayer.io/declaration: real-node-avs/on-real-operator
 spec:
   avsAddress: "0x00000000000000000000000000000000000000f1"
   image: my-org/performer:v1.0.0

@@ -57,8 +57,9 @@ type AVSExecutorSpec struct {
 	// +optional
 	Kubernetes *KubernetesSpec `json:"kubernetes,omitempty"`
 
-	// CreateNamespace emits the Namespace of the declaration, labelled for the restricted Pod
-	// Security Standard.
+	// CreateNamespace emits the Namespace of the declaration, labelled to enforce the restricted
+	// Pod Security Standard. Refused for namespaces that belong to others: kube-*, default,
+	// flux-system, argocd, openshift-gitops and the Performer controller's namespace.
 	// +optional
 	CreateNamespace bool `json:"createNamespace,omitempty"`
 
@@ -66,6 +67,30 @@ type AVSExecutorSpec struct {
 	// admits to the executor pods only the ports the executor serves.
 	// +optional
 	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
+
+	// PerformerQuota bounds the number of Performers in the namespace with a ResourceQuota, so
+	// that an executor in a crash loop, which leaves a Performer behind on every restart, cannot
+	// fill the namespace. Rendered when given (performerQuota: {} for the default bound). The
+	// cluster's quota controller must count Performers: until it does, the API server refuses
+	// every Performer with "status unknown for quota".
+	// +optional
+	PerformerQuota *PerformerQuotaSpec `json:"performerQuota,omitempty"`
+}
+
+// PerformerQuotaSpec is the ResourceQuota on count/performers.hourglass.eigenlayer.io of the
+// executor's namespace. A quota counts every Performer of the namespace: where several executors
+// share one, give each the namespace's total or disable all but one.
+type PerformerQuotaSpec struct {
+	// Enabled renders the ResourceQuota. Defaults to true when performerQuota is given.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// MaxPerformers in the namespace. Defaults to the number of AVSs times (1 + 2 × replicas):
+	// the Performer rendered for each AVS, the one each executor pod makes for it when it starts,
+	// and room for one more per pod, which a restart makes before the old one is gone.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxPerformers *int32 `json:"maxPerformers,omitempty"`
 }
 
 // ExecutorSpec is the executor workload.

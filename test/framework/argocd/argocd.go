@@ -123,7 +123,7 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 	if err != nil {
 		return nil, err
 	}
-	// The sidecar image: kustomize and the function on PATH, beside the shell tools the plugin uses.
+	// The sidecar image: the function and the kustomize it renders with on PATH.
 	tools := filepath.Join(opts.Dir, "tools")
 	for name, target := range map[string]string{
 		"kustomize":             opts.Kustomize,
