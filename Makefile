@@ -54,7 +54,7 @@ lint: vet ## Fail when gofmt would change a file, or go vet finds a problem.
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run 'make fmt')" >&2; exit 1; fi
 
 .PHONY: test
-test: test-go test-images test-e2e test-argocd test-faults ## Run every test: unit, envtest integration, images under podman, end-to-end with the real Flux and Argo CD, faults.
+test: test-go test-images test-e2e test-argocd test-faults test-node ## Run every test: unit, envtest integration, images under podman, end-to-end with the real Flux and Argo CD, faults, a real node (root).
 
 .PHONY: test-go
 test-go: ## Run the unit and envtest integration tests (etcd, kube-apiserver and promtool are built once, then cached).
