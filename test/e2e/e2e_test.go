@@ -332,7 +332,7 @@ func (e *env) walkthrough(t *testing.T, ctx context.Context) {
 		out := e.kubectl(t, ctx, "get", "performers", "-n", walkNamespace)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		header := strings.Fields(lines[0])
-		if diff := cmp.Diff([]string{"NAME", "AVS", "IMAGE", "VERSION", "PHASE", "READY", "ENDPOINT", "AGE"}, header); diff != "" {
+		if diff := cmp.Diff([]string{"NAME", "AVS", "IMAGE", "VERSION", "PHASE", "READY", "ENDPOINT", "AGE", "STATUS"}, header); diff != "" {
 			t.Errorf("kubectl get performers columns (-want +got):\n%s", diff)
 		}
 		var row []string
@@ -341,10 +341,28 @@ func (e *env) walkthrough(t *testing.T, ctx context.Context) {
 				row = f
 			}
 		}
-		want := []string{walkPerformer, "Running", "True", walkPerformer + ".", ":9090"}
-		if len(row) != len(header) || row[4] != "Running" || row[5] != "True" ||
-			row[6] != "performer-"+walkPerformer+"."+walkNamespace+".svc.cluster.local:9090" {
+		// STATUS, the Ready condition's message, is the last column and has spaces of its own.
+		endpoint := "performer-" + walkPerformer + "." + walkNamespace + ".svc.cluster.local:9090"
+		want := []string{walkPerformer, "Running", "True", endpoint, "performer is serving gRPC at " + endpoint}
+		if len(row) < len(header) || row[4] != "Running" || row[5] != "True" || row[6] != endpoint ||
+			!strings.HasPrefix(strings.Join(row[8:], " "), "performer is serving gRPC at "+endpoint) {
 			t.Errorf("kubectl get performers: want a row like %v, got:\n%s", want, out)
+		}
+
+		// -o wide adds the ready pod and its node.
+		out = e.kubectl(t, ctx, "get", "performer", walkPerformer, "-n", walkNamespace, "-o", "wide")
+		lines = strings.Split(strings.TrimSpace(out), "\n")
+		header = strings.Fields(lines[0])
+		if n := len(header); n < 2 || header[n-2] != "POD" || header[n-1] != "NODE" {
+			t.Fatalf("kubectl get performers -o wide: want POD and NODE last, got:\n%s", out)
+		}
+		row = strings.Fields(lines[1])
+		var pod corev1.PodList
+		if err := e.cl.List(ctx, &pod, client.InNamespace(walkNamespace), client.MatchingLabels{"hourglass.eigenlayer.io/performer": walkPerformer}); err != nil || len(pod.Items) != 1 {
+			t.Fatalf("the performer's pods: %v (%d)", err, len(pod.Items))
+		}
+		if got := row[len(row)-2:]; !cmp.Equal(got, []string{pod.Items[0].Name, pod.Items[0].Spec.NodeName}) {
+			t.Errorf("kubectl get performers -o wide: POD and NODE %v, want %s on %s:\n%s", got, pod.Items[0].Name, pod.Items[0].Spec.NodeName, out)
 		}
 
 		out = e.kubectl(t, ctx, "describe", "performer", "-n", walkNamespace)
