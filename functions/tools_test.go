@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/krm"
+
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
@@ -197,23 +199,11 @@ func applied(t *testing.T, out []byte) map[string]map[string]any {
 // resourceListItems unwraps kpt's -o stdout output.
 func resourceListItems(t *testing.T, out []byte) []byte {
 	t.Helper()
-	rl, err := yaml.Parse(string(out))
+	items, err := krm.ResourceListItems(out)
 	if err != nil {
-		t.Fatalf("kpt output is no ResourceList: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	items, err := rl.Pipe(yaml.Lookup("items"))
-	if err != nil || items == nil {
-		t.Fatalf("kpt output has no items:\n%s", out)
-	}
-	var b bytes.Buffer
-	for _, it := range items.Content() {
-		s, err := yaml.NewRNode(it).String()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString("---\n" + s)
-	}
-	return b.Bytes()
+	return items
 }
 
 func keys(m map[string]map[string]any) []string {

@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/krm"
+
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"sigs.k8s.io/kustomize/kyaml/kio"
-	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // The images of `make images` (hack/images), run under podman: HOURGLASS_IMAGES names the
@@ -395,21 +396,9 @@ func applied(t *testing.T, out []byte) map[string]map[string]any {
 // resourceListItems unwraps kpt's -o stdout output.
 func resourceListItems(t *testing.T, out []byte) []byte {
 	t.Helper()
-	rl, err := yaml.Parse(string(out))
+	items, err := krm.ResourceListItems(out)
 	if err != nil {
-		t.Fatalf("kpt output is no ResourceList: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	items, err := rl.Pipe(yaml.Lookup("items"))
-	if err != nil || items == nil {
-		t.Fatalf("kpt output has no items:\n%s", out)
-	}
-	var b bytes.Buffer
-	for _, it := range items.Content() {
-		s, err := yaml.NewRNode(it).String()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString("---\n" + s)
-	}
-	return b.Bytes()
+	return items
 }
