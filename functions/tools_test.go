@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -160,38 +159,9 @@ func workspace(t *testing.T, g golden) string {
 // bookkeeping annotations tools add to find files.
 func applied(t *testing.T, out []byte) map[string]map[string]any {
 	t.Helper()
-	r := &kio.ByteReader{Reader: bytes.NewReader(out), OmitReaderAnnotations: true, PreserveSeqIndent: false}
-	nodes, err := r.Read()
+	objs, err := krm.Applied(out)
 	if err != nil {
-		t.Fatalf("cannot read the output: %v\n%s", err, out)
-	}
-	objs := map[string]map[string]any{}
-	for _, n := range nodes {
-		if n.GetAnnotations()["config.kubernetes.io/local-config"] == "true" {
-			continue
-		}
-		m, err := n.Map()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if md, ok := m["metadata"].(map[string]any); ok {
-			if ann, ok := md["annotations"].(map[string]any); ok {
-				for k := range ann {
-					if strings.HasPrefix(k, "internal.config.kubernetes.io/") || k == "config.kubernetes.io/path" ||
-						k == "config.kubernetes.io/index" || k == "config.k8s.io/id" || k == "kustomize.config.k8s.io/id" {
-						delete(ann, k)
-					}
-				}
-				if len(ann) == 0 {
-					delete(md, "annotations")
-				}
-			}
-		}
-		key := fmt.Sprintf("%s/%s/%s/%s", n.GetApiVersion(), n.GetKind(), n.GetNamespace(), n.GetName())
-		if _, dup := objs[key]; dup {
-			t.Errorf("%s is in the output twice", key)
-		}
-		objs[key] = m
+		t.Fatal(err)
 	}
 	return objs
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"sigs.k8s.io/kustomize/kyaml/kio"
 )
 
 // The images of `make images` (hack/images), run under podman: HOURGLASS_IMAGES names the
@@ -359,33 +358,9 @@ func tool(t *testing.T, root, name string) string {
 // local-config objects (the Kptfile, the declaration) and the annotations the tools add.
 func applied(t *testing.T, out []byte) map[string]map[string]any {
 	t.Helper()
-	nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(out), OmitReaderAnnotations: true}).Read()
+	objs, err := krm.Applied(out)
 	if err != nil {
-		t.Fatalf("cannot read the output: %v\n%s", err, out)
-	}
-	objs := map[string]map[string]any{}
-	for _, n := range nodes {
-		if n.GetAnnotations()["config.kubernetes.io/local-config"] == "true" {
-			continue
-		}
-		m, err := n.Map()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if md, ok := m["metadata"].(map[string]any); ok {
-			if ann, ok := md["annotations"].(map[string]any); ok {
-				for k := range ann {
-					if strings.HasPrefix(k, "internal.config.kubernetes.io/") || k == "config.kubernetes.io/path" ||
-						k == "config.kubernetes.io/index" || k == "config.k8s.io/id" || k == "kustomize.config.k8s.io/id" {
-						delete(ann, k)
-					}
-				}
-				if len(ann) == 0 {
-					delete(md, "annotations")
-				}
-			}
-		}
-		objs[fmt.Sprintf("%s/%s/%s/%s", n.GetApiVersion(), n.GetKind(), n.GetNamespace(), n.GetName())] = m
+		t.Fatal(err)
 	}
 	if len(objs) == 0 {
 		t.Errorf("no objects in the output:\n%s", out)
