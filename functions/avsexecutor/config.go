@@ -137,7 +137,25 @@ func performerEndpoint(m *model, a avsModel) string {
 // executorConfigFile renders the executor configuration file. Secret values stay empty: the pod
 // fills them from the operator key Secret through environment variables.
 func executorConfigFile(m *model) (string, error) {
-	c := executorConfig{
+	c := executorConfigOf(m)
+	doc, err := configDocument(c)
+	if err != nil {
+		return "", err
+	}
+	if err := commentSecrets(m, c, doc); err != nil {
+		return "", err
+	}
+	quoteHex(doc)
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+// executorConfigOf is the executor configuration of a validated declaration.
+func executorConfigOf(m *model) *executorConfig {
+	c := &executorConfig{
 		Debug:                    m.decl.Spec.Executor.Debug,
 		GRPCPort:                 m.grpcPort,
 		ManagementServerGRPCPort: m.mgmtPort,
@@ -165,36 +183,42 @@ func executorConfigFile(m *model) (string, error) {
 		c.Storage = storageConfig{Type: "badger", Badger: &badgerConfig{Dir: badgerDir}, BadgerConfig: &badgerConfig{Dir: badgerDir}}
 	}
 	for _, a := range m.avss {
-		pc := performerConfig{
-			Image:          imageConfig{Repository: a.repository, Tag: a.tag},
-			ProcessType:    "server",
-			AVSAddress:     a.spec.Address,
-			DeploymentMode: "kubernetes",
-			Kubernetes: performerKubernetes{
-				ServiceAccountName: a.spec.Performer.ServiceAccountName,
-				EndpointOverride:   a.endpoint,
-			},
-		}
-		for _, e := range a.spec.Performer.Env {
-			ec := envConfig{Name: e.Name, Value: e.Value}
-			if vf := e.ValueFrom; vf != nil {
-				ec.KubernetesEnv = &kubernetesEnv{}
-				if r := vf.SecretKeyRef; r != nil {
-					ec.KubernetesEnv.ValueFrom.SecretKeyRef = &keySelector{Name: r.Name, Key: r.Key}
-				}
-				if r := vf.ConfigMapKeyRef; r != nil {
-					ec.KubernetesEnv.ValueFrom.ConfigMapKeyRef = &keySelector{Name: r.Name, Key: r.Key}
-				}
-			}
-			pc.Envs = append(pc.Envs, ec)
-		}
-		c.AVSPerformers = append(c.AVSPerformers, pc)
+		c.AVSPerformers = append(c.AVSPerformers, performerConfigOf(a))
 	}
+	return c
+}
 
-	doc, err := configDocument(&c)
-	if err != nil {
-		return "", err
+// performerConfigOf is the executor's entry for one AVS: which image to run and where the
+// Performer serves it.
+func performerConfigOf(a avsModel) performerConfig {
+	pc := performerConfig{
+		Image:          imageConfig{Repository: a.repository, Tag: a.tag},
+		ProcessType:    "server",
+		AVSAddress:     a.spec.Address,
+		DeploymentMode: "kubernetes",
+		Kubernetes: performerKubernetes{
+			ServiceAccountName: a.spec.Performer.ServiceAccountName,
+			EndpointOverride:   a.endpoint,
+		},
 	}
+	for _, e := range a.spec.Performer.Env {
+		ec := envConfig{Name: e.Name, Value: e.Value}
+		if vf := e.ValueFrom; vf != nil {
+			ec.KubernetesEnv = &kubernetesEnv{}
+			if r := vf.SecretKeyRef; r != nil {
+				ec.KubernetesEnv.ValueFrom.SecretKeyRef = &keySelector{Name: r.Name, Key: r.Key}
+			}
+			if r := vf.ConfigMapKeyRef; r != nil {
+				ec.KubernetesEnv.ValueFrom.ConfigMapKeyRef = &keySelector{Name: r.Name, Key: r.Key}
+			}
+		}
+		pc.Envs = append(pc.Envs, ec)
+	}
+	return pc
+}
+
+// commentSecrets says in doc, the configuration's node, where each empty secret value comes from.
+func commentSecrets(m *model, c *executorConfig, doc *yaml.Node) error {
 	root := yaml.NewRNode(doc)
 	doc.HeadComment = fmt.Sprintf("Hourglass executor configuration rendered from AVSExecutor %s.\n"+
 		"Key material is not in this file: the executor pod sets the empty values below from Secret %s.", m.id, m.keys.secretName)
@@ -207,30 +231,30 @@ func executorConfigFile(m *model) (string, error) {
 		return nil
 	}
 	if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.ecdsaKey, envECDSAPrivateKey), "operator", "operatorPrivateKey", "privateKey"); err != nil {
-		return "", err
+		return err
 	}
 	if s := m.l1.rpcURLSecret; s != nil {
 		if err := comment(fmt.Sprintf("from key %s of Secret %s, through %s", s.Key, s.Name, envL1RPCURL), "l1Chain", "rpcUrl"); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if c.Operator.SigningKeys.ECDSA != nil {
 		if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.ecdsaKey, envSigningECDSAKey), "operator", "signingKeys", "ecdsa", "privateKey"); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if c.Operator.SigningKeys.BLS != nil {
 		if err := comment(fmt.Sprintf("key %s of the Secret, mounted", m.keys.blsKeystore), "operator", "signingKeys", "bls", "keystoreFile"); err != nil {
-			return "", err
+			return err
 		}
 		if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.blsPassword, envSigningBLSPassword), "operator", "signingKeys", "bls", "password"); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if c.Storage.BadgerConfig != nil {
 		sc, err := root.Pipe(yaml.Lookup("storage"))
 		if err != nil || sc == nil {
-			return "", fmt.Errorf("executor config has no storage: %v", err)
+			return fmt.Errorf("executor config has no storage: %v", err)
 		}
 		// Field names in YAML: badger is the documented JSON name, badgerConfig the Go field
 		// name that the executor's file loader (viper, which ignores JSON tags) matches.
@@ -240,12 +264,7 @@ func executorConfigFile(m *model) (string, error) {
 			}
 		}
 	}
-	quoteHex(doc)
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return "", err
-	}
-	return string(out), nil
+	return nil
 }
 
 // configDocument is the node yaml.v3's Node.Encode gives for c. Node.Encode writes c out as text
