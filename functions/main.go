@@ -20,6 +20,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/functions/avsexecutor"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/plugin"
 	"github.com/hourglass-gitops/hourglass-gitops/functions/profiles"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/yamlnode"
 )
 
 const usage = `avs-executor-fn renders an AVSExecutor declaration (fn.hourglass.eigenlayer.io/v1alpha1) into
@@ -77,7 +78,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "reading the ResourceList:", err)
 			os.Exit(1)
 		}
-		cmd.SetIn(bytes.NewReader(avsexecutor.DerefTopLevelAliases(in)))
+		cmd.SetIn(bytes.NewReader(yamlnode.DerefTopLevelAliases(in)))
 	}
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)

@@ -1,16 +1,14 @@
 package avsexecutor
 
 import (
-	"errors"
 	"fmt"
-	"reflect"
-	"strconv"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/yamlnode"
 )
 
 // Where the executor pod finds its configuration, keys and data.
@@ -138,14 +136,14 @@ func performerEndpoint(m *model, a avsModel) string {
 // fills them from the operator key Secret through environment variables.
 func executorConfigFile(m *model) (string, error) {
 	c := executorConfigOf(m)
-	doc, err := configDocument(c)
+	doc, err := yamlnode.FromValue(c)
 	if err != nil {
 		return "", err
 	}
 	if err := commentSecrets(m, c, doc); err != nil {
 		return "", err
 	}
-	quoteHex(doc)
+	yamlnode.QuoteHex(doc)
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return "", err
@@ -265,96 +263,4 @@ func commentSecrets(m *model, c *executorConfig, doc *yaml.Node) error {
 		}
 	}
 	return nil
-}
-
-// configDocument is the node yaml.v3's Node.Encode gives for c. Node.Encode writes c out as text
-// and parses that again, which for a thousand AVSs costs as much as rendering all their
-// Performers; configNode builds the same node directly, and leaves what it does not know to
-// Node.Encode.
-func configDocument(c *executorConfig) (*yaml.Node, error) {
-	n, err := configNode(reflect.ValueOf(c).Elem())
-	if errors.Is(err, errUnencodable) {
-		var doc yaml.Node
-		err = doc.Encode(c)
-		n = &doc
-	}
-	if err != nil {
-		return nil, err
-	}
-	return n, nil
-}
-
-// configNode writes v, a value of the configuration types, as yaml.v3 encodes it: struct fields
-// in their order under their yaml names, omitempty honoured, nil pointers as null, empty lists and
-// objects in flow style, strings of one line as the encoder quotes them (stringNode).
-func configNode(v reflect.Value) (*yaml.Node, error) {
-	switch v.Kind() {
-	case reflect.Pointer:
-		if v.IsNil() {
-			return nullNode(), nil
-		}
-		return configNode(v.Elem())
-	case reflect.Struct:
-		t := v.Type()
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap, Content: make([]*yaml.Node, 0, 2*t.NumField())}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if !f.IsExported() || name == "" || name == "-" || (opts != "" && opts != "omitempty") {
-				return nil, errUnencodable
-			}
-			fv := v.Field(i)
-			if opts == "omitempty" {
-				zero, ok := emptyConfigValue(fv)
-				if !ok {
-					return nil, errUnencodable
-				}
-				if zero {
-					continue
-				}
-			}
-			k, err := stringNode(name)
-			if err != nil {
-				return nil, err
-			}
-			c, err := configNode(fv)
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, k, c)
-		}
-		if len(n.Content) == 0 {
-			n.Style = yaml.FlowStyle
-		}
-		return n, nil
-	case reflect.Slice:
-		return sequenceNode(v, configNode)
-	case reflect.String:
-		if strings.ContainsAny(v.String(), "\n\r\u0085\u2028\u2029") {
-			// Node.Encode writes some strings of several lines in a form it does not read back,
-			// and fails: left to it, the function fails as it did.
-			return nil, errUnencodable
-		}
-		return stringNode(v.String())
-	case reflect.Bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagBool, Value: strconv.FormatBool(v.Bool())}, nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return intNode(v.Int()), nil
-	}
-	return nil, errUnencodable
-}
-
-// emptyConfigValue is yaml.v3's omitempty test for the kinds the configuration has.
-func emptyConfigValue(v reflect.Value) (empty, ok bool) {
-	switch v.Kind() {
-	case reflect.Pointer:
-		return v.IsNil(), true
-	case reflect.Slice, reflect.String:
-		return v.Len() == 0, true
-	case reflect.Bool:
-		return !v.Bool(), true
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return v.Int() == 0, true
-	}
-	return false, false
 }

@@ -3,7 +3,6 @@ package avsexecutor
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,6 +23,7 @@ import (
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/yamlnode"
 )
 
 // Labels and annotations the function sets.
@@ -60,11 +60,8 @@ const (
 )
 
 // render builds every object of a validated declaration, in the order they are best applied.
-func render(m *model) ([]*yaml.RNode, error) { return renderWith(m, objectNode) }
-
-// renderWith renders with toNode converting each typed object to YAML.
-func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*yaml.RNode, error) {
-	r := &renderer{m: m, toNode: toNode}
+func render(m *model) ([]*yaml.RNode, error) {
+	r := &renderer{m: m}
 	cfg, err := executorConfigFile(m)
 	if err != nil {
 		return nil, err
@@ -129,7 +126,7 @@ func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*y
 		return nil, r.err
 	}
 	for _, o := range r.objs {
-		if bound, ok := jsonSizeBound(o.YNode()); ok && bound <= maxObjectSize {
+		if bound, ok := yamlnode.JSONSizeBound(o.YNode()); ok && bound <= maxObjectSize {
 			continue // surely small enough; measuring exactly costs more than rendering
 		}
 		b, err := o.MarshalJSON()
@@ -151,46 +148,15 @@ const (
 	maxObjectSize = 1024 * 1024
 )
 
-// jsonSizeBound returns a size that n's JSON form (RNode.MarshalJSON) does not exceed, or false
-// for a node it cannot bound (aliases, merge keys, tags of its own). A string takes at most six
-// bytes per byte escaped, and quotes; a number, boolean or null at most 40 bytes more than written.
-func jsonSizeBound(n *yaml.Node) (int, bool) {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case yaml.NodeTagString:
-			return 2 + 6*len(n.Value), true
-		case yaml.NodeTagInt, yaml.NodeTagBool, yaml.NodeTagNull:
-			return 40 + len(n.Value), true
-		}
-		return 0, false
-	case yaml.MappingNode, yaml.SequenceNode:
-		size := 2 + len(n.Content) // brackets, and a colon or comma after each key or value
-		for i, c := range n.Content {
-			if n.Kind == yaml.MappingNode && i%2 == 0 && c.Value == "<<" {
-				return 0, false
-			}
-			s, ok := jsonSizeBound(c)
-			if !ok {
-				return 0, false
-			}
-			size += s
-		}
-		return size, true
-	}
-	return 0, false
-}
-
 // tooBigError is a declaration too large for the objects it renders.
 type tooBigError struct{ what string }
 
 func (e *tooBigError) Error() string { return e.what + "; split the AVSs over several executors" }
 
 type renderer struct {
-	m      *model
-	toNode func(runtime.Object) (*yaml.Node, error)
-	objs   []*yaml.RNode
-	err    error
+	m    *model
+	objs []*yaml.RNode
+	err  error
 }
 
 func meta(apiVersion, kind string) metav1.TypeMeta {
@@ -263,92 +229,13 @@ func (r *renderer) add(obj runtime.Object, wave string) {
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
 	ann[kioutil.PathAnnotation] = fmt.Sprintf("%s/%s_%s.yaml", r.m.name, strings.ToLower(kind), strings.ReplaceAll(om.GetName(), ":", "_"))
 	om.SetAnnotations(ann)
-	n, err := r.toNode(obj)
+	n, err := yamlnode.FromObject(obj)
 	if err != nil {
 		r.err = err
 		return
 	}
-	tidy(n)
+	yamlnode.Tidy(n)
 	r.objs = append(r.objs, yaml.NewRNode(n))
-}
-
-// objectNode converts obj to YAML, directly where encodeObject can.
-func objectNode(obj runtime.Object) (*yaml.Node, error) {
-	n, err := encodeObject(obj)
-	if errors.Is(err, errUnencodable) {
-		return unstructuredNode(obj)
-	}
-	return n, err
-}
-
-// unstructuredNode converts obj to YAML through its unstructured form, for what encodeObject
-// does not write itself.
-func unstructuredNode(obj runtime.Object) (*yaml.Node, error) {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	delete(u, "status")
-	clean(u)
-	n, err := yaml.FromMap(u)
-	if err != nil {
-		return nil, err
-	}
-	return n.YNode(), nil
-}
-
-// tidy puts apiVersion, kind and metadata first, as people write them, and quotes hex strings
-// such as Ethereum addresses, which YAML 1.1 readers would otherwise take for numbers.
-func tidy(n *yaml.Node) {
-	quoteHex(n)
-	var head, rest []*yaml.Node
-	for _, k := range []string{"apiVersion", "kind", "metadata"} {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				head = append(head, n.Content[i], n.Content[i+1])
-			}
-		}
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch n.Content[i].Value {
-		case "apiVersion", "kind", "metadata":
-		default:
-			rest = append(rest, n.Content[i], n.Content[i+1])
-		}
-	}
-	n.Content = append(head, rest...)
-}
-
-func quoteHex(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == yaml.NodeTagString && strings.HasPrefix(n.Value, "0x") {
-		n.Style = yaml.DoubleQuotedStyle
-	}
-	for _, c := range n.Content {
-		quoteHex(c)
-	}
-}
-
-// clean drops the empty creationTimestamp and empty objects that typed Kubernetes structs
-// carry into their unstructured form.
-func clean(v any) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			clean(x)
-			switch y := x.(type) {
-			case nil:
-				delete(t, k)
-			case map[string]any:
-				if len(y) == 0 && k != "emptyDir" {
-					delete(t, k)
-				}
-			}
-		}
-	case []any:
-		for _, x := range t {
-			clean(x)
-		}
-	}
 }
 
 func (r *renderer) rbac() {
