@@ -383,14 +383,46 @@ func (r *renderer) executorNetworkPolicy() {
 	}, waveSupport)
 }
 
+// statefulSet renders the executor: its container, the forwarder beside it where the AVSs need
+// one, its pod and, with persistence, the claim for its data.
 func (r *renderer) statefulSet(configMap, hash string) {
 	m := r.m
-	e := m.decl.Spec.Executor
 	podLabels := merge(r.labels("executor"), map[string]string{"app": m.name})
 	replicas := m.replicas
-	falseV, trueV := false, true
-	user := int64(65532)
+	container := r.executorContainer()
+	volumes := executorVolumes(configMap)
+	if m.keys.blsKeystore != "" {
+		volumes = append(volumes, r.keysVolume())
+		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "operator-keys", MountPath: keysDir, ReadOnly: true})
+	}
+	if m.volume != nil {
+		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "data", MountPath: dataDir})
+	}
+	sts := &appsv1.StatefulSet{
+		TypeMeta:   meta("apps/v1", "StatefulSet"),
+		ObjectMeta: metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, Labels: podLabels},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    &replicas,
+			ServiceName: m.name + "-headless",
+			Selector:    &metav1.LabelSelector{MatchLabels: r.selector()},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{ConfigHashAnnotation: hash}},
+				Spec:       r.executorPod(container, volumes),
+			},
+		},
+	}
+	if m.volume != nil {
+		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{r.dataClaim()}
+	}
+	r.add(sts, waveExecutor)
+}
 
+// executorContainer is the executor's container: its command, ports, key environment, probes and
+// a restricted security context.
+func (r *renderer) executorContainer() corev1.Container {
+	m := r.m
+	e := m.decl.Spec.Executor
+	falseV, trueV := false, true
 	container := corev1.Container{
 		Name:            "executor",
 		Image:           m.image,
@@ -417,31 +449,47 @@ func (r *renderer) statefulSet(configMap, hash string) {
 	if e.Resources != nil {
 		container.Resources = *e.Resources.DeepCopy()
 	}
-	var initContainers []corev1.Container
-	if m.forwarder != nil {
-		initContainers = append(initContainers, r.forwarder())
-	}
 	if m.mgmtPort != 0 {
 		container.Ports = append(container.Ports, corev1.ContainerPort{Name: "management", ContainerPort: m.mgmtPort, Protocol: corev1.ProtocolTCP})
 	}
 	if m.metrics != 0 {
 		container.Ports = append(container.Ports, corev1.ContainerPort{Name: "metrics", ContainerPort: m.metrics, Protocol: corev1.ProtocolTCP})
 	}
-	volumes := []corev1.Volume{
+	return container
+}
+
+// executorVolumes are the volumes every executor pod has: its configuration and a writable /tmp.
+func executorVolumes(configMap string) []corev1.Volume {
+	return []corev1.Volume{
 		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: configMap},
 		}}},
 		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
-	if m.keys.blsKeystore != "" {
-		mode := int32(0o440)
-		volumes = append(volumes, corev1.Volume{Name: "operator-keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: m.keys.secretName, DefaultMode: &mode,
-			Items: []corev1.KeyToPath{{Key: m.keys.blsKeystore, Path: blsKeystoreFile}},
-		}}})
-		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "operator-keys", MountPath: keysDir, ReadOnly: true})
-	}
+}
 
+// keysVolume mounts the BLS keystore from the operator key Secret, readable by the pod's group.
+func (r *renderer) keysVolume() corev1.Volume {
+	k := r.m.keys
+	mode := int32(0o440)
+	return corev1.Volume{Name: "operator-keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: k.secretName, DefaultMode: &mode,
+		Items: []corev1.KeyToPath{{Key: k.blsKeystore, Path: blsKeystoreFile}},
+	}}}
+}
+
+// executorPod is the executor's pod: a non-root user, the forwarder as a native sidecar where the
+// AVSs need one, the declared scheduling, and replicas spread over nodes unless the declaration
+// says otherwise.
+func (r *renderer) executorPod(container corev1.Container, volumes []corev1.Volume) corev1.PodSpec {
+	m := r.m
+	e := m.decl.Spec.Executor
+	trueV := true
+	user := int64(65532)
+	var initContainers []corev1.Container
+	if m.forwarder != nil {
+		initContainers = append(initContainers, r.forwarder())
+	}
 	pod := corev1.PodSpec{
 		ServiceAccountName: m.name,
 		SecurityContext: &corev1.PodSecurityContext{
@@ -460,55 +508,47 @@ func (r *renderer) statefulSet(configMap, hash string) {
 		pod.RuntimeClassName = s.RuntimeClass
 		pod.PriorityClassName = s.PriorityClassName
 	}
-	if replicas > 1 && (pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil) {
+	if m.replicas > 1 && (pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil) {
 		if pod.Affinity == nil {
 			pod.Affinity = &corev1.Affinity{}
 		}
-		// Preferred, not required: a small cluster still runs every replica.
-		pod.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{
-			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
-				Weight: 100,
-				PodAffinityTerm: corev1.PodAffinityTerm{
-					LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
-					TopologyKey:   corev1.LabelHostname,
-				},
-			}},
-		}
+		pod.Affinity.PodAntiAffinity = r.spreadReplicas()
 	}
+	return pod
+}
 
-	sts := &appsv1.StatefulSet{
-		TypeMeta:   meta("apps/v1", "StatefulSet"),
-		ObjectMeta: metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, Labels: podLabels},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:    &replicas,
-			ServiceName: m.name + "-headless",
-			Selector:    &metav1.LabelSelector{MatchLabels: r.selector()},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{ConfigHashAnnotation: hash}},
-				Spec:       pod,
+// spreadReplicas prefers, not requires, executor replicas on different nodes: a small cluster
+// still runs every replica.
+func (r *renderer) spreadReplicas() *corev1.PodAntiAffinity {
+	return &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
+				TopologyKey:   corev1.LabelHostname,
 			},
+		}},
+	}
+}
+
+// dataClaim is the claim template for the executor's data. The API server defaults volumeMode and
+// the status of a claim template, and treats the templates as one value: written out, a
+// server-side diff or apply by anyone but the field's owner (Flux's drift check, Argo CD's diff)
+// finds no difference to fight over.
+func (r *renderer) dataClaim() corev1.PersistentVolumeClaim {
+	v := r.m.volume
+	filesystem := corev1.PersistentVolumeFilesystem
+	return corev1.PersistentVolumeClaim{
+		TypeMeta:   meta("v1", "PersistentVolumeClaim"),
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: r.selector()},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: v.storageClass,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: v.size}},
+			VolumeMode:       &filesystem,
 		},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
 	}
-	if v := m.volume; v != nil {
-		sts.Spec.Template.Spec.Containers[0].VolumeMounts = append(sts.Spec.Template.Spec.Containers[0].VolumeMounts,
-			corev1.VolumeMount{Name: "data", MountPath: dataDir})
-		// The API server defaults volumeMode and the status of a claim template, and treats the
-		// templates as one value: written out, a server-side diff or apply by anyone but the
-		// field's owner (Flux's drift check, Argo CD's diff) finds no difference to fight over.
-		filesystem := corev1.PersistentVolumeFilesystem
-		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{
-			TypeMeta:   meta("v1", "PersistentVolumeClaim"),
-			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: r.selector()},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				StorageClassName: v.storageClass,
-				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: v.size}},
-				VolumeMode:       &filesystem,
-			},
-			Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
-		}}
-	}
-	r.add(sts, waveExecutor)
 }
 
 // forwarder is the loopback forwarder: a native sidecar (an init container that keeps running),
