@@ -222,70 +222,12 @@ func bound(path []string, s map[string]any) error {
 	}
 	switch {
 	case s["type"] == "string" || intOrString:
-		if _, ok := s["maxLength"]; !ok && s["enum"] == nil && s["format"] != "date-time" {
-			n, ok := valueBounds[p]
-			if !ok {
-				n, ok = stringBounds[name]
-			}
-			if !ok {
-				n = defaultStringBound
-			}
-			if intOrString && n > 32 {
-				n = 32
-			}
-			s["maxLength"] = n
-		}
+		boundString(s, p, name, intOrString)
 	case s["type"] == "array":
-		if _, ok := s["maxItems"]; !ok {
-			n, ok := listBounds[p]
-			if !ok && slices.Contains(path, "namespaceSelector") {
-				n, ok = namespaceSelectorBounds[name]
-			}
-			if !ok && slices.Contains(path, "labelSelector") {
-				n, ok = labelSelectorBounds[name]
-			}
-			if !ok && slices.Contains(path, "nodeAffinity") {
-				n, ok = nodeAffinityBounds[name]
-			}
-			if !ok {
-				n, ok = namedListBounds[name]
-			}
-			if !ok {
-				return fmt.Errorf("spec.%s: a list without a bound", p)
-			}
-			s["maxItems"] = n
-		}
-		items, _ := s["items"].(map[string]any)
-		if items == nil {
-			return fmt.Errorf("spec.%s: a list without an item schema", p)
-		}
-		return bound(append(path, "[]"), items)
+		return boundList(path, p, name, s)
 	case s["type"] == "object":
 		if values, ok := s["additionalProperties"].(map[string]any); ok {
-			if _, ok := s["maxProperties"]; !ok {
-				m, ok := mapBounds[p]
-				if !ok {
-					m, ok = mapBounds[name]
-					if n, sel := namespaceSelectorBounds[name]; sel && slices.Contains(path, "namespaceSelector") {
-						m.entries = n
-					}
-					if n, sel := labelSelectorBounds[name]; sel && slices.Contains(path, "labelSelector") {
-						m.entries = n
-					}
-				}
-				if !ok {
-					return fmt.Errorf("spec.%s: a map without a bound", p)
-				}
-				s["maxProperties"] = m.entries
-				addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", m.keyLength), fmt.Sprintf("%s must be at most %d characters", m.what, m.keyLength))
-			}
-			if k, ok := keyBounds[p]; ok && !hasKeyRule(s) {
-				addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", k.length), fmt.Sprintf("%s must be at most %d characters", k.what, k.length))
-			}
-			if !hasKeyRule(s) {
-				return fmt.Errorf("spec.%s: a map without a bound on its keys", p)
-			}
-			return bound(append(path, "{}"), values)
+			return boundMap(path, p, name, s, values)
 		}
 		props, _ := s["properties"].(map[string]any)
 		for _, k := range slices.Sorted(maps.Keys(props)) {
@@ -295,6 +237,82 @@ func bound(path []string, s map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// boundString sets the length of a string (or int-or-string) at path p, named name, unless it has
+// one or is an enum or a time.
+func boundString(s map[string]any, p, name string, intOrString bool) {
+	if _, ok := s["maxLength"]; ok || s["enum"] != nil || s["format"] == "date-time" {
+		return
+	}
+	n, ok := valueBounds[p]
+	if !ok {
+		n, ok = stringBounds[name]
+	}
+	if !ok {
+		n = defaultStringBound
+	}
+	if intOrString && n > 32 {
+		n = 32
+	}
+	s["maxLength"] = n
+}
+
+// boundList sets the number of items of a list at path p, named name, and bounds its items.
+func boundList(path []string, p, name string, s map[string]any) error {
+	if _, ok := s["maxItems"]; !ok {
+		n, ok := listBounds[p]
+		if !ok && slices.Contains(path, "namespaceSelector") {
+			n, ok = namespaceSelectorBounds[name]
+		}
+		if !ok && slices.Contains(path, "labelSelector") {
+			n, ok = labelSelectorBounds[name]
+		}
+		if !ok && slices.Contains(path, "nodeAffinity") {
+			n, ok = nodeAffinityBounds[name]
+		}
+		if !ok {
+			n, ok = namedListBounds[name]
+		}
+		if !ok {
+			return fmt.Errorf("spec.%s: a list without a bound", p)
+		}
+		s["maxItems"] = n
+	}
+	items, _ := s["items"].(map[string]any)
+	if items == nil {
+		return fmt.Errorf("spec.%s: a list without an item schema", p)
+	}
+	return bound(append(path, "[]"), items)
+}
+
+// boundMap sets the number of entries and the length of the keys of a map at path p, named name,
+// and bounds its values.
+func boundMap(path []string, p, name string, s, values map[string]any) error {
+	if _, ok := s["maxProperties"]; !ok {
+		m, ok := mapBounds[p]
+		if !ok {
+			m, ok = mapBounds[name]
+			if n, sel := namespaceSelectorBounds[name]; sel && slices.Contains(path, "namespaceSelector") {
+				m.entries = n
+			}
+			if n, sel := labelSelectorBounds[name]; sel && slices.Contains(path, "labelSelector") {
+				m.entries = n
+			}
+		}
+		if !ok {
+			return fmt.Errorf("spec.%s: a map without a bound", p)
+		}
+		s["maxProperties"] = m.entries
+		addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", m.keyLength), fmt.Sprintf("%s must be at most %d characters", m.what, m.keyLength))
+	}
+	if k, ok := keyBounds[p]; ok && !hasKeyRule(s) {
+		addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", k.length), fmt.Sprintf("%s must be at most %d characters", k.what, k.length))
+	}
+	if !hasKeyRule(s) {
+		return fmt.Errorf("spec.%s: a map without a bound on its keys", p)
+	}
+	return bound(append(path, "{}"), values)
 }
 
 func addRule(s map[string]any, rule, message string) {
