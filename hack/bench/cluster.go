@@ -349,54 +349,17 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	}
 	logStart := fileSize(logPath)
 
-	start := time.Now()
-	if err := parallel(n, func(i int) error { return c.Create(ctx, performerObject(ns, i, imageV1)) }); err != nil {
+	if err := createPerformers(ctx, c, ns, n, &ph); err != nil {
 		return ph, use, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
-		return ph, use, err
-	}
-	ph.createPods = time.Since(start)
-	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
-	if err := waitCurrent(ctx, c, ns, n); err != nil {
-		return ph, use, err
-	}
-	ph.createCurrent = time.Since(start)
-	fmt.Printf("  create → Performers Current  %s\n", secs(ph.createCurrent))
 	use.logBytes = fileSize(logPath) - logStart
 	use.logLines = countLines(logPath, logStart)
-
-	start = time.Now()
-	if err := parallel(n, func(i int) error {
-		p := performerObject(ns, i, "")
-		patch := []byte(fmt.Sprintf(`{"spec":{"image":%q}}`, imageV2))
-		return c.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
-	}); err != nil {
+	if err := updatePerformers(ctx, c, ns, n, &ph); err != nil {
 		return ph, use, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+	if err := measureIdle(audit, auditStart, idle, &use); err != nil {
 		return ph, use, err
 	}
-	ph.update = time.Since(start)
-	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
-	if err := waitCurrent(ctx, c, ns, n); err != nil {
-		return ph, use, err
-	}
-
-	// Idle: everything converged; any write now is a write that changes nothing.
-	time.Sleep(5 * time.Second) // let the audit log's batch flush
-	before, _, err := auditWrites(audit, controllerAgent, auditStart)
-	if err != nil {
-		return ph, use, err
-	}
-	fmt.Printf("  idle for %s ...\n", idle)
-	time.Sleep(idle)
-	after, _, err := auditWrites(audit, controllerAgent, auditStart)
-	if err != nil {
-		return ph, use, err
-	}
-	use.idle = idle
-	use.idleWrites = total(after) - total(before)
 
 	// The first process's peak and CPU, when it was restarted.
 	var firstPeak int64
@@ -410,23 +373,89 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 		stopSampling = sampleRSS(cmd.Process.Pid, &use)
 	}
 
-	start = time.Now()
-	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
-	if err := parallel(n, func(i int) error { return c.Delete(ctx, performerObject(ns, i, ""), bg) }); err != nil {
+	if err := deletePerformers(ctx, c, ns, n, &ph); err != nil {
 		return ph, use, err
 	}
-	if err := waitGone(ctx, c, ns); err != nil {
-		return ph, use, err
-	}
-	ph.delete = time.Since(start)
-	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
-
 	peak, cpu := procUsage(cmd.Process.Pid)
 	use.peakRSSKiB, use.cpu = max(firstPeak, peak), firstCPU+cpu
 	stopSampling()
 	time.Sleep(3 * time.Second)
 	use.writes, _, err = auditWrites(audit, controllerAgent, auditStart)
 	return ph, use, err
+}
+
+// createPerformers creates n Performers at once; the clocks start before the first create and
+// stop when every pod is Ready and when every Performer is Current.
+func createPerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
+	start := time.Now()
+	if err := parallel(n, func(i int) error { return c.Create(ctx, performerObject(ns, i, imageV1)) }); err != nil {
+		return err
+	}
+	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
+		return err
+	}
+	ph.createPods = time.Since(start)
+	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
+	if err := waitCurrent(ctx, c, ns, n); err != nil {
+		return err
+	}
+	ph.createCurrent = time.Since(start)
+	fmt.Printf("  create → Performers Current  %s\n", secs(ph.createCurrent))
+	return nil
+}
+
+// updatePerformers changes the image of n Performers at once; the clock starts before the first
+// patch and stops when every new pod is Ready. It returns once every Performer is Current again.
+func updatePerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
+	start := time.Now()
+	if err := parallel(n, func(i int) error {
+		p := performerObject(ns, i, "")
+		patch := []byte(fmt.Sprintf(`{"spec":{"image":%q}}`, imageV2))
+		return c.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
+	}); err != nil {
+		return err
+	}
+	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+		return err
+	}
+	ph.update = time.Since(start)
+	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
+	return waitCurrent(ctx, c, ns, n)
+}
+
+// measureIdle counts the controller's writes while everything has converged: any write now is a
+// write that changes nothing.
+func measureIdle(audit string, auditStart int, idle time.Duration, use *usage) error {
+	time.Sleep(5 * time.Second) // let the audit log's batch flush
+	before, _, err := auditWrites(audit, controllerAgent, auditStart)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  idle for %s ...\n", idle)
+	time.Sleep(idle)
+	after, _, err := auditWrites(audit, controllerAgent, auditStart)
+	if err != nil {
+		return err
+	}
+	use.idle = idle
+	use.idleWrites = total(after) - total(before)
+	return nil
+}
+
+// deletePerformers deletes n Performers at once; the clock starts before the first delete and
+// stops when their workloads are gone.
+func deletePerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
+	start := time.Now()
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	if err := parallel(n, func(i int) error { return c.Delete(ctx, performerObject(ns, i, ""), bg) }); err != nil {
+		return err
+	}
+	if err := waitGone(ctx, c, ns); err != nil {
+		return err
+	}
+	ph.delete = time.Since(start)
+	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
+	return nil
 }
 
 // restartRun stops the controller once everything converged and starts it again: the new process
