@@ -49,6 +49,8 @@ objects. The fields of the declaration are documented in functions/README.md and
 schema, in functions/schema/.
 `
 
+// main runs the function on the ResourceList on stdin, or, with render or discover, as the
+// Argo CD plugin.
 func main() {
 	startingHeap()
 	if len(os.Args) > 1 && (os.Args[1] == "render" || os.Args[1] == "discover") {

@@ -109,6 +109,7 @@ func isObject(n *yaml.RNode) bool {
 	return y != nil && y.Kind == yaml.MappingNode && len(y.Content)%2 == 0
 }
 
+// groupOf is the API group of apiVersion, "" for the core group.
 func groupOf(apiVersion string) string {
 	for i := len(apiVersion) - 1; i >= 0; i-- {
 		if apiVersion[i] == '/' {

@@ -151,14 +151,17 @@ const (
 // tooBigError is a declaration too large for the objects it renders.
 type tooBigError struct{ what string }
 
+// Error says what is too big and how to make it fit.
 func (e *tooBigError) Error() string { return e.what + "; split the AVSs over several executors" }
 
+// renderer collects the rendered objects of one declaration; the first error stops it.
 type renderer struct {
 	m    *model
 	objs []*yaml.RNode
 	err  error
 }
 
+// meta is the type of a rendered object.
 func meta(apiVersion, kind string) metav1.TypeMeta {
 	return metav1.TypeMeta{APIVersion: apiVersion, Kind: kind}
 }
@@ -186,6 +189,7 @@ func (r *renderer) selector() map[string]string {
 	}
 }
 
+// objectMeta names an object of the declaration's namespace and gives it the labels of component.
 func (r *renderer) objectMeta(name, component string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: r.m.namespace, Labels: r.labels(component)}
 }
@@ -238,6 +242,8 @@ func (r *renderer) add(obj runtime.Object, wave string) {
 	r.objs = append(r.objs, yaml.NewRNode(n))
 }
 
+// rbac renders what the executor may do: a Role and RoleBinding for its Performers, and a
+// ClusterRole and ClusterRoleBinding to read its own namespace.
 func (r *renderer) rbac() {
 	m := r.m
 	r.add(&rbacv1.Role{
@@ -269,6 +275,7 @@ func (r *renderer) rbac() {
 	}, waveSupport)
 }
 
+// ports are the ports the executor serves: gRPC, and management and metrics where enabled.
 func (r *renderer) ports() []corev1.ServicePort {
 	m := r.m
 	ports := []corev1.ServicePort{{Name: "grpc", Port: m.grpcPort, TargetPort: intstr.FromString("grpc"), Protocol: corev1.ProtocolTCP}}
@@ -281,6 +288,7 @@ func (r *renderer) ports() []corev1.ServicePort {
 	return ports
 }
 
+// services renders the executor's Service and its headless Service.
 func (r *renderer) services() {
 	m := r.m
 	r.add(&corev1.Service{
@@ -295,6 +303,9 @@ func (r *renderer) services() {
 	}, waveSupport)
 }
 
+// performer renders the Performer of one AVS: its image, port, environment and the settings
+// resolved from profiles and the hardware mapping. Plain environment values go to
+// config.environment, references to Secrets and ConfigMaps to config.environmentFrom.
 func (r *renderer) performer(a avsModel) {
 	m := r.m
 	perf := a.spec.Performer
@@ -332,6 +343,8 @@ func (r *renderer) performer(a avsModel) {
 	r.add(&v1alpha1.Performer{TypeMeta: meta(v1alpha1.GroupVersion.String(), v1alpha1.PerformerKind), ObjectMeta: om, Spec: spec}, wavePerformer)
 }
 
+// networkPolicy admits to the performer pods of the declaration only the executor pods, on the
+// performers' gRPC ports.
 func (r *renderer) networkPolicy() {
 	m := r.m
 	var names []string
@@ -647,6 +660,7 @@ func (r *renderer) keyEnv() []corev1.EnvVar {
 	return env
 }
 
+// tcpProbe checks the executor's gRPC port every period seconds, failing after failures misses.
 func tcpProbe(period, failures int32) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("grpc")}},
@@ -655,6 +669,7 @@ func tcpProbe(period, failures int32) *corev1.Probe {
 	}
 }
 
+// merge is a copy of a with the entries of b over it.
 func merge(a, b map[string]string) map[string]string {
 	out := make(map[string]string, len(a)+len(b))
 	for k, v := range a {
@@ -666,6 +681,7 @@ func merge(a, b map[string]string) map[string]string {
 	return out
 }
 
+// sortedPorts is the ports of a set, in ascending order.
 func sortedPorts(m map[int32]bool) []int32 {
 	out := make([]int32, 0, len(m))
 	for p := range m {

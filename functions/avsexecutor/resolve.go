@@ -80,6 +80,7 @@ func resolve(in input) (*model, *report) {
 	return m, rep
 }
 
+// resolveExecutor resolves the executor itself: its name, replicas, image, resources and ports.
 func resolveExecutor(m *model) field.ErrorList {
 	var errs field.ErrorList
 	e := &m.decl.Spec.Executor
@@ -267,6 +268,8 @@ func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag strin
 	return img.Repository + ":" + img.Tag, errs
 }
 
+// resolveAVSs resolves every listed AVS, and checks that their names and addresses are valid
+// and unique.
 func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) (errs, warns field.ErrorList) {
 	list := m.decl.Spec.AVS.SupportedAVS
 	lp := field.NewPath("spec", "avs", "supportedAvs")
@@ -555,6 +558,8 @@ func resolveSigningKeys(m *model, sp *field.Path) (errs field.ErrorList) {
 	return errs
 }
 
+// resolveStorage resolves the executor's volume where persistence is enabled: its size and
+// storage class.
 func resolveStorage(m *model) field.ErrorList {
 	ps := m.decl.Spec.Persistence
 	if !ps.Enabled {
@@ -578,6 +583,8 @@ func resolveStorage(m *model) field.ErrorList {
 	return errs
 }
 
+// resolveKubernetes resolves the operator namespace and the connection timeout the executor
+// configuration carries, with their defaults.
 func resolveKubernetes(m *model) field.ErrorList {
 	var errs field.ErrorList
 	m.operatorNamespace, m.timeout = DefaultOperatorNamespace, DefaultConnectionTimeout
@@ -692,6 +699,7 @@ func profileSet(in input, rep *report) (map[string]profiles.Profile, map[string]
 	return set, broken
 }
 
+// validName reports whether n is a DNS-1123 label: a profile name must be one.
 func validName(n string) bool {
 	if n == "" || len(n) > 63 {
 		return false

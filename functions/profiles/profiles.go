@@ -155,10 +155,12 @@ func (c *claim[T]) offer(path *field.Path, p Profile, v T, same func(a, b T) boo
 	}
 }
 
+// conflict reports two profiles that give the field at path different values.
 func conflict(path *field.Path, a, b Profile, va, vb any) *field.Error {
 	return field.Invalid(path, display(vb), fmt.Sprintf("profiles %q and %q disagree: %v versus %v", a.Name, b.Name, display(va), display(vb)))
 }
 
+// display shows a value in a message: a quantity as written, anything else as is.
 func display(v any) any {
 	if q, ok := v.(resource.Quantity); ok {
 		return q.String()
@@ -169,6 +171,7 @@ func display(v any) any {
 // claims is a claim per map key, for node selectors, labels and resources.
 type claims[T any] map[string]*claim[T]
 
+// offer offers the value of p for entry key of a map-valued field (see claim.offer).
 func (cs claims[T]) offer(path *field.Path, key string, p Profile, v T, same func(a, b T) bool, errs *field.ErrorList) {
 	if cs[key] == nil {
 		cs[key] = &claim[T]{}
@@ -176,6 +179,7 @@ func (cs claims[T]) offer(path *field.Path, key string, p Profile, v T, same fun
 	cs[key].offer(path.Key(strconv.Quote(key)), p, v, same, errs)
 }
 
+// values is the map the claims make, nil without any.
 func (cs claims[T]) values() map[string]T {
 	if len(cs) == 0 {
 		return nil
@@ -187,6 +191,7 @@ func (cs claims[T]) values() map[string]T {
 	return out
 }
 
+// equal is == as a function, for claim.offer.
 func equal[T comparable](a, b T) bool { return a == b }
 
 // affinityText shows an affinity in a conflict message; the whole structure would not help.
@@ -195,6 +200,7 @@ type affinityText struct {
 	text string
 }
 
+// String is the affinity's short form for messages.
 func (a affinityText) String() string { return a.text }
 
 // Combine merges the profiles in order (rule 1 of the package comment): profiles must agree, so
@@ -357,6 +363,7 @@ func (c *combiner) checkRuntimeClass(hw *v1alpha1.HardwareRequirements) {
 	}
 }
 
+// resourceList turns combined quantities into a ResourceList, nil without any.
 func resourceList(m map[string]resource.Quantity) corev1.ResourceList {
 	if len(m) == 0 {
 		return nil

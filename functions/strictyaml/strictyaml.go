@@ -81,6 +81,7 @@ func marshalJSON(n *yaml.Node) ([]byte, error) {
 	return yaml.NewRNode(n).MarshalJSON()
 }
 
+// hasAlias reports whether n or a node under it is an alias.
 func hasAlias(n *yaml.Node) bool {
 	if n.Kind == yaml.AliasNode {
 		return true
@@ -361,6 +362,8 @@ func (d *decoder) dropRepeatedKeys(n *yaml.Node, path *field.Path) {
 	}
 }
 
+// expect reports whether n is of kind, and records a type error naming what was expected
+// where it is not.
 func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what string) bool {
 	if n.Kind != kind {
 		d.errs = append(d.errs, field.TypeInvalid(path, valueOf(path, n), fmt.Sprintf("must be %s, not %s", what, describe(path, n))))
@@ -369,6 +372,8 @@ func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what st
 	return true
 }
 
+// scalar reports whether n is a scalar with one of tags, and records a type error naming what
+// was expected where it is not.
 func (d *decoder) scalar(n *yaml.Node, path *field.Path, what string, tags ...string) bool {
 	if n.Kind == yaml.ScalarNode {
 		for _, t := range tags {
@@ -435,6 +440,8 @@ func valueOf(path *field.Path, n *yaml.Node) string {
 // renames are fields of the Helm values layout that the declaration spells differently.
 var renames = map[string]string{"replicaCount": "replicas"}
 
+// unknownField is the message for an unknown key: it suggests the field meant where one is close
+// (or renamed from the Helm values layout), and does not repeat a key that looks secret.
 func unknownField(name string, fields map[string]reflect.Type) string {
 	if !isPlainKey(name) || redact.LooksSecret(name) {
 		return "unknown field " + redact.String(name)

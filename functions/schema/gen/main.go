@@ -24,6 +24,7 @@ import (
 
 const out = "zz_generated.schemas.go"
 
+// main writes zz_generated.schemas.go in the folder -dir from the CRDs beside it.
 func main() {
 	dir := flag.String("dir", ".", "the folder of the CRDs and of the generated file")
 	flag.Parse()
@@ -33,6 +34,7 @@ func main() {
 	}
 }
 
+// run loads the CRDs of dir and writes their schemas, without descriptions, as Go literals.
 func run(dir string) error {
 	schemas, err := crd.Load(dir)
 	if err != nil {
