@@ -47,6 +47,7 @@ const (
 	defaultBurst = 0
 )
 
+// main reads the flags and runs the controller until it is signalled to stop.
 func main() {
 	var (
 		metricsAddr      string
@@ -262,8 +263,10 @@ func cachesSynced(c interface{ WaitForCacheSync(context.Context) bool }) healthz
 	}
 }
 
+// ptr is a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 
+// parsePullPolicy reads --never-pull-policy.
 func parsePullPolicy(s string) (corev1.PullPolicy, error) {
 	switch p := corev1.PullPolicy(s); p {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
@@ -299,6 +302,7 @@ func splitNamespaces(s string) []string {
 	return out
 }
 
+// watchNamespacesForLog shows the watched namespaces in the start-up log.
 func watchNamespacesForLog(ns []string) string {
 	if len(ns) == 0 {
 		return "all"
@@ -306,6 +310,7 @@ func watchNamespacesForLog(ns []string) string {
 	return strings.Join(ns, ",")
 }
 
+// fail logs what failed, says it on stderr too (the log may be JSON), and exits 1.
 func fail(log interface{ Error(error, string, ...any) }, err error, what string) {
 	log.Error(err, what)
 	fmt.Fprintf(os.Stderr, "hourglass-controller: %s: %v\n", what, err)

@@ -349,6 +349,8 @@ func envVars(cfg *v1alpha1.PerformerConfig, port int32) ([]*corev1ac.EnvVarApply
 // that the fields it owns read back exactly as it applied them and an unchanged Performer compares
 // equal to its Deployment.
 
+// withEnvSourceDefaults is src with the API server's defaults of a field reference's apiVersion
+// and a file key reference's optional.
 func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
 	src = *src.DeepCopy()
 	if src.FieldRef != nil && src.FieldRef.APIVersion == "" {
@@ -361,6 +363,7 @@ func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
 	return src
 }
 
+// roundedResources is r with every quantity rounded up to milli units, as the API server stores it.
 func roundedResources(r corev1.ResourceRequirements) corev1.ResourceRequirements {
 	r = *r.DeepCopy()
 	for _, list := range []corev1.ResourceList{r.Requests, r.Limits} {

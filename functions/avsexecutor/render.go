@@ -125,19 +125,27 @@ func render(m *model) ([]*yaml.RNode, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	for _, o := range r.objs {
+	if err := checkSizes(r.objs); err != nil {
+		return nil, err
+	}
+	return r.objs, nil
+}
+
+// checkSizes refuses an object larger than the API server stores.
+func checkSizes(objs []*yaml.RNode) error {
+	for _, o := range objs {
 		if bound, ok := yamlnode.JSONSizeBound(o.YNode()); ok && bound <= maxObjectSize {
 			continue // surely small enough; measuring exactly costs more than rendering
 		}
 		b, err := o.MarshalJSON()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(b) > maxObjectSize {
-			return nil, &tooBigError{what: fmt.Sprintf("the rendered %s %s is %d bytes, more than the API server stores in one object (%d)", o.GetKind(), displayName(o), len(b), maxObjectSize)}
+			return &tooBigError{what: fmt.Sprintf("the rendered %s %s is %d bytes, more than the API server stores in one object (%d)", o.GetKind(), displayName(o), len(b), maxObjectSize)}
 		}
 	}
-	return r.objs, nil
+	return nil
 }
 
 // maxConfigSize keeps the executor ConfigMap under the API server's 1 MiB object limit, with

@@ -69,6 +69,8 @@ type usage struct {
 	restartPeakRSSKiB        int64          // of the restarted process, until every workload was checked
 }
 
+// clusterBench starts a local cluster with audit logging, measures the raw bound (Deployments and
+// Services written directly) and then the controller with n Performers, and prints the report.
 func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, restart bool, ctrlBin string, ctrlArgs []string) error {
 	if ctrlBin == "" {
 		fmt.Printf("bench: building the controller\n")
@@ -138,6 +140,8 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 	return nil
 }
 
+// clusterScript runs hack/local-cluster.sh verb for the cluster in folder state, with audit
+// logging.
 func clusterScript(ctx context.Context, root, state, verb string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "local-cluster.sh"), verb)
 	cmd.Env = append(os.Environ(), "HOURGLASS_CLUSTER_DIR="+state, "HOURGLASS_AUDIT=1")
@@ -194,6 +198,8 @@ func addNodes(ctx context.Context, c client.Client, n int) error {
 	return nil
 }
 
+// newClient is a client of the cluster of kubeconfig whose requests carry user agent agent, so
+// that the audit log tells the bench's writes from the controller's.
 func newClient(kubeconfig, agent string) (client.Client, error) {
 	ctrllog.SetLogger(logr.Discard())
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -209,6 +215,7 @@ func newClient(kubeconfig, agent string) (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
+// performerObject is the i-th Performer of the bench, running image (none for a patch or delete).
 func performerObject(ns string, i int, image string) *v1alpha1.Performer {
 	return &v1alpha1.Performer{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.PerformerKind},
@@ -220,6 +227,7 @@ func performerObject(ns string, i int, image string) *v1alpha1.Performer {
 	}
 }
 
+// ensureNamespace creates namespace ns unless it exists.
 func ensureNamespace(ctx context.Context, c client.Client, ns string) error {
 	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
@@ -530,6 +538,7 @@ func stopProcess(cmd *exec.Cmd) {
 	_ = cmd.Wait()
 }
 
+// waitPodsReady waits until n pods of performers run image and are Ready.
 func waitPodsReady(ctx context.Context, c client.Client, ns, image string, n int) error {
 	return poll(ctx, 20*time.Minute, func() (bool, error) {
 		var pods corev1.PodList
@@ -573,6 +582,7 @@ func waitCurrent(ctx context.Context, c client.Client, ns string, n int) error {
 	})
 }
 
+// waitGone waits until no pod, Service or Deployment is left in namespace ns.
 func waitGone(ctx context.Context, c client.Client, ns string) error {
 	return poll(ctx, 20*time.Minute, func() (bool, error) {
 		for _, list := range []client.ObjectList{&corev1.PodList{}, &corev1.ServiceList{}, &appsv1.DeploymentList{}} {
@@ -601,6 +611,7 @@ func waitGone(ctx context.Context, c client.Client, ns string) error {
 	})
 }
 
+// poll calls cond until it holds, fails, or timeout passes.
 func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -622,6 +633,7 @@ func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error))
 	}
 }
 
+// freeAddr is a loopback address with a port that was free a moment ago.
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -688,6 +700,7 @@ func procUsage(pid int) (int64, time.Duration) {
 	return peak, cpu
 }
 
+// fileSize is the size of the file at path, 0 if it cannot be read.
 func fileSize(path string) int64 {
 	if fi, err := os.Stat(path); err == nil {
 		return fi.Size()
@@ -695,6 +708,7 @@ func fileSize(path string) int64 {
 	return 0
 }
 
+// countLines counts the lines of the file at path after offset from.
 func countLines(path string, from int64) int {
 	b, err := os.ReadFile(path)
 	if err != nil || int64(len(b)) < from {
@@ -703,6 +717,8 @@ func countLines(path string, from int64) int {
 	return strings.Count(string(b[from:]), "\n")
 }
 
+// report prints the raw bound and the controller's phases side by side, and what the controller
+// cost.
 func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("\n## Controller at N=%d\n\n", n)
 	fmt.Printf("| N=%d | raw bound | controller | ratio |\n|---|---|---|---|\n", n)

@@ -183,6 +183,7 @@ func bulk(ctx context.Context, c performerv1.PerformerServiceClient, size, strea
 	return float64(n*size) / (1 << 20) / d.Seconds(), nil
 }
 
+// dialPerformer connects a performer client to addr without TLS.
 func dialPerformer(addr string) (performerv1.PerformerServiceClient, error) {
 	// WaitForReady: the performer process may still be starting on a busy machine.
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -193,6 +194,7 @@ func dialPerformer(addr string) (performerv1.PerformerServiceClient, error) {
 	return performerv1.NewPerformerServiceClient(conn), nil
 }
 
+// start starts binary bin with args; the returned function kills it and waits for it.
 func start(ctx context.Context, bin string, args ...string) (func(), error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stderr = os.Stderr
@@ -202,6 +204,7 @@ func start(ctx context.Context, bin string, args ...string) (func(), error) {
 	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
+// waitReady waits up to 30 seconds for url to answer 200.
 func waitReady(ctx context.Context, url string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -220,16 +223,19 @@ func waitReady(ctx context.Context, url string) error {
 	return fmt.Errorf("%s not ready within 30s", url)
 }
 
+// pct is the p-th percentile of xs.
 func pct(xs []time.Duration, p int) time.Duration {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
 }
 
+// medianF is the median of xs.
 func medianF(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
 }
 
+// us shows d in microseconds.
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }

@@ -150,6 +150,7 @@ var stringBounds = map[string]int64{
 
 const defaultStringBound = 256
 
+// main bounds the CRD file named by its argument in place.
 func main() {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: crdbounds CRD.yaml")
@@ -161,6 +162,7 @@ func main() {
 	}
 }
 
+// run bounds the spec schema of every version of the CRD at path and writes it back.
 func run(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -190,6 +192,7 @@ func run(path string) error {
 	return os.WriteFile(path, append([]byte("---\n"), out...), 0o644)
 }
 
+// dig follows keys through nested maps, nil where one is missing.
 func dig(v any, keys ...string) any {
 	for _, k := range keys {
 		m, ok := v.(map[string]any)
@@ -315,6 +318,7 @@ func boundMap(path []string, p, name string, s, values map[string]any) error {
 	return bound(append(path, "{}"), values)
 }
 
+// addRule adds a CEL validation rule with its message to schema node s.
 func addRule(s map[string]any, rule, message string) {
 	rules, _ := s["x-kubernetes-validations"].([]any)
 	s["x-kubernetes-validations"] = append(rules, map[string]any{"rule": rule, "message": message})
@@ -325,6 +329,7 @@ const quantityPattern = `^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[n
 
 const quantityRule = "type(self) == int || isQuantity(self)"
 
+// hasRule reports whether schema node s has the CEL validation rule.
 func hasRule(s map[string]any, rule string) bool {
 	rules, _ := s["x-kubernetes-validations"].([]any)
 	for _, r := range rules {
@@ -335,6 +340,7 @@ func hasRule(s map[string]any, rule string) bool {
 	return false
 }
 
+// hasKeyRule reports whether map schema node s bounds the length of its keys.
 func hasKeyRule(s map[string]any) bool {
 	rules, _ := s["x-kubernetes-validations"].([]any)
 	for _, r := range rules {

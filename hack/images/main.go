@@ -83,6 +83,7 @@ type options struct {
 	only                                                   map[string]bool
 }
 
+// main builds the images named by -only (all by default) for -platforms into -out.
 func main() {
 	var o options
 	var platforms, only string
@@ -100,6 +101,8 @@ func main() {
 	}
 }
 
+// run reads the options that need the checkout (its root, revision and creation time) and builds
+// each image, printing its reference and digest.
 func run(o *options, platforms, only string) error {
 	root, err := gitOut(".", "rev-parse", "--show-toplevel")
 	if err != nil {
@@ -404,6 +407,7 @@ func tarDir(dir, out string, mtime time.Time) error {
 	return f.Close()
 }
 
+// gitOut runs git with args in dir and returns its output, trimmed.
 func gitOut(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir

@@ -218,6 +218,7 @@ func (e *Executor) Performer(avsAddress string) *Performer {
 	return e.performers[strings.ToLower(avsAddress)]
 }
 
+// timeout is the deployment and readiness timeout: the configured one, else DefaultTimeout.
 func (e *Executor) timeout() time.Duration {
 	if e.cfg.Timeout > 0 {
 		return e.cfg.Timeout
@@ -493,6 +494,7 @@ func retryInterceptor(cfg RetryConfig) grpc.UnaryClientInterceptor {
 	}
 }
 
+// retryable reports whether a gRPC call that failed with err is retried.
 func retryable(err error) bool {
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {

@@ -418,6 +418,7 @@ func (s Status) Converged() bool {
 	return s.Sync == "Synced" && s.Health == "Healthy" && s.OperationPhase == "Succeeded"
 }
 
+// String shows the Application's sync and health, and the revision it synced.
 func (s Status) String() string {
 	out := fmt.Sprintf("Application %s/%s: %s, %s", s.Namespace, s.Name, or(s.Sync, "no sync status"), or(s.Health, "no health"))
 	if s.HealthMessage != "" {
@@ -435,6 +436,7 @@ func (s Status) String() string {
 	return out
 }
 
+// or is s, or otherwise when s is empty.
 func or(s, otherwise string) string {
 	if s == "" {
 		return otherwise
@@ -524,6 +526,7 @@ func kubectlApply(ctx context.Context, c *cluster.Cluster, stdin io.Reader, args
 	return nil
 }
 
+// dial reports whether something listens on TCP address addr.
 func dial(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
