@@ -32,6 +32,8 @@ type Image struct {
 	Entrypoint []string
 	// User is the image's default user ("" for root; pods set runAsUser anyway).
 	User string
+	// Path is the image's PATH, where a command without a slash is looked up; default "/".
+	Path string
 }
 
 // annotations name the image the way `ctr images import` reads it from an OCI layout.
@@ -65,6 +67,9 @@ func (im Image) WriteLayout(dir string) error {
 	cf.Config.Entrypoint = im.Entrypoint
 	cf.Config.User = im.User
 	cf.Config.Env = []string{"PATH=/"}
+	if im.Path != "" {
+		cf.Config.Env = []string{"PATH=" + im.Path}
+	}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
