@@ -184,3 +184,44 @@ func TarDir(dir, file string) error {
 	}
 	return err
 }
+
+// Retag writes the image (or image index) that the OCI layout src names as a layout in dst named
+// ref, for `ctr images import`: the same content under another name, as `docker tag` gives.
+func Retag(src, dst, ref string) error {
+	p, err := layout.FromPath(src)
+	if err != nil {
+		return fmt.Errorf("%s: no OCI image layout: %w", src, err)
+	}
+	top, err := p.ImageIndex()
+	if err != nil {
+		return err
+	}
+	im, err := top.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(im.Manifests) != 1 {
+		return fmt.Errorf("%s: index.json names %d images, want 1", src, len(im.Manifests))
+	}
+	desc := im.Manifests[0]
+	ann := Image{Ref: ref}.annotations()
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	out, err := layout.Write(dst, empty.Index)
+	if err != nil {
+		return err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := top.ImageIndex(desc.Digest)
+		if err != nil {
+			return err
+		}
+		return out.AppendIndex(idx, layout.WithAnnotations(ann))
+	}
+	img, err := top.Image(desc.Digest)
+	if err != nil {
+		return err
+	}
+	return out.AppendImage(img, layout.WithAnnotations(ann))
+}
