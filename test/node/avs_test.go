@@ -415,6 +415,39 @@ func (a *avs) roundTrip(t *testing.T, ctx context.Context) {
 	}
 	t.Logf("first task (payload 12, result 144) %.1f ms, port-forward included", ms(time.Since(t0)))
 	a.flow(t, ctx, 20)
+	a.conntrack(t, ctx, pod)
+}
+
+// conntrack shows, from the host's connection tracking (kube-proxy's DNAT), the forwarder's
+// connection: from the executor pod to the performer Service's ClusterIP, answered by the
+// performer pod.
+func (a *avs) conntrack(t *testing.T, ctx context.Context, executor *corev1.Pod) {
+	svc, err := a.cs.CoreV1().Services(avsNamespace).Get(ctx, performerDeploy, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := a.performerPods(t, ctx)
+	if len(pods) != 1 {
+		t.Fatalf("%d performer pods, want 1", len(pods))
+	}
+	out, err := exec.CommandContext(ctx, "conntrack", "-L", "-p", "tcp", "--orig-src", executor.Status.PodIP,
+		"--orig-dst", svc.Spec.ClusterIP, "--dport", "9090").CombinedOutput()
+	if err != nil {
+		t.Fatalf("conntrack -L: %v\n%s", err, out)
+	}
+	want := "src=" + pods[0].Status.PodIP + " dst=" + executor.Status.PodIP
+	var found string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "ESTABLISHED") && strings.Contains(line, want) {
+			found = strings.Join(strings.Fields(line), " ")
+		}
+	}
+	if found == "" {
+		t.Fatalf("no established connection from the executor pod (%s) to Service %s (%s:9090) answered by the performer pod %s (%s):\n%s",
+			executor.Status.PodIP, svc.Name, svc.Spec.ClusterIP, pods[0].Name, pods[0].Status.PodIP, out)
+	}
+	t.Logf("host conntrack: executor pod %s -> Service %s %s:9090 -> performer pod %s: %s",
+		executor.Status.PodIP, svc.Name, svc.Spec.ClusterIP, pods[0].Status.PodIP, found)
 }
 
 // performerPods lists the declared performer's pods.

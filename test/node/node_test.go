@@ -63,7 +63,7 @@ type report struct {
 }
 
 func TestRealNode(t *testing.T) {
-	e2erun.Gate(t, "real-node test", "test-node", "kubectl", "containerd", "runc", "ctr", "iptables")
+	e2erun.Gate(t, "real-node test", "test-node", "kubectl", "containerd", "runc", "ctr", "iptables", "conntrack", "kpt")
 	if os.Geteuid() != 0 {
 		t.Fatal("the real node needs root (mounts, network namespaces, iptables, cgroups); CI runs as root")
 	}
