@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -688,6 +689,25 @@ func (a *avs) killExecutor(t *testing.T, ctx context.Context) {
 	a.disconnect()
 	t0 := time.Now()
 	a.kubectl(t, ctx, "-n", avsNamespace, "delete", "pod", executorPod, "--wait=false")
+	// The executor deletes its Performer on SIGTERM, while its pod is still terminating; the
+	// garbage collector would only remove it once the pod object is gone.
+	var podLeft bool
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := a.dyn.Resource(performerGVR).Namespace(avsNamespace).Get(ctx, oldPerformers[0].GetName(), metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		p, err := a.cs.CoreV1().Pods(avsNamespace).Get(ctx, executorPod, metav1.GetOptions{})
+		podLeft = err == nil && p.UID == old.UID
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("the old executor's Performer %s is still there: %v", oldPerformers[0].GetName(), err)
+	}
+	t.Logf("old Performer %s gone %.1fs after the pod's deletion; its pod still terminating then: %t", oldPerformers[0].GetName(), time.Since(t0).Seconds(), podLeft)
+	if !podLeft {
+		t.Errorf("Performer %s was gone only after its pod: deleted by the garbage collector, not by the executor on SIGTERM", oldPerformers[0].GetName())
+	}
 	var pod *corev1.Pod
 	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := a.cs.CoreV1().Pods(avsNamespace).Get(ctx, executorPod, metav1.GetOptions{})
