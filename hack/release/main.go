@@ -190,7 +190,9 @@ func changelogEntry(root, version string) ([]byte, error) {
 		}
 		return ""
 	}
-	body := section(func(h string) bool { return h == version || strings.HasPrefix(h, version+" ") || strings.HasPrefix(h, "["+version+"]") })
+	body := section(func(h string) bool {
+		return h == version || strings.HasPrefix(h, version+" ") || strings.HasPrefix(h, "["+version+"]")
+	})
 	if body == "" {
 		body = section(func(h string) bool { return strings.EqualFold(strings.Trim(h, "[]"), "unreleased") })
 	}
