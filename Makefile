@@ -80,8 +80,9 @@ build: ## Build the controller and the function into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/avs-executor-fn ./functions
 
 .PHONY: build-fn
-build-fn: ## Build the KRM function into bin/avs-executor-fn, where the examples' exec paths point.
+build-fn: ## Build the KRM function into bin/avs-executor-fn, where the examples' exec paths point, and link kustomize into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/avs-executor-fn ./functions
+	@hack/tools.sh kustomize >/dev/null
 
 FN_EXAMPLES ?= basic gpu tee-sgx tee-sev-snp bottlerocket multi-avs custom-profile
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs a pinned Go tool into the user cache dir (survives fresh clones) and prints its path.
-#   hack/tools.sh controller-gen|kustomize|setup-envtest
+# Installs a pinned Go tool into the user cache dir (survives fresh clones), links it into the
+# repository's bin/ (where the READMEs' commands expect it: export PATH=$PWD/bin:$PATH) and prints
+# its path.
+#   hack/tools.sh controller-gen|kustomize
 set -euo pipefail
 CACHE_ROOT=${HOURGLASS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hourglass-gitops}
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
@@ -17,4 +19,7 @@ if [[ ! -x "$dir/$1" ]]; then
   mkdir -p "$dir"
   GOBIN="$dir" go install "$pkg@$ver"
 fi
+# bin/ is ignored by Git; the link keeps the cached binary shared between clones.
+bin="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bin"
+mkdir -p "$bin" && ln -sfn "$dir/$1" "$bin/$1"
 echo "$dir/$1"
