@@ -32,6 +32,8 @@ var places = []place{
 	{"functions/README.md", regexp.MustCompile("hourglass-gitops/(?:performer-controller|avs-executor-fn):([^\\s`]+)"), "the images the function's documentation names"},
 	{"examples/*/README.md", regexp.MustCompile("hourglass-gitops/avs-executor-fn:([^\\s`}]+)"), "the function image the examples' READMEs name"},
 	{"functions/README.md", regexp.MustCompile("the tag of the base install, `([^`]+)`"), "the forwarder's default tag"},
+	{"docs/quickstart.md", regexp.MustCompile(`releases/download/([^/]+)/install\.yaml`), "the release the quick start installs"},
+	{"docs/quickstart.md", regexp.MustCompile(`sample-performer\n\s+version: (\S+)`), "the sample performer image the quick start runs"},
 	{"test/framework/gitops/gitops.go", regexp.MustCompile(`Release = "([^"]+)"`), "the tag the local Git server serves the operator at"},
 	{"test/node/node_test.go", regexp.MustCompile(`hourglass-gitops/performer-controller:([^"]+)"`), "the controller image the real node imports"},
 }
