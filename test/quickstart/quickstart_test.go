@@ -8,12 +8,8 @@
 package quickstart
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -22,77 +18,11 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/docrun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 const page = "docs/quickstart.md"
-
-// blocks returns the sh blocks of the page, in order.
-func blocks(t *testing.T, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	var cur *strings.Builder
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		l := s.Text()
-		switch {
-		case cur == nil && l == "```sh":
-			cur = &strings.Builder{}
-		case cur != nil && l == "```":
-			out = append(out, cur.String())
-			cur = nil
-		case cur != nil:
-			cur.WriteString(l + "\n")
-		}
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if cur != nil {
-		t.Fatalf("%s: an sh block is not closed", path)
-	}
-	return out
-}
-
-// copyTree copies the files Git knows (tracked and untracked, not ignored) of root into dst: what
-// a clone of the working tree holds.
-func copyTree(t *testing.T, root, dst string) {
-	t.Helper()
-	cmd := exec.Command("git", "ls-files", "-z", "-co", "--exclude-standard")
-	cmd.Dir = root
-	list, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("git ls-files: %v", err)
-	}
-	for _, name := range strings.Split(strings.TrimRight(string(list), "\x00"), "\x00") {
-		src := filepath.Join(root, name)
-		info, err := os.Lstat(src)
-		if err != nil {
-			if os.IsNotExist(err) {
-				continue // deleted in the working tree
-			}
-			t.Fatal(err)
-		}
-		if !info.Mode().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, name), b, info.Mode().Perm()|fs.FileMode(0o200)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func TestQuickStart(t *testing.T) {
 	e2erun.Gate(t, "quick start test (it runs docs/quickstart.md)", "test-quickstart", "kubectl", "make")
@@ -124,32 +54,28 @@ func TestQuickStart(t *testing.T) {
 	c.ControllerBuilt = true
 
 	work := t.TempDir()
-	copyTree(t, root, work)
-	envFile := filepath.Join(t.TempDir(), "env")
-	if err := os.WriteFile(envFile, nil, 0o600); err != nil {
+	if err := docrun.CopyTree(root, work); err != nil {
 		t.Fatal(err)
 	}
+	blocks, err := docrun.Blocks(filepath.Join(root, page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := &docrun.Shell{Dir: work, Env: append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)}
+	defer sh.Close()
 	ran, outputs := 0, map[string]string{}
-	for i, b := range blocks(t, filepath.Join(root, page)) {
-		if strings.HasPrefix(b, "git clone ") {
+	for _, b := range blocks {
+		if strings.HasPrefix(b.Script, "git clone ") {
 			continue
 		}
-		// Each block runs in bash with what the earlier ones exported (PATH, for example).
-		script := "set -euo pipefail\nsource " + envFile + "\n" + b + "export -p > " + envFile + "\n"
-		cmd := exec.CommandContext(ctx, "bash", "-c", script)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		blockStart := time.Now()
-		err := cmd.Run()
-		t.Logf("block %d (%s):\n%s%s", i+1, time.Since(blockStart).Round(time.Millisecond), b, buf.String())
+		o, took, err := sh.Run(ctx, b)
+		t.Logf("%s:%d (%s, %s):\n%s%s", page, b.Line, b.Section, took.Round(time.Millisecond), b.Script, o)
 		if err != nil {
-			t.Fatalf("%s: block %d failed: %v\n%s\n%s", page, i+1, err, b, buf.String())
+			t.Fatalf("%s:%d: the block failed: %v\n%s\n%s", page, b.Line, err, b.Script, o)
 		}
-		outputs[b] = buf.String()
+		outputs[b.Script] = o
 		ran++
-		if strings.Contains(b, "kubectl apply --server-side -k base") {
+		if strings.Contains(b.Script, "kubectl apply --server-side -k base") {
 			if err := c.StartController(ctx); err != nil {
 				t.Fatal(err)
 			}
