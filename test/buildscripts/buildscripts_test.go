@@ -168,4 +168,3 @@ func TestFailedStepNamesTheLog(t *testing.T) {
 		}
 	}
 }
-
