@@ -54,7 +54,7 @@ lint: vet ## Fail when gofmt would change a file, or go vet finds a problem.
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run 'make fmt')" >&2; exit 1; fi
 
 .PHONY: test
-test: test-go test-images test-e2e test-quickstart test-argocd test-faults test-node ## Run every test: unit, envtest integration, images under podman, end-to-end with the real Flux and Argo CD, faults, a real node (root).
+test: test-go test-images test-e2e test-quickstart test-migrate test-argocd test-faults test-node ## Run every test: unit, envtest integration, images under podman, end-to-end with the real Flux and Argo CD, faults, a real node (root).
 
 .PHONY: test-go
 test-go: ## Run the unit and envtest integration tests (etcd, kube-apiserver and promtool are built once, then cached).
@@ -213,6 +213,12 @@ test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local c
 test-quickstart: ## Run docs/quickstart.md's commands as written against a local cluster of its own (about a minute once built).
 	hack/control-plane-bins.sh >/dev/null
 	HOURGLASS_E2E=1 go test ./test/quickstart/ -count=1 -v -timeout 15m
+
+.PHONY: test-migrate
+test-migrate: ## Run docs/migrate-from-upstream-operator.md's commands against a local cluster of its own, with the real helm (built once).
+	hack/control-plane-bins.sh >/dev/null
+	hack/tools.sh helm >/dev/null
+	HOURGLASS_E2E=1 go test ./test/migrate/ -count=1 -v -timeout 15m
 
 .PHONY: test-node
 test-node: ## A real node (kubelet, containerd, kube-proxy, CoreDNS) beside the KWOK nodes on a local cluster of its own; needs root.
