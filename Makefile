@@ -188,7 +188,7 @@ flux-bins: ## Build Flux's source-controller and kustomize-controller once (cach
 	hack/flux-bins.sh
 
 .PHONY: demo
-demo: flux-bins ## Local cluster, Flux and Argo CD syncing the examples from a Git server on loopback, the controller; what each engine reports.
+demo: flux-bins ## Local cluster, Flux and Argo CD syncing the examples from a Git server on loopback, the controller; what each engine reports. With root and containerd, examples/basic runs on a real node and one task goes through it (HOURGLASS_DEMO_NODE=kwok: KWOK only).
 	go run ./hack/demo
 
 .PHONY: demo-down
@@ -221,7 +221,7 @@ test-migrate: ## Run docs/migrate-from-upstream-operator.md's commands against a
 	HOURGLASS_E2E=1 go test ./test/migrate/ -count=1 -v -timeout 15m
 
 .PHONY: test-node
-test-node: ## A real node (kubelet, containerd, kube-proxy, CoreDNS) beside the KWOK nodes on a local cluster of its own; needs root.
+test-node: ## A real node (kubelet, containerd, kube-proxy, CoreDNS) beside the KWOK nodes on a local cluster of its own, examples/basic in real containers there (function image under podman); needs root.
 	hack/control-plane-bins.sh --node >/dev/null
 	HOURGLASS_E2E=1 go test ./test/node/ -count=1 -v -timeout 15m
 
