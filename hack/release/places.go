@@ -35,7 +35,7 @@ var places = []place{
 	{"docs/quickstart.md", regexp.MustCompile(`releases/download/([^/]+)/install\.yaml`), "the release the quick start installs"},
 	{"docs/quickstart.md", regexp.MustCompile(`sample-performer\n\s+version: (\S+)`), "the sample performer image the quick start runs"},
 	{"test/framework/gitops/gitops.go", regexp.MustCompile(`Release = "([^"]+)"`), "the tag the local Git server serves the operator at"},
-	{"test/node/node_test.go", regexp.MustCompile(`hourglass-gitops/performer-controller:([^"]+)"`), "the controller image the real node imports"},
+	{"test/framework/realnode/realnode.go", regexp.MustCompile(`hourglass-gitops/performer-controller:([^"]+)"`), "the controller image the real node imports"},
 }
 
 var versionRe = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$`)
