@@ -413,8 +413,19 @@ func checkURL(s string, p *field.Path) field.ErrorList {
 // checkHostPort checks a host:port endpoint. Its errors never repeat the endpoint, which may
 // carry user:password@ in front of the host.
 func checkHostPort(s string) error {
-	if strings.Contains(s, "@") || strings.Contains(s, "://") {
-		return fmt.Errorf("give the host and port alone, without a scheme or user information")
+	// The executor does not dial the aggregator, so a URL's scheme would say nothing the
+	// declaration does not: TLS is tls.enabled. Say what to write instead.
+	if scheme, _, ok := strings.Cut(s, "://"); ok {
+		switch strings.ToLower(scheme) {
+		case "https", "grpcs":
+			return fmt.Errorf("give host:port without %s://, and tls.enabled: true (port 443 if the URL has none)", strings.ToLower(scheme))
+		case "http", "grpc":
+			return fmt.Errorf("give host:port without %s:// (port 80 if the URL has none)", strings.ToLower(scheme))
+		}
+		return fmt.Errorf("give the host and port alone (host:port), without a scheme")
+	}
+	if strings.Contains(s, "@") {
+		return fmt.Errorf("give the host and port alone (host:port), without user information")
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
