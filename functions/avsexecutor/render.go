@@ -46,17 +46,18 @@ const (
 	argoHookDeletePolicyAnnotation = "argocd.argoproj.io/hook-delete-policy"
 )
 
-// Argo CD sync waves: the namespace first, then everything the executor needs, then the executor,
-// then its Performers (their CRD comes from the controller install). Argo CD waits for the health
-// of every wave but the last, so the executor's rollout is seen before the sync ends; with the
-// executor last, its comparison right after the sync could read a cache that had not seen the
-// patch yet and start a self-heal sync of an object that was already in sync. The executor does
-// not need its performers at start: it waits for them to turn Ready.
+// Argo CD sync waves: the namespace first, then everything the executor needs, then its
+// Performers (their CRD comes from the controller install), then the executor. Argo CD waits for
+// the health of every wave but the last, and the executor cannot turn Ready before its
+// Performers: the Performer it creates at start binds to a declared one, which must exist and be
+// Ready. With the executor first, a real pod never turns Ready and the sync never reaches the
+// Performers. The PostSync hook makes Argo CD wait for the executor's rollout too, so the
+// comparison after the sync reads what it applied.
 const (
 	waveNamespace = "-1"
 	waveSupport   = "0"
-	waveExecutor  = "1"
-	wavePerformer = "2"
+	wavePerformer = "1"
+	waveExecutor  = "2"
 )
 
 // render builds every object of a validated declaration, in the order they are best applied.
@@ -217,7 +218,7 @@ func (r *renderer) syncedHook() {
 	r.add(&corev1.ConfigMap{
 		TypeMeta: meta("v1", "ConfigMap"), ObjectMeta: om,
 		Data: map[string]string{"purpose": "Argo CD PostSync hook: the sync ends once the executor and its Performers are healthy"},
-	}, wavePerformer)
+	}, waveExecutor)
 }
 
 // add converts obj to YAML and sets the annotations every rendered object carries.
