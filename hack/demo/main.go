@@ -15,7 +15,7 @@
 // When it can (root, containerd, runc, ctr, iptables: docs/real-node.md), the demo adds a real
 // node and runs examples/basic there in real containers: its declaration pointed at the node and
 // at local images (the stand-in executor, the sample performer, the controller image for the
-// forwarder), synced by Flux, while Argo CD syncs examples/multi-avs instead. It ends by sending
+// forwarder), synced by Argo CD as on KWOK nodes. It ends by sending
 // one task to the executor pod and printing the round trip. Otherwise it says why and runs on
 // KWOK nodes only; HOURGLASS_DEMO_NODE=kwok chooses that.
 //
@@ -52,13 +52,11 @@ import (
 )
 
 // argoExample is the example Argo CD syncs, under the path the Application of
-// examples/argocd/application.yaml names in the GitOps repository; with the real node it syncs
-// argoExampleRealNode and Flux syncs examples/basic onto the node.
+// examples/argocd/application.yaml names in the GitOps repository; with the real node its
+// declaration is pointed at the node there.
 const (
-	argoExample         = "basic"
-	argoExampleRealNode = "multi-avs"
-	argoPath            = "executors/" + argocd.ExecutorApplication
-	nodeExample         = "basic"
+	argoExample = "basic"
+	argoPath    = "executors/" + argocd.ExecutorApplication
 )
 
 func main() {
@@ -223,9 +221,6 @@ func newDemo() (*demo, error) {
 func (d *demo) setNode(real bool, why string) {
 	d.realNode, d.whyKWOK, d.e.RealNode = real, why, real
 	d.argoExample = argoExample
-	if real {
-		d.argoExample = argoExampleRealNode
-	}
 	d.fluxExamples = nil
 	for _, name := range d.examples {
 		if name != d.argoExample {
@@ -338,19 +333,19 @@ func (d *demo) publish(ctx context.Context, out io.Writer) (err error) {
 	if err := e.StartGit(ctx, true); err != nil {
 		return err
 	}
-	if d.realNode {
-		e.EditExecutors = d.pointAtNode
-	}
 	if _, err = e.PublishRepos(ctx, d.fluxExamples); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "    %s  executors/ %v rendered into rendered/ (Flux)\n", e.Executors.URL, d.fluxExamples)
-	if d.realNode {
-		fmt.Fprintf(out, "    executors/%s/executor.yaml points at the real node and the local images (the stand-in executor, the sample performer %s)\n",
-			nodeExample, realnode.PerformerRepository+":"+d.images.PerformerTag)
-	}
 	if err := os.CopyFS(filepath.Join(e.Executors.Repo.Work, argoPath), os.DirFS(filepath.Join(d.root, "examples", d.argoExample))); err != nil {
 		return err
+	}
+	if d.realNode {
+		if err := d.pointAtNode(filepath.Join(e.Executors.Repo.Work, argoPath, "executor.yaml")); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "    %s/executor.yaml points at the real node and the local images (the stand-in executor, the sample performer %s)\n",
+			argoPath, realnode.PerformerRepository+":"+d.images.PerformerTag)
 	}
 	if d.revision, err = e.Executors.Commit(ctx, argoPath+": examples/"+d.argoExample+", rendered by Argo CD's plugin"); err != nil {
 		return err

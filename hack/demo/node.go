@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,10 +27,9 @@ const (
 	nodeKeysSecret   = "my-avs-operator-keys"
 )
 
-// pointAtNode points examples/basic's declaration in the GitOps repository at the real node and
-// the local images, before it is rendered and committed.
-func (d *demo) pointAtNode(work string) error {
-	f := filepath.Join(work, "executors", nodeExample, "executor.yaml")
+// pointAtNode points examples/basic's declaration f, in the GitOps repository's work tree, at the
+// real node and the local images, before it is committed.
+func (d *demo) pointAtNode(f string) error {
 	b, err := os.ReadFile(f)
 	if err != nil {
 		return err
