@@ -78,7 +78,9 @@ type PerformerSpec struct {
 	PodSecurityContext *corev1.PodSecurityContext `json:"podSecurityContext,omitempty"`
 
 	// SecurityContext replaces the restricted container security context the controller sets by
-	// default (non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp).
+	// default (non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp,
+	// read-only root filesystem with a writable emptyDir at /tmp), field by field:
+	// readOnlyRootFilesystem: false gives the performer a writable root filesystem.
 	// +optional
 	SecurityContext *corev1.SecurityContext `json:"securityContext,omitempty"`
 

@@ -12,7 +12,8 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
-// The hardened defaults of every performer pod: what Pod Security's restricted level asks for.
+// The hardened defaults of every performer pod: what Pod Security's restricted level asks for,
+// and a read-only root filesystem (the pod gets a writable /tmp: TmpVolume).
 // spec.podSecurityContext and spec.securityContext refine them field by field.
 var (
 	defaultPodSecurityContext = corev1.PodSecurityContext{
@@ -22,6 +23,7 @@ var (
 	defaultSecurityContext = corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		ReadOnlyRootFilesystem:   ptr(true),
 	}
 )
 

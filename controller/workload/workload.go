@@ -35,6 +35,8 @@ const (
 	ContainerName = "performer"
 	// PortName names the gRPC port on the container and the Service.
 	PortName = "grpc"
+	// TmpVolume is the emptyDir mounted at /tmp: the root filesystem is read-only by default.
+	TmpVolume = "tmp"
 
 	// ManagedBy is the app.kubernetes.io/managed-by value of performer workloads.
 	ManagedBy = "hourglass-controller"
@@ -194,6 +196,7 @@ func container(p *v1alpha1.Performer, resources corev1.ResourceRequirements) (*c
 	if err != nil {
 		return nil, fmt.Errorf("spec.securityContext: %w", err)
 	}
+	c.WithVolumeMounts(corev1ac.VolumeMount().WithName(TmpVolume).WithMountPath("/tmp"))
 	return c.WithSecurityContext(sc), nil
 }
 
@@ -226,7 +229,8 @@ func podSpec(p *v1alpha1.Performer, c *corev1ac.ContainerApplyConfiguration, sch
 	if err != nil {
 		return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
 	}
-	pod := corev1ac.PodSpec().WithContainers(c).WithSecurityContext(psc)
+	pod := corev1ac.PodSpec().WithContainers(c).WithSecurityContext(psc).
+		WithVolumes(corev1ac.Volume().WithName(TmpVolume).WithEmptyDir(corev1ac.EmptyDirVolumeSource()))
 	if sa := p.Spec.Config.ServiceAccountName; sa != "" {
 		pod.WithServiceAccountName(sa)
 	}
