@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
@@ -29,10 +27,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/poll"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
-
-func init() { ctrllog.SetLogger(logr.Discard()) }
 
 // What examples/basic declares (the getting started guide's names).
 const (
@@ -68,18 +63,9 @@ type env struct {
 // folder (default .local/argocd): the cluster's and Argo CD's logs stay there.
 func TestArgoCD(t *testing.T) {
 	e2erun.Gate(t, "Argo CD end-to-end test", "test-argocd", "kubectl", "git")
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv("HOURGLASS_ARGOCD_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, ".local", "argocd")
-	}
+	r := e2erun.Begin(t, "HOURGLASS_ARGOCD_DIR", "argocd", 12*time.Minute)
+	root, dir, out, ctx := r.Root, r.Dir, r.Out, r.Ctx
 	clusterDir := filepath.Join(dir, "cluster")
-	out := e2erun.Log{T: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
 	clock := e2erun.Start(t)
 	phase := clock.Phase
 
@@ -94,11 +80,7 @@ func TestArgoCD(t *testing.T) {
 		}
 		return cluster.BuildFunction(ctx, root, out)
 	})
-	t.Cleanup(func() {
-		if err := cluster.Down(root, clusterDir, out); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
+	r.DownAtEnd(t, clusterDir)
 	phase("cluster up, base/ installed", func() (err error) {
 		if err := cluster.Down(root, clusterDir, out); err != nil {
 			return err
@@ -109,6 +91,7 @@ func TestArgoCD(t *testing.T) {
 		return e.c.InstallController(ctx)
 	})
 	t.Cleanup(e.c.StopController)
+	var err error
 	if e.cl, err = client.New(e.c.Config, client.Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -23,25 +23,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitops"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/poll"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
-
-// The clients log through controller-runtime; errors reach the test as returned errors.
-func init() { ctrllog.SetLogger(logr.Discard()) }
 
 // The walkthrough's names (getting started guide).
 const (
@@ -61,26 +55,11 @@ type env struct {
 
 func TestEndToEnd(t *testing.T) {
 	e2erun.Gate(t, "end-to-end test (it runs the walkthrough's kubectl commands)", "test-e2e", "kubectl")
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv("HOURGLASS_E2E_CLUSTER_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, ".local", "e2e-cluster")
-	}
-	out := e2erun.Log{T: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	r := e2erun.BeginCluster(t, "HOURGLASS_E2E_CLUSTER_DIR", "e2e-cluster", 10*time.Minute)
+	root, dir, out, ctx := r.Root, r.Dir, r.Out, r.Ctx
 	clock := e2erun.Start(t)
 	phase := clock.Phase
 
-	// Stop the cluster whatever happens; its logs stay in dir.
-	t.Cleanup(func() {
-		if err := cluster.Down(root, dir, out); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
 	g := &gitops.Env{Root: root, Dir: dir, Out: out}
 	t.Cleanup(g.Stop) // runs before the cluster goes down
 	e := &env{t: t, root: root}

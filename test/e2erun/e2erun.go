@@ -7,9 +7,16 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 // Gate skips t unless HOURGLASS_E2E=1, saying which make target runs it, and fails it when a
@@ -79,4 +86,57 @@ func (c *Clock) Steps(ctx context.Context, steps []Step) bool {
 		}
 	}
 	return !c.t.Failed()
+}
+
+// Run is where an end-to-end test starts: the repository, the folder that keeps its cluster's
+// state and logs, the test's log, and a context bounded by the test's time limit.
+type Run struct {
+	Root string
+	Dir  string
+	Out  Log
+	Ctx  context.Context
+}
+
+// Begin finds the repository and the state folder (the environment variable dirEnv, else
+// .local/<name> in the repository) and gives t a context that ends after limit or with the test.
+func Begin(t *testing.T, dirEnv, name string, limit time.Duration) *Run {
+	t.Helper()
+	r, cancel := begin(t, dirEnv, name, limit)
+	t.Cleanup(cancel)
+	return r
+}
+
+// BeginCluster is Begin for a test that starts a local cluster in the state folder: the cluster
+// stops when the test ends, whatever happens, after the context ends; its logs stay in the folder.
+func BeginCluster(t *testing.T, dirEnv, name string, limit time.Duration) *Run {
+	t.Helper()
+	r, cancel := begin(t, dirEnv, name, limit)
+	r.DownAtEnd(t, r.Dir)
+	t.Cleanup(cancel)
+	return r
+}
+
+func begin(t *testing.T, dirEnv, name string, limit time.Duration) (*Run, context.CancelFunc) {
+	t.Helper()
+	// The clients log through controller-runtime; errors reach the test as returned errors.
+	ctrllog.SetLogger(logr.Discard())
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv(dirEnv)
+	if dir == "" {
+		dir = filepath.Join(root, ".local", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	return &Run{Root: root, Dir: dir, Out: Log{T: t}, Ctx: ctx}, cancel
+}
+
+// DownAtEnd stops the local cluster in dir when t ends.
+func (r *Run) DownAtEnd(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		if err := cluster.Down(r.Root, dir, r.Out); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+	})
 }

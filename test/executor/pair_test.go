@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,15 +26,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
-
-func init() { ctrllog.SetLogger(logr.Discard()) }
 
 // The executor and its performer as a pair, on a local cluster: examples/basic rendered by the
 // function and applied, the real controller, the executor stand-in with the rendered executor
@@ -50,17 +45,8 @@ func init() { ctrllog.SetLogger(logr.Discard()) }
 // Then the executor crash-loops in its pod and the pod is deleted (leftovers_test.go).
 func TestExecutorPerformerPair(t *testing.T) {
 	e2erun.Gate(t, "executor/performer pair test on a local cluster", "test-e2e", "kubectl")
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv("HOURGLASS_PAIR_CLUSTER_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, ".local", "pair-cluster")
-	}
-	out := logWriter{t}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	run := e2erun.Begin(t, "HOURGLASS_PAIR_CLUSTER_DIR", "pair-cluster", 8*time.Minute)
+	root, dir, out, ctx := run.Root, run.Dir, run.Out, run.Ctx
 
 	// Render first: without the forwarder in the render there is nothing to test.
 	if err := cluster.BuildFunction(ctx, root, out); err != nil {
@@ -76,11 +62,7 @@ func TestExecutorPerformerPair(t *testing.T) {
 	}
 	r := readRender(t, objs)
 
-	t.Cleanup(func() {
-		if err := cluster.Down(root, dir, out); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
+	run.DownAtEnd(t, dir)
 	if err := cluster.Down(root, dir, out); err != nil { // whatever an interrupted run left
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,17 +28,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/flux"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitops"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
-
-func init() { ctrllog.SetLogger(logr.Discard()) }
 
 // The declaration the checks edit: one executor, three AVSs on plain, A100 GPU and SGX nodes.
 const (
@@ -62,22 +56,8 @@ type suite struct {
 
 func TestFlux(t *testing.T) {
 	e2erun.Gate(t, "Flux test on a local cluster", "test-e2e", "kubectl", "git")
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv("HOURGLASS_FLUX_CLUSTER_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, ".local", "flux-cluster")
-	}
-	out := e2erun.Log{T: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	t.Cleanup(func() {
-		if err := cluster.Down(root, dir, out); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
+	r := e2erun.BeginCluster(t, "HOURGLASS_FLUX_CLUSTER_DIR", "flux-cluster", 15*time.Minute)
+	root, dir, out, ctx := r.Root, r.Dir, r.Out, r.Ctx
 	s := &suite{g: &gitops.Env{Root: root, Dir: dir, Out: out}}
 	t.Cleanup(s.g.Stop)
 	clock := e2erun.Start(t)

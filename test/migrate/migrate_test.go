@@ -34,7 +34,6 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/docrun"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 const (
@@ -61,23 +60,9 @@ var performers = []upstream{
 
 func TestMigrateFromUpstreamOperator(t *testing.T) {
 	e2erun.Gate(t, "migration test (it runs docs/migrate-from-upstream-operator.md)", "test-migrate", "kubectl")
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e2erun.BeginCluster(t, "HOURGLASS_E2E_CLUSTER_DIR", "migrate-cluster", 15*time.Minute)
+	root, dir, out, ctx := r.Root, r.Dir, r.Out, r.Ctx
 	helm := tool(t, root, "helm")
-	dir := os.Getenv("HOURGLASS_E2E_CLUSTER_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, ".local", "migrate-cluster")
-	}
-	out := e2erun.Log{T: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	t.Cleanup(func() {
-		if err := cluster.Down(root, dir, out); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
 	c, err := cluster.Up(ctx, root, dir, out)
 	if err != nil {
 		t.Fatal(err)

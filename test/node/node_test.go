@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
@@ -34,16 +33,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/node"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/realnode"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
-
-func init() { ctrllog.SetLogger(logr.Discard()) }
 
 const (
 	namespace  = "real-node-test"
@@ -67,17 +62,8 @@ func TestRealNode(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the real node needs root (mounts, network namespaces, iptables, cgroups); CI runs as root")
 	}
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv("HOURGLASS_NODE_CLUSTER_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, ".local", "node-cluster")
-	}
-	out := e2erun.Log{T: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	r := e2erun.Begin(t, "HOURGLASS_NODE_CLUSTER_DIR", "node-cluster", 10*time.Minute)
+	root, dir, out, ctx := r.Root, r.Dir, r.Out, r.Ctx
 	clock := e2erun.Start(t)
 	phase := clock.Phase
 
@@ -95,6 +81,7 @@ func TestRealNode(t *testing.T) {
 	})
 
 	var c *cluster.Cluster
+	var err error
 	var images *realnode.Images
 	probeBin := filepath.Join(dir, "bin", "nodeprobe")
 	built := make(chan error, 1)

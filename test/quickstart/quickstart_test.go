@@ -8,7 +8,6 @@
 package quickstart
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,29 +18,14 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/docrun"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 const page = "docs/quickstart.md"
 
 func TestQuickStart(t *testing.T) {
 	e2erun.Gate(t, "quick start test (it runs docs/quickstart.md)", "test-quickstart", "kubectl", "make")
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv("HOURGLASS_E2E_CLUSTER_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, ".local", "quickstart-cluster")
-	}
-	out := e2erun.Log{T: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	t.Cleanup(func() {
-		if err := cluster.Down(root, dir, out); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
+	r := e2erun.BeginCluster(t, "HOURGLASS_E2E_CLUSTER_DIR", "quickstart-cluster", 15*time.Minute)
+	root, dir, out, ctx := r.Root, r.Dir, r.Out, r.Ctx
 	start := time.Now()
 	c, err := cluster.Up(ctx, root, dir, out)
 	if err != nil {

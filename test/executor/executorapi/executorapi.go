@@ -8,6 +8,7 @@ package executorapi
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -148,99 +149,48 @@ func jsonName(s string) string {
 }
 
 // Message returns the submission as a dynamic message.
-func (s *TaskSubmission) Message() *dynamicpb.Message {
-	m := dynamicpb.NewMessage(SubmissionDesc)
-	set := setter(m)
-	set("task_id", protoreflect.ValueOfString(s.TaskID))
-	set("aggregator_address", protoreflect.ValueOfString(s.AggregatorAddress))
-	set("avs_address", protoreflect.ValueOfString(s.AvsAddress))
-	set("payload", protoreflect.ValueOfBytes(s.Payload))
-	set("signature", protoreflect.ValueOfBytes(s.Signature))
-	set("operator_set_id", protoreflect.ValueOfUint32(s.OperatorSetID))
-	set("reference_timestamp", protoreflect.ValueOfUint32(s.ReferenceTimestamp))
-	set("executor_address", protoreflect.ValueOfString(s.ExecutorAddress))
-	set("task_block_number", protoreflect.ValueOfUint64(s.TaskBlockNumber))
-	set("version", protoreflect.ValueOfUint32(s.Version))
-	return m
-}
+func (s *TaskSubmission) Message() *dynamicpb.Message { return toMessage(SubmissionDesc, s) }
 
 // SubmissionFrom reads a TaskSubmission message.
 func SubmissionFrom(m protoreflect.Message) *TaskSubmission {
-	get := getter(m)
-	return &TaskSubmission{
-		TaskID:             get("task_id").String(),
-		AggregatorAddress:  get("aggregator_address").String(),
-		AvsAddress:         get("avs_address").String(),
-		Payload:            get("payload").Bytes(),
-		Signature:          get("signature").Bytes(),
-		OperatorSetID:      uint32(get("operator_set_id").Uint()),
-		ReferenceTimestamp: uint32(get("reference_timestamp").Uint()),
-		ExecutorAddress:    get("executor_address").String(),
-		TaskBlockNumber:    get("task_block_number").Uint(),
-		Version:            uint32(get("version").Uint()),
-	}
+	s := &TaskSubmission{}
+	fromMessage(m, s)
+	return s
 }
 
 // Message returns the result as a dynamic message.
-func (r *TaskResult) Message() *dynamicpb.Message {
-	m := dynamicpb.NewMessage(ResultDesc)
-	set := setter(m)
-	set("task_id", protoreflect.ValueOfString(r.TaskID))
-	set("operator_address", protoreflect.ValueOfString(r.OperatorAddress))
-	set("output", protoreflect.ValueOfBytes(r.Output))
-	set("result_signature", protoreflect.ValueOfBytes(r.ResultSignature))
-	set("avs_address", protoreflect.ValueOfString(r.AvsAddress))
-	set("operator_set_id", protoreflect.ValueOfUint32(r.OperatorSetID))
-	set("auth_signature", protoreflect.ValueOfBytes(r.AuthSignature))
-	set("version", protoreflect.ValueOfUint32(r.Version))
-	return m
-}
+func (r *TaskResult) Message() *dynamicpb.Message { return toMessage(ResultDesc, r) }
 
 // ResultFrom reads a TaskResult message.
 func ResultFrom(m protoreflect.Message) *TaskResult {
-	get := getter(m)
-	return &TaskResult{
-		TaskID:          get("task_id").String(),
-		OperatorAddress: get("operator_address").String(),
-		Output:          get("output").Bytes(),
-		ResultSignature: get("result_signature").Bytes(),
-		AvsAddress:      get("avs_address").String(),
-		OperatorSetID:   uint32(get("operator_set_id").Uint()),
-		AuthSignature:   get("auth_signature").Bytes(),
-		Version:         uint32(get("version").Uint()),
-	}
+	r := &TaskResult{}
+	fromMessage(m, r)
+	return r
 }
 
-// setter sets a field by name, leaving proto3 defaults unset so that they stay off the wire.
-func setter(m *dynamicpb.Message) func(string, protoreflect.Value) {
-	fields := m.Descriptor().Fields()
-	return func(name string, v protoreflect.Value) {
-		fd := fields.ByName(protoreflect.Name(name))
-		switch x := v.Interface().(type) {
-		case string:
-			if x == "" {
-				return
-			}
-		case []byte:
-			if len(x) == 0 {
-				return
-			}
-		case uint32:
-			if x == 0 {
-				return
-			}
-		case uint64:
-			if x == 0 {
-				return
-			}
+// toMessage carries the struct v points to in a message of desc: struct field i is field number
+// i+1, as the comments on the types say. Proto3 defaults stay unset, so that they stay off the
+// wire.
+func toMessage(desc protoreflect.MessageDescriptor, v any) *dynamicpb.Message {
+	m := dynamicpb.NewMessage(desc)
+	rv := reflect.ValueOf(v).Elem()
+	for i := range rv.NumField() {
+		f := rv.Field(i)
+		if f.IsZero() || (f.Kind() == reflect.Slice && f.Len() == 0) {
+			continue
 		}
-		m.Set(fd, v)
+		m.Set(desc.Fields().ByNumber(protoreflect.FieldNumber(i+1)), protoreflect.ValueOf(f.Interface()))
 	}
+	return m
 }
 
-func getter(m protoreflect.Message) func(string) protoreflect.Value {
+// fromMessage fills the struct v points to from m, field i from field number i+1.
+func fromMessage(m protoreflect.Message, v any) {
+	rv := reflect.ValueOf(v).Elem()
 	fields := m.Descriptor().Fields()
-	return func(name string) protoreflect.Value { return m.Get(fields.ByName(protoreflect.Name(name))) }
+	for i := range rv.NumField() {
+		rv.Field(i).Set(reflect.ValueOf(m.Get(fields.ByNumber(protoreflect.FieldNumber(i + 1))).Interface()))
+	}
 }
 
 // Handler serves SubmitTask.
