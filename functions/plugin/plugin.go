@@ -183,24 +183,40 @@ func collect(dir string) (*declarations, error) {
 	return d, nil
 }
 
-// namedFunction says which function n's annotations name, or "" when they name none.
-func namedFunction(n *yaml.RNode) string {
+// functionSpec is the function a function annotation on an object names.
+type functionSpec struct {
+	annotation string
+	spec       *yaml.RNode
+	err        error // the annotation does not parse
+}
+
+// functionSpecs reads n's function annotations, in the order of functionAnnotations.
+func functionSpecs(n *yaml.RNode) []functionSpec {
+	var specs []functionSpec
 	for _, a := range functionAnnotations {
 		v, ok := n.GetAnnotations()[a]
 		if !ok {
 			continue
 		}
 		spec, err := yaml.Parse(v)
-		if err != nil {
-			return "of an unreadable " + a + " annotation"
+		specs = append(specs, functionSpec{annotation: a, spec: spec, err: err})
+	}
+	return specs
+}
+
+// namedFunction says which function n's annotations name, or "" when they name none.
+func namedFunction(n *yaml.RNode) string {
+	for _, f := range functionSpecs(n) {
+		if f.err != nil {
+			return "of an unreadable " + f.annotation + " annotation"
 		}
-		if p, _ := spec.GetString("exec.path"); p != "" {
+		if p, _ := f.spec.GetString("exec.path"); p != "" {
 			return fmt.Sprintf("exec.path %q", p)
 		}
-		if img, _ := spec.GetString("container.image"); img != "" {
+		if img, _ := f.spec.GetString("container.image"); img != "" {
 			return fmt.Sprintf("container image %q", img)
 		}
-		return "of the " + a + " annotation"
+		return "of the " + f.annotation + " annotation"
 	}
 	return ""
 }
@@ -208,21 +224,16 @@ func namedFunction(n *yaml.RNode) string {
 // isThisFunction reports whether n's function annotation names this function by its binary:
 // exec.path ending in avs-executor-fn, as the examples write it, and nothing else.
 func isThisFunction(n *yaml.RNode) bool {
-	for _, a := range functionAnnotations {
-		v, ok := n.GetAnnotations()[a]
-		if !ok {
-			continue
-		}
-		spec, err := yaml.Parse(v)
-		if err != nil {
+	for _, f := range functionSpecs(n) {
+		if f.err != nil {
 			return false
 		}
-		p, _ := spec.GetString("exec.path")
-		args, _ := spec.Pipe(yaml.Lookup("exec", "args"))
+		p, _ := f.spec.GetString("exec.path")
+		args, _ := f.spec.Pipe(yaml.Lookup("exec", "args"))
 		if filepath.Base(p) != FunctionName || args != nil {
 			return false
 		}
-		if img, _ := spec.GetString("container.image"); img != "" {
+		if img, _ := f.spec.GetString("container.image"); img != "" {
 			return false
 		}
 	}

@@ -240,20 +240,15 @@ func (d *decoder) walkStruct(n *yaml.Node, t reflect.Type, path *field.Path) boo
 		return false
 	}
 	fields := fieldsOf(t)
-	kept := n.Content[:0]
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+	keepPairs(n, func(k, v *yaml.Node) bool {
 		p := KeyPath(path, k.Value)
 		f, ok := fields[k.Value]
 		if !ok {
 			d.errs = append(d.errs, field.Forbidden(p, unknownField(k.Value, fields)))
-			continue
+			return false
 		}
-		if d.walk(v, f, p) {
-			kept = append(kept, k, v)
-		}
-	}
-	n.Content = kept
+		return d.walk(v, f, p)
+	})
 	return true
 }
 
@@ -263,15 +258,21 @@ func (d *decoder) walkMap(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 	if !d.expect(n, yaml.MappingNode, path, "an object") {
 		return false
 	}
+	keepPairs(n, func(k, v *yaml.Node) bool { return d.walk(v, t.Elem(), KeyPath(path, k.Value)) })
+	return true
+}
+
+// keepPairs keeps the key/value pairs of mapping n that keep says yes to, in their order; keep
+// sees every pair once.
+func keepPairs(n *yaml.Node, keep func(k, v *yaml.Node) bool) {
 	kept := n.Content[:0]
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if d.walk(v, t.Elem(), KeyPath(path, k.Value)) {
+		if keep(k, v) {
 			kept = append(kept, k, v)
 		}
 	}
 	n.Content = kept
-	return true
 }
 
 // walkSlice checks each item of a sequence against the element type of slice t.
