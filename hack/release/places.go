@@ -117,24 +117,31 @@ func setVersion(root, version string) error {
 			return err
 		}
 		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
+			if err := rewriteVersion(f, p.re, version); err != nil {
 				return err
-			}
-			var buf []byte
-			last := 0
-			for _, m := range p.re.FindAllSubmatchIndex(b, -1) {
-				buf = append(buf, b[last:m[2]]...)
-				buf = append(buf, version...)
-				last = m[3]
-			}
-			buf = append(buf, b[last:]...)
-			if string(buf) != string(b) {
-				if err := os.WriteFile(f, buf, 0o644); err != nil {
-					return err
-				}
 			}
 		}
 	}
 	return os.WriteFile(filepath.Join(root, "VERSION"), []byte(version+"\n"), 0o644)
+}
+
+// rewriteVersion puts version in place of the first group of every match of re in file f, and
+// leaves the file alone when that changes nothing.
+func rewriteVersion(f string, re *regexp.Regexp, version string) error {
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	last := 0
+	for _, m := range re.FindAllSubmatchIndex(b, -1) {
+		buf = append(buf, b[last:m[2]]...)
+		buf = append(buf, version...)
+		last = m[3]
+	}
+	buf = append(buf, b[last:]...)
+	if string(buf) == string(b) {
+		return nil
+	}
+	return os.WriteFile(f, buf, 0o644)
 }
