@@ -46,6 +46,18 @@ build() { # build <wrapper dir> <package> <output name> [ldflags]
   mv "$BIN_DIR/.$out.tmp" "$BIN_DIR/$out"
 }
 
+# wrapper <name> <version> <module> [main.go]: the module under $CACHE_ROOT/src that builds <name>
+# at <version>, in d; the first run writes it (a main.go when given, else an empty package) and
+# resolves <module>@<version> into it, which its go.sum marks done.
+wrapper() {
+  local name=$1 version=$2 module=$3 main=${4:-}
+  d="$CACHE_ROOT/src/$name-$version"; mkdir -p "$d"
+  [[ ! -f "$d/go.sum" ]] || return 0
+  printf 'module local/%s-build\n\ngo 1.26\n' "$name" >"$d/go.mod"
+  if [[ -n $main ]]; then printf '%s\n' "$main" >"$d/main.go"; else echo 'package tools' >"$d/tools.go"; fi
+  progress_step bash -c 'cd "$1" && go get "$2@$3"' _ "$d" "$module" "$version"
+}
+
 has() { local x; for x in "${missing[@]}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
 resolved() { [[ -f "$CACHE_ROOT/src/$1/go.sum" ]]; }
 
@@ -66,16 +78,7 @@ if has "coredns-$COREDNS_VERSION"; then resolved "coredns-$COREDNS_VERSION" || p
 progress_plan control-plane-bins "$CACHE_ROOT/logs/control-plane-bins.log" "${plan[@]}"
 
 if has etcd; then
-  d="$CACHE_ROOT/src/etcd-$ETCD_VERSION"; mkdir -p "$d"
-  if [[ ! -f "$d/go.sum" ]]; then
-    cat >"$d/go.mod" <<MOD
-module local/etcd-build
-
-go 1.26
-MOD
-    echo 'package tools' >"$d/tools.go"
-    progress_step bash -c 'cd "$1" && go get "go.etcd.io/etcd/server/v3@$2"' _ "$d" "$ETCD_VERSION"
-  fi
+  wrapper etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3
   build "$d" go.etcd.io/etcd/server/v3 etcd
 fi
 
@@ -106,16 +109,7 @@ if has kube-apiserver || has kube-controller-manager || has kube-scheduler || ha
 fi
 
 if has kwok; then
-  d="$CACHE_ROOT/src/kwok-$KWOK_VERSION"; mkdir -p "$d"
-  if [[ ! -f "$d/go.sum" ]]; then
-    cat >"$d/go.mod" <<MOD
-module local/kwok-build
-
-go 1.26
-MOD
-    echo 'package tools' >"$d/tools.go"
-    progress_step bash -c 'cd "$1" && go get "sigs.k8s.io/kwok@$2"' _ "$d" "$KWOK_VERSION"
-  fi
+  wrapper kwok "$KWOK_VERSION" sigs.k8s.io/kwok
   build "$d" sigs.k8s.io/kwok/cmd/kwok kwok
   # KWOK ships its stages as YAML in its module source, not in the binary.
   src=$(cd "$d" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
@@ -130,14 +124,7 @@ fi
 if has "coredns-$COREDNS_VERSION"; then
   # CoreDNS's own main links every plugin (cloud DNS providers, dnstap, ...); a main with only
   # the plugins the cluster's DNS uses builds in a fraction of the time and downloads.
-  d="$CACHE_ROOT/src/coredns-$COREDNS_VERSION"; mkdir -p "$d"
-  if [[ ! -f "$d/go.sum" ]]; then
-    cat >"$d/go.mod" <<MOD
-module local/coredns-build
-
-go 1.26
-MOD
-    cat >"$d/main.go" <<'MAIN'
+  wrapper coredns "$COREDNS_VERSION" github.com/coredns/coredns "$(cat <<'MAIN'
 // CoreDNS with only the plugins a cluster's DNS needs.
 package main
 
@@ -161,8 +148,7 @@ func init() {
 
 func main() { coremain.Run() }
 MAIN
-    progress_step bash -c 'cd "$1" && go get "github.com/coredns/coredns@$2"' _ "$d" "$COREDNS_VERSION"
-  fi
+)"
   build "$d" . "coredns-$COREDNS_VERSION"
   ln -sfn "coredns-$COREDNS_VERSION" "$BIN_DIR/coredns"
 fi

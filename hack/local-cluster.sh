@@ -288,37 +288,39 @@ EOF
 
   # No volume provisioner runs here: a default StorageClass that binds on first use plus a pool
   # of pre-made volumes lets StatefulSets with volume claim templates schedule and become ready.
-  cat <<EOF
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: standard
-  annotations:
-    storageclass.kubernetes.io/is-default-class: "true"
-provisioner: kubernetes.io/no-provisioner
-volumeBindingMode: WaitForFirstConsumer
-reclaimPolicy: Retain
-EOF
-  local i
-  for ((i = 1; i <= 32; i++)); do
+  volume_pool standard 32 local 100Gi host_path_source default
+}
+
+# volume_pool <StorageClass> <count> <volume name prefix> <size> <source function> [default]:
+# a StorageClass with no provisioner that binds on first use, and <count> pre-made volumes of
+# it; <source function> <n> prints the source (and node affinity) of volume n.
+volume_pool() {
+  local class=$1 count=$2 prefix=$3 size=$4 source=$5 i
+  printf -- '---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: %s\n' "$class"
+  if [[ ${6:-} == default ]]; then
+    printf '  annotations:\n    storageclass.kubernetes.io/is-default-class: "true"\n'
+  fi
+  printf 'provisioner: kubernetes.io/no-provisioner\nvolumeBindingMode: WaitForFirstConsumer\nreclaimPolicy: Retain\n'
+  for ((i = 1; i <= count; i++)); do
     cat <<EOF
 ---
 apiVersion: v1
 kind: PersistentVolume
 metadata:
-  name: $(printf 'local-pv-%02d' "$i")
+  name: $(printf '%s-pv-%02d' "$prefix" "$i")
 spec:
   capacity:
-    storage: 100Gi
+    storage: $size
   accessModes: [ReadWriteOnce]
   persistentVolumeReclaimPolicy: Retain
-  storageClassName: standard
-  hostPath:
-    path: $(printf '/var/lib/hourglass-local/pv-%02d' "$i")
+  storageClassName: $class
 EOF
+    "$source" "$i"
   done
 }
+
+# host_path_source <n>: volume n of the KWOK nodes' pool, a folder no pod ever writes to.
+host_path_source() { printf '  hostPath:\n    path: /var/lib/hourglass-local/pv-%02d\n' "$1"; }
 
 # --- real node (HOURGLASS_REAL_NODE=1 or `up --real-node`) ------------------------------------
 #
@@ -477,39 +479,22 @@ metadata:
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:coredns}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: system:coredns}
----
-# Volumes on the real node's disk, for the PVCs of pods that run there.
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: real-node-local
-provisioner: kubernetes.io/no-provisioner
-volumeBindingMode: WaitForFirstConsumer
-reclaimPolicy: Retain
 OBJ
-  local i
-  for ((i = 1; i <= 8; i++)); do
-    cat <<OBJ
----
-apiVersion: v1
-kind: PersistentVolume
-metadata:
-  name: $(printf 'real-node-pv-%02d' "$i")
-spec:
-  capacity:
-    storage: 1Gi
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: real-node-local
+  # Volumes on the real node's disk, for the PVCs of pods that run there.
+  volume_pool real-node-local 8 real-node 1Gi real_node_source
+}
+
+# real_node_source <n>: volume n of the real node's pool, a folder on its disk.
+real_node_source() {
+  cat <<OBJ
   local:
-    path: $NODE_DIR/volumes/$(printf 'pv-%02d' "$i")
+    path: $NODE_DIR/volumes/$(printf 'pv-%02d' "$1")
   nodeAffinity:
     required:
       nodeSelectorTerms:
       - matchExpressions:
         - {key: kubernetes.io/hostname, operator: In, values: [$NODE_NAME]}
 OBJ
-  done
 }
 
 # node_up <binaries folder>: starts containerd, CoreDNS, kube-proxy and the kubelet, and waits
