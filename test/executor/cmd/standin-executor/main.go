@@ -73,36 +73,20 @@ func main() {
 	}
 }
 
+// run is the executor's command line: `version`, or `run --config FILE`, which serves
+// ExecutorService until SIGTERM and then deletes the performers it made.
 func run(args []string, log *slog.Logger) error {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
 		fmt.Println(version.String("standin-executor"))
 		return nil
 	}
-	if len(args) == 0 || args[0] != "run" {
-		return errors.New("usage: executor run --config FILE")
-	}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	configFile := fs.String("config", "", "The executor configuration file (YAML or JSON).")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if *configFile == "" {
-		return errors.New("--config is required")
-	}
-	b, err := os.ReadFile(*configFile)
+	configFile, err := parseRunFlags(args)
 	if err != nil {
 		return err
 	}
-	cfg, err := executor.ParseConfig(b)
+	cfg, fc, err := readConfig(configFile)
 	if err != nil {
 		return err
-	}
-	var fc fileConfig
-	if err := yaml.Unmarshal(b, &fc); err != nil {
-		return fmt.Errorf("executor config: %w", err)
-	}
-	if fc.GRPCPort == 0 {
-		return fmt.Errorf("executor config %s: grpcPort is required", *configFile)
 	}
 	if err := recordStart(fc, log); err != nil {
 		return err
@@ -111,7 +95,7 @@ func run(args []string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("in-cluster Kubernetes config: %w", err)
 	}
-	log.Info("executor run", "config", *configFile, "version", version.Get())
+	log.Info("executor run", "config", configFile, "version", version.Get())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -124,7 +108,58 @@ func run(args []string, log *slog.Logger) error {
 		return errors.Join(err, e.Shutdown())
 	}
 	s := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
-	executorapi.Register(s, func(ctx context.Context, task *executorapi.TaskSubmission) (*executorapi.TaskResult, error) {
+	executorapi.Register(s, submitTask(e, fc.Operator.Address, log))
+	err = serve(ctx, s, l, log)
+	if serr := e.Shutdown(); serr != nil {
+		log.Error("shutdown", "error", serr.Error())
+		err = errors.Join(err, serr)
+	} else {
+		log.Info("performers deleted")
+	}
+	return err
+}
+
+// parseRunFlags reads `run --config FILE` and returns FILE.
+func parseRunFlags(args []string) (string, error) {
+	if len(args) == 0 || args[0] != "run" {
+		return "", errors.New("usage: executor run --config FILE")
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	configFile := fs.String("config", "", "The executor configuration file (YAML or JSON).")
+	if err := fs.Parse(args[1:]); err != nil {
+		return "", err
+	}
+	if *configFile == "" {
+		return "", errors.New("--config is required")
+	}
+	return *configFile, nil
+}
+
+// readConfig reads the configuration file twice over: what the executor package runs, and what
+// the stand-in itself needs (its port, operator and storage).
+func readConfig(file string) (executor.Config, fileConfig, error) {
+	var fc fileConfig
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return executor.Config{}, fc, err
+	}
+	cfg, err := executor.ParseConfig(b)
+	if err != nil {
+		return executor.Config{}, fc, err
+	}
+	if err := yaml.Unmarshal(b, &fc); err != nil {
+		return executor.Config{}, fc, fmt.Errorf("executor config: %w", err)
+	}
+	if fc.GRPCPort == 0 {
+		return executor.Config{}, fc, fmt.Errorf("executor config %s: grpcPort is required", file)
+	}
+	return cfg, fc, nil
+}
+
+// submitTask answers SubmitTask: the task goes to the performer of its AVS, and its result
+// comes back unsigned, in the operator's name.
+func submitTask(e *executor.Executor, operator string, log *slog.Logger) executorapi.Handler {
+	return func(ctx context.Context, task *executorapi.TaskSubmission) (*executorapi.TaskResult, error) {
 		if task.TaskID == "" {
 			return nil, status.Error(codes.InvalidArgument, "task_id is required")
 		}
@@ -136,32 +171,31 @@ func run(args []string, log *slog.Logger) error {
 			log.Warn("task failed", "taskId", task.TaskID, "error", err.Error())
 			return nil, err
 		}
-		return &executorapi.TaskResult{TaskID: task.TaskID, OperatorAddress: fc.Operator.Address, Output: resp.Result,
+		return &executorapi.TaskResult{TaskID: task.TaskID, OperatorAddress: operator, Output: resp.Result,
 			AvsAddress: strings.ToLower(task.AvsAddress), OperatorSetID: task.OperatorSetID, Version: task.Version}, nil
-	})
+	}
+}
+
+// serve serves s on l until it fails or ctx ends; then it stops s, gracefully for at most 5
+// seconds.
+func serve(ctx context.Context, s *grpc.Server, l net.Listener, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(l) }()
 	log.Info("serving ExecutorService", "addr", l.Addr().String())
-
 	select {
-	case err = <-served:
+	case err := <-served:
+		return err
 	case <-ctx.Done():
-		log.Info("shutting down")
-		done := make(chan struct{})
-		go func() { s.GracefulStop(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			s.Stop()
-		}
 	}
-	if serr := e.Shutdown(); serr != nil {
-		log.Error("shutdown", "error", serr.Error())
-		err = errors.Join(err, serr)
-	} else {
-		log.Info("performers deleted")
+	log.Info("shutting down")
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.Stop()
 	}
-	return err
+	return nil
 }
 
 // recordStart reads the starts recorded in the storage folder, logs them and appends this one.
