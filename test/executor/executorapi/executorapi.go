@@ -28,62 +28,56 @@ const (
 	SubmitTaskMethod = "/" + ServiceName + "/SubmitTask"
 )
 
-// TaskSubmission is what an aggregator sends an executor.
+// TaskSubmission is what an aggregator sends an executor. Its fields are the message's, in the
+// order of their numbers (1 to 10); the tags give their names on the wire.
 type TaskSubmission struct {
-	TaskID             string // 1
-	AggregatorAddress  string // 2
-	AvsAddress         string // 3
-	Payload            []byte // 4
-	Signature          []byte // 5
-	OperatorSetID      uint32 // 6
-	ReferenceTimestamp uint32 // 7
-	ExecutorAddress    string // 8
-	TaskBlockNumber    uint64 // 9
-	Version            uint32 // 10
+	TaskID             string `proto:"task_id"`
+	AggregatorAddress  string `proto:"aggregator_address"`
+	AvsAddress         string `proto:"avs_address"`
+	Payload            []byte `proto:"payload"`
+	Signature          []byte `proto:"signature"`
+	OperatorSetID      uint32 `proto:"operator_set_id"`
+	ReferenceTimestamp uint32 `proto:"reference_timestamp"`
+	ExecutorAddress    string `proto:"executor_address"`
+	TaskBlockNumber    uint64 `proto:"task_block_number"`
+	Version            uint32 `proto:"version"`
 }
 
-// TaskResult is what the executor answers.
+// TaskResult is what the executor answers; its fields are numbered 1 to 8, as TaskSubmission's.
 type TaskResult struct {
-	TaskID          string // 1
-	OperatorAddress string // 2
-	Output          []byte // 3
-	ResultSignature []byte // 4
-	AvsAddress      string // 5
-	OperatorSetID   uint32 // 6
-	AuthSignature   []byte // 7
-	Version         uint32 // 8
+	TaskID          string `proto:"task_id"`
+	OperatorAddress string `proto:"operator_address"`
+	Output          []byte `proto:"output"`
+	ResultSignature []byte `proto:"result_signature"`
+	AvsAddress      string `proto:"avs_address"`
+	OperatorSetID   uint32 `proto:"operator_set_id"`
+	AuthSignature   []byte `proto:"auth_signature"`
+	Version         uint32 `proto:"version"`
 }
 
-type field struct {
-	name string
-	num  int32
-	typ  descriptorpb.FieldDescriptorProto_Type
+// wireTypes are the proto3 types of the Go types the messages use.
+var wireTypes = map[reflect.Type]descriptorpb.FieldDescriptorProto_Type{
+	reflect.TypeFor[string](): descriptorpb.FieldDescriptorProto_TYPE_STRING,
+	reflect.TypeFor[[]byte](): descriptorpb.FieldDescriptorProto_TYPE_BYTES,
+	reflect.TypeFor[uint32](): descriptorpb.FieldDescriptorProto_TYPE_UINT32,
+	reflect.TypeFor[uint64](): descriptorpb.FieldDescriptorProto_TYPE_UINT64,
 }
 
-var (
-	submissionFields = []field{
-		{"task_id", 1, descriptorpb.FieldDescriptorProto_TYPE_STRING},
-		{"aggregator_address", 2, descriptorpb.FieldDescriptorProto_TYPE_STRING},
-		{"avs_address", 3, descriptorpb.FieldDescriptorProto_TYPE_STRING},
-		{"payload", 4, descriptorpb.FieldDescriptorProto_TYPE_BYTES},
-		{"signature", 5, descriptorpb.FieldDescriptorProto_TYPE_BYTES},
-		{"operator_set_id", 6, descriptorpb.FieldDescriptorProto_TYPE_UINT32},
-		{"reference_timestamp", 7, descriptorpb.FieldDescriptorProto_TYPE_UINT32},
-		{"executor_address", 8, descriptorpb.FieldDescriptorProto_TYPE_STRING},
-		{"task_block_number", 9, descriptorpb.FieldDescriptorProto_TYPE_UINT64},
-		{"version", 10, descriptorpb.FieldDescriptorProto_TYPE_UINT32},
+// message describes the message that struct type t carries: field i of t is field number i+1.
+func message(name string, t reflect.Type) *descriptorpb.DescriptorProto {
+	m := &descriptorpb.DescriptorProto{Name: proto.String(name)}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		m.Field = append(m.Field, &descriptorpb.FieldDescriptorProto{
+			Name:     proto.String(f.Tag.Get("proto")),
+			Number:   proto.Int32(int32(i + 1)),
+			Label:    descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
+			Type:     wireTypes[f.Type].Enum(),
+			JsonName: proto.String(jsonName(f.Tag.Get("proto"))),
+		})
 	}
-	resultFields = []field{
-		{"task_id", 1, descriptorpb.FieldDescriptorProto_TYPE_STRING},
-		{"operator_address", 2, descriptorpb.FieldDescriptorProto_TYPE_STRING},
-		{"output", 3, descriptorpb.FieldDescriptorProto_TYPE_BYTES},
-		{"result_signature", 4, descriptorpb.FieldDescriptorProto_TYPE_BYTES},
-		{"avs_address", 5, descriptorpb.FieldDescriptorProto_TYPE_STRING},
-		{"operator_set_id", 6, descriptorpb.FieldDescriptorProto_TYPE_UINT32},
-		{"auth_signature", 7, descriptorpb.FieldDescriptorProto_TYPE_BYTES},
-		{"version", 8, descriptorpb.FieldDescriptorProto_TYPE_UINT32},
-	}
-)
+	return m
+}
 
 // File is the descriptor of the API; SubmissionDesc and ResultDesc are its two messages.
 var (
@@ -93,24 +87,14 @@ var (
 )
 
 func init() {
-	msg := func(name string, fields []field) *descriptorpb.DescriptorProto {
-		m := &descriptorpb.DescriptorProto{Name: proto.String(name)}
-		for _, f := range fields {
-			m.Field = append(m.Field, &descriptorpb.FieldDescriptorProto{
-				Name:     proto.String(f.name),
-				Number:   proto.Int32(f.num),
-				Label:    descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
-				Type:     f.typ.Enum(),
-				JsonName: proto.String(jsonName(f.name)),
-			})
-		}
-		return m
-	}
 	fd := &descriptorpb.FileDescriptorProto{
-		Name:        proto.String("eigenlayer/hourglass/v1/executor/executor.proto"),
-		Package:     proto.String(Package),
-		Syntax:      proto.String("proto3"),
-		MessageType: []*descriptorpb.DescriptorProto{msg("TaskSubmission", submissionFields), msg("TaskResult", resultFields)},
+		Name:    proto.String("eigenlayer/hourglass/v1/executor/executor.proto"),
+		Package: proto.String(Package),
+		Syntax:  proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{
+			message("TaskSubmission", reflect.TypeFor[TaskSubmission]()),
+			message("TaskResult", reflect.TypeFor[TaskResult]()),
+		},
 		Service: []*descriptorpb.ServiceDescriptorProto{{
 			Name: proto.String("ExecutorService"),
 			Method: []*descriptorpb.MethodDescriptorProto{{
@@ -169,7 +153,7 @@ func ResultFrom(m protoreflect.Message) *TaskResult {
 }
 
 // toMessage carries the struct v points to in a message of desc: struct field i is field number
-// i+1, as the comments on the types say. Proto3 defaults stay unset, so that they stay off the
+// i+1. Proto3 defaults stay unset, so that they stay off the
 // wire.
 func toMessage(desc protoreflect.MessageDescriptor, v any) *dynamicpb.Message {
 	m := dynamicpb.NewMessage(desc)
