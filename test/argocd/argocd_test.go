@@ -704,23 +704,7 @@ func (e *env) badDeclaration(t *testing.T, ctx context.Context) {
 `, 1)
 	})
 	const field = `spec.avs.supportedAvs[0].address: "0x12345" is no Ethereum address`
-	var last appState
-	err = poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		_, s, err := e.app(ctx)
-		if err != nil {
-			return false, err
-		}
-		last = s
-		for _, c := range s.conditions {
-			if strings.Contains(c, field) {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("the Application's conditions do not show the function's error %q: %s", field, last)
-	}
+	last := e.conditionShows(t, ctx, "the function's error", field)
 	t.Logf("rejected: %s", last)
 	// Give a sync the time to do harm, then check nothing happened.
 	time.Sleep(5 * time.Second)
@@ -759,23 +743,7 @@ func (e *env) otherProgram(t *testing.T, ctx context.Context) {
 			"        path: /bin/sh\n        args: [-c, 'id > "+marker+"']\n", 1)
 	})
 	const refused = `names the KRM function exec.path "/bin/sh"`
-	var last appState
-	err = poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		_, s, err := e.app(ctx)
-		if err != nil {
-			return false, err
-		}
-		last = s
-		for _, c := range s.conditions {
-			if strings.Contains(c, refused) {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("the Application's conditions do not show the refusal %q: %s", refused, last)
-	}
+	last := e.conditionShows(t, ctx, "the refusal", refused)
 	t.Logf("refused: %s", last)
 	time.Sleep(5 * time.Second)
 	if _, err := os.Stat(marker); err == nil {
@@ -789,6 +757,30 @@ func (e *env) otherProgram(t *testing.T, ctx context.Context) {
 		t.Errorf("a sync ran for the refused declaration: %s", after)
 	}
 	e.restore(t, ctx)
+}
+
+// conditionShows waits up to 2 minutes for a condition of the Application whose message holds
+// text (what it is, for the failure), and returns the Application's state then.
+func (e *env) conditionShows(t *testing.T, ctx context.Context, what, text string) appState {
+	t.Helper()
+	var last appState
+	err := poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		for _, c := range s.conditions {
+			if strings.Contains(c, text) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("the Application's conditions do not show %s %q: %s", what, text, last)
+	}
+	return last
 }
 
 // liveVersions maps every rendered object to its resourceVersion, or for the Performers and the

@@ -272,27 +272,10 @@ func waitEstablished(t *testing.T, name string) {
 	}
 }
 
-// serviceMonitorCRD is a minimal stand-in for the Prometheus Operator's CRD, with a structural
-// schema for the fields overlays/components/monitoring sets.
-const serviceMonitorCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: servicemonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
+// serviceMonitorCRD and prometheusRuleCRD are minimal stand-ins for the Prometheus Operator's
+// CRDs, with structural schemas for the fields overlays/components/monitoring sets.
+var (
+	serviceMonitorCRD = monitoringCRD("ServiceMonitor", `
             required: [selector]
             properties:
               jobLabel: {type: string}
@@ -320,29 +303,8 @@ spec:
                       type: object
                       properties:
                         insecureSkipVerify: {type: boolean}
-`
-
-// prometheusRuleCRD is a minimal stand-in for the Prometheus Operator's PrometheusRule CRD, with
-// a structural schema for the fields overlays/components/monitoring sets.
-const prometheusRuleCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: prometheusrules.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
+`)
+	prometheusRuleCRD = monitoringCRD("PrometheusRule", `
             properties:
               groups:
                 type: array
@@ -364,7 +326,34 @@ spec:
                           for: {type: string}
                           labels: {type: object, additionalProperties: {type: string}}
                           annotations: {type: object, additionalProperties: {type: string}}
-`
+`)
+)
+
+// monitoringCRD is a CRD of the Prometheus Operator's group, served as v1, whose spec has the
+// structural schema specSchema (YAML indented for its place).
+func monitoringCRD(kind, specSchema string) string {
+	lower := strings.ToLower(kind)
+	return fmt.Sprintf(`
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %[2]ss.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: %[1]s, listKind: %[1]sList, plural: %[2]ss, singular: %[2]s}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+%[3]s`, kind, lower, strings.TrimPrefix(specSchema, "\n"))
+}
 
 var smOnce sync.Once
 
