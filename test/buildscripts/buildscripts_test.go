@@ -68,13 +68,16 @@ func run(t *testing.T, root, cache string, env []string, args ...string) (stdout
 	return o.String(), e.String(), err
 }
 
-func TestFirstBuildProgress(t *testing.T) {
+// withFakeGo returns a copy of the repository's scripts and a folder that holds the fake go of
+// testdata, to put first on the PATH.
+func withFakeGo(t *testing.T) (root, stubs string) {
+	t.Helper()
 	repoRoot, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := scriptsCopy(t, repoRoot)
-	stubs := t.TempDir()
+	root = scriptsCopy(t, repoRoot)
+	stubs = t.TempDir()
 	b, err := os.ReadFile("testdata/go")
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +85,11 @@ func TestFirstBuildProgress(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stubs, "go"), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return root, stubs
+}
+
+func TestFirstBuildProgress(t *testing.T) {
+	root, stubs := withFakeGo(t)
 	// argocd-bins.sh installs Redis when redis-server is missing.
 	if err := os.WriteFile(filepath.Join(stubs, "redis-server"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -138,19 +146,7 @@ func TestFirstBuildProgress(t *testing.T) {
 
 // A failing step says which, and where its output is.
 func TestFailedStepNamesTheLog(t *testing.T) {
-	repoRoot, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := scriptsCopy(t, repoRoot)
-	stubs := t.TempDir()
-	b, err := os.ReadFile("testdata/go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(stubs, "go"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root, stubs := withFakeGo(t)
 	cache := t.TempDir()
 	env := []string{"PATH=" + stubs + ":" + os.Getenv("PATH"), "FAKE_GO_MODS=" + t.TempDir(), "FAKE_GO_FAIL=kube-apiserver"}
 	_, stderr, err := run(t, root, cache, env, "hack/control-plane-bins.sh", "--envtest")

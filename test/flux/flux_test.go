@@ -293,6 +293,18 @@ func (s *suite) noResyncWrites(t *testing.T, ctx context.Context) {
 	for _, u := range s.inventory(ctx, t) {
 		before[key(u)] = u.GetResourceVersion()
 	}
+	s.resync(t, ctx)
+	for _, u := range s.inventory(ctx, t) {
+		if rv := before[key(u)]; rv != u.GetResourceVersion() {
+			t.Errorf("%s: a resync of the same revision wrote it (resourceVersion %s -> %s)", key(u), rv, u.GetResourceVersion())
+		}
+	}
+}
+
+// resync asks Flux to reconcile the executors' Kustomization again, at the same revision, and
+// waits up to 2 minutes for it to have done so and be ready.
+func (s *suite) resync(t *testing.T, ctx context.Context) {
+	t.Helper()
 	token, err := flux.Reconcile(ctx, s.g.Client, flux.Kustomization, flux.Namespace, gitops.ExecutorsKustomization)
 	if err != nil {
 		t.Fatal(err)
@@ -301,11 +313,6 @@ func (s *suite) noResyncWrites(t *testing.T, ctx context.Context) {
 		return st.HandledRequest == token && st.IsReady()
 	}); err != nil {
 		t.Fatal(err)
-	}
-	for _, u := range s.inventory(ctx, t) {
-		if rv := before[key(u)]; rv != u.GetResourceVersion() {
-			t.Errorf("%s: a resync of the same revision wrote it (resourceVersion %s -> %s)", key(u), rv, u.GetResourceVersion())
-		}
 	}
 }
 
@@ -345,15 +352,7 @@ func (s *suite) handEdit(t *testing.T, ctx context.Context) {
 	} else if v, _, _ := unstructured.NestedString(p.Object, "spec", "version"); v != "v0.0.0-hand-edit" {
 		t.Fatalf("kubectl patch did not change spec.version (%q)", v)
 	}
-	token, err := flux.Reconcile(ctx, s.g.Client, flux.Kustomization, flux.Namespace, gitops.ExecutorsKustomization)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := flux.WaitFor(ctx, s.g.Client, flux.Kustomization, flux.Namespace, gitops.ExecutorsKustomization, 2*time.Minute, func(st flux.Status) bool {
-		return st.HandledRequest == token && st.IsReady()
-	}); err != nil {
-		t.Fatal(err)
-	}
+	s.resync(t, ctx)
 	p, err := s.performer(ctx, want.GetNamespace(), want.GetName())
 	if err != nil {
 		t.Fatal(err)
