@@ -72,11 +72,7 @@ func run(t *testing.T, root, cache string, env []string, args ...string) (stdout
 // testdata, to put first on the PATH.
 func withFakeGo(t *testing.T) (root, stubs string) {
 	t.Helper()
-	repoRoot, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root = scriptsCopy(t, repoRoot)
+	root = scriptsCopy(t, repo.RootFor(t))
 	stubs = t.TempDir()
 	b, err := os.ReadFile("testdata/go")
 	if err != nil {

@@ -120,10 +120,7 @@ func begin(t *testing.T, dirEnv, name string, limit time.Duration) (*Run, contex
 	t.Helper()
 	// The clients log through controller-runtime; errors reach the test as returned errors.
 	ctrllog.SetLogger(logr.Discard())
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repo.RootFor(t)
 	dir := os.Getenv(dirEnv)
 	if dir == "" {
 		dir = filepath.Join(root, ".local", name)

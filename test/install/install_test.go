@@ -82,7 +82,7 @@ var (
 func kustomize(t *testing.T) string {
 	t.Helper()
 	kustomizeOnce.Do(func() {
-		cmd := exec.Command(filepath.Join(repoRoot(t), "hack", "tools.sh"), "kustomize")
+		cmd := exec.Command(filepath.Join(repo.RootFor(t), "hack", "tools.sh"), "kustomize")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -97,15 +97,6 @@ func kustomize(t *testing.T) string {
 		t.Fatal(kustomizeErr)
 	}
 	return kustomizePath
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
 }
 
 // build runs `kustomize build dir` and decodes the output.
@@ -145,7 +136,7 @@ func TestInstallAssets(t *testing.T) {
 		{name: "namespaced", dir: "overlays/namespaced", check: checkNamespaced},
 		{name: "dev", dir: "overlays/dev", check: checkDev},
 	}
-	root := repoRoot(t)
+	root := repo.RootFor(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(root, tc.dir)
@@ -175,7 +166,7 @@ func withComponents(t *testing.T, dir string, components []string) string {
 	}
 	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- " + rel(dir) + "\ncomponents:\n"
 	for _, c := range components {
-		k += "- " + rel(filepath.Join(repoRoot(t), c)) + "\n"
+		k += "- " + rel(filepath.Join(repo.RootFor(t), c)) + "\n"
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
@@ -639,7 +630,7 @@ func checkNamespaced(t *testing.T, objs []*unstructured.Unstructured) {
 			t.Errorf("the namespace-scoped install has a %s", k)
 		}
 	}
-	generated := find[rbacv1.ClusterRole](t, build(t, filepath.Join(repoRoot(t), "base")), "ClusterRole", "", "hourglass-controller")
+	generated := find[rbacv1.ClusterRole](t, build(t, filepath.Join(repo.RootFor(t), "base")), "ClusterRole", "", "hourglass-controller")
 	watched := strings.Split(flags(manager(t, deployment(t, objs)).Args)["watch-namespaces"], ",")
 	if len(watched) == 0 || watched[0] == "" {
 		t.Fatal("no --watch-namespaces")

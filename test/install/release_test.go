@@ -12,6 +12,7 @@ import (
 
 	"github.com/fluxcd/pkg/ssa/utils"
 	"github.com/google/go-cmp/cmp"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -23,7 +24,7 @@ func TestReleaseInstallYAML(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Fatal("kubectl is not on the PATH: install it (the release's install.yaml is applied with it)")
 	}
-	root := repoRoot(t)
+	root := repo.RootFor(t)
 	var builds [2][]byte
 	for i := range builds {
 		out := t.TempDir()

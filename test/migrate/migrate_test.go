@@ -97,14 +97,7 @@ func TestMigrateFromUpstreamOperator(t *testing.T) {
 	before := writeUpstreamState(ctx, t, cl)
 
 	// The page, as written.
-	work := t.TempDir()
-	if err := docrun.CopyTree(root, work); err != nil {
-		t.Fatal(err)
-	}
-	blocks, err := docrun.Blocks(filepath.Join(root, page))
-	if err != nil {
-		t.Fatal(err)
-	}
+	work, blocks := docrun.Page(t, root, page)
 	sh := &docrun.Shell{Dir: work, Env: helmEnv}
 	defer sh.Close()
 	var installStart time.Time

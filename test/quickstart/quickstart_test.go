@@ -9,7 +9,6 @@ package quickstart
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,14 +36,7 @@ func TestQuickStart(t *testing.T) {
 	}
 	c.ControllerBuilt = true
 
-	work := t.TempDir()
-	if err := docrun.CopyTree(root, work); err != nil {
-		t.Fatal(err)
-	}
-	blocks, err := docrun.Blocks(filepath.Join(root, page))
-	if err != nil {
-		t.Fatal(err)
-	}
+	work, blocks := docrun.Page(t, root, page)
 	sh := &docrun.Shell{Dir: work, Env: append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)}
 	defer sh.Close()
 	ran, outputs := 0, map[string]string{}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 // declarationPolicyOf picks the admission policy, its binding and its ConfigMap from a build of
@@ -43,7 +44,7 @@ func declarationPolicyOf(objs []*unstructured.Unstructured) []*unstructured.Unst
 // Performers in the namespace, so what refuses a request is the policy.
 func TestOnlyGitDeclares(t *testing.T) {
 	ctx := context.Background()
-	policy := declarationPolicyOf(kustomizeBuild(t, filepath.Join(repoRoot(t), "base"), false))
+	policy := declarationPolicyOf(kustomizeBuild(t, filepath.Join(repo.RootFor(t), "base"), false))
 	if len(policy) != 3 {
 		t.Fatalf("base/ has %d objects of the declaration policy, want the policy, its binding and its ConfigMap", len(policy))
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -284,7 +285,7 @@ func clusterTable() []rule {
 // overlays/namespaced and checks that one (both use the same ServiceAccount, so they cannot be
 // installed side by side).
 func TestControllerRBAC(t *testing.T) {
-	root := repoRoot(t)
+	root := repo.RootFor(t)
 	sa := serviceAccount{"hourglass-system", "hourglass-operator"}
 	rbacOf := func(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
 		var out []*unstructured.Unstructured

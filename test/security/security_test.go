@@ -38,19 +38,10 @@ var env *envtest.Env
 
 func TestMain(m *testing.M) { envtest.Main(m, func(e *envtest.Env) { env = e }) }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // kustomizeBuild renders a kustomization (fn: with the exec KRM function enabled).
 func kustomizeBuild(t *testing.T, dir string, fn bool) []*unstructured.Unstructured {
 	t.Helper()
-	out, err := cluster.Build(context.Background(), repoRoot(t), dir, fn)
+	out, err := cluster.Build(context.Background(), repo.RootFor(t), dir, fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +61,7 @@ var (
 // with the kustomize CLI.
 func renderExamples(t *testing.T) []cluster.Example {
 	t.Helper()
-	root := repoRoot(t)
+	root := repo.RootFor(t)
 	fnOnce.Do(func() { fnErr = cluster.BuildFunction(context.Background(), root, os.Stderr) })
 	if fnErr != nil {
 		t.Fatal(fnErr)

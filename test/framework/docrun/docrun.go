@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -143,4 +144,19 @@ func CopyTree(root, dst string) error {
 		}
 	}
 	return nil
+}
+
+// Page returns the sh blocks of page (a path in the repository at root) and a folder to run
+// them in: a copy of the repository's tree, in a temporary folder of t.
+func Page(t testing.TB, root, page string) (work string, blocks []Block) {
+	t.Helper()
+	work = t.TempDir()
+	if err := CopyTree(root, work); err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := Blocks(filepath.Join(root, page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return work, blocks
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // Module is this repository's module path.
@@ -44,4 +45,14 @@ func isRoot(dir string) bool {
 		}
 	}
 	return false
+}
+
+// RootFor is Root for a test: without the root, t cannot go on.
+func RootFor(t testing.TB) string {
+	t.Helper()
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
