@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/krm"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -98,7 +99,7 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("kpt fn eval: %v\n%s", err, stderr)
 			}
 			for tool, out := range map[string][]byte{
-				"krusty": kout, "kpt fn render": resourceListItems(t, rout), "kpt fn eval": resourceListItems(t, eout),
+				"krusty": kout, "kpt fn render": krm.ItemsOf(t, rout), "kpt fn eval": krm.ItemsOf(t, eout),
 			} {
 				if diff := cmp.Diff(want, applied(t, out)); diff != "" {
 					t.Errorf("%s differs from kustomize build (-kustomize +%s):\n%s", tool, tool, diff)

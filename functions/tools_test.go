@@ -166,16 +166,6 @@ func applied(t *testing.T, out []byte) map[string]map[string]any {
 	return objs
 }
 
-// resourceListItems unwraps kpt's -o stdout output.
-func resourceListItems(t *testing.T, out []byte) []byte {
-	t.Helper()
-	items, err := krm.ResourceListItems(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return items
-}
-
 func keys(m map[string]map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -247,7 +237,7 @@ func TestKptRender(t *testing.T) {
 			dir := workspace(t, g)
 			out, stderr, err := run(dir, kpt, "fn", "render", "--allow-exec", "--truncate-output=false", "-o", "stdout", ".")
 			if err == nil {
-				out = resourceListItems(t, out)
+				out = krm.ItemsOf(t, out)
 			}
 			check(t, g, "kpt fn render", out, string(out)+stderr, err)
 		})
@@ -262,7 +252,7 @@ func TestKptEval(t *testing.T) {
 			dir := workspace(t, g)
 			out, stderr, err := run(dir, kpt, "fn", "eval", "--exec", binary(t), "--fn-config", "config.yaml", "--truncate-output=false", "-o", "stdout", ".")
 			if err == nil {
-				out = resourceListItems(t, out)
+				out = krm.ItemsOf(t, out)
 			}
 			check(t, g, "kpt fn eval", out, string(out)+stderr, err)
 		})

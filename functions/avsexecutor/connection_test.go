@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -95,18 +94,7 @@ func TestExecutorMeetsDeclaredPerformers(t *testing.T) {
 // TestDirectModeWarns checks that Direct mode with the released executor renders, with a warning
 // that says why the executor will not reach its performers.
 func TestDirectModeWarns(t *testing.T) {
-	cfg, err := os.ReadFile("testdata/connection-direct/config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc, err := yaml.Parse(string(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := &framework.ResourceList{FunctionConfig: fc}
-	if err := (Processor{}).Process(rl); err != nil {
-		t.Fatal(err)
-	}
+	rl := processConfig(t, "testdata/connection-direct/config.yaml")
 	var got []string
 	for _, r := range rl.Results {
 		got = append(got, fmt.Sprintf("%s %s: %s", r.Severity, r.Field.Path, r.Message))

@@ -82,6 +82,25 @@ func resourceList(t testing.TB, config, input []byte) []byte {
 	return out.Bytes()
 }
 
+// processConfig runs the processor on the function configuration in file, with no input items,
+// and returns the resource list it wrote.
+func processConfig(t *testing.T, file string) *framework.ResourceList {
+	t.Helper()
+	cfg, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := yaml.Parse(string(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &framework.ResourceList{FunctionConfig: fc}
+	if err := (Processor{}).Process(rl); err != nil {
+		t.Fatal(err)
+	}
+	return rl
+}
+
 // execute runs the processor on a serialized ResourceList, as the function binary does.
 func execute(t testing.TB, in []byte) ([]byte, error) {
 	t.Helper()
@@ -210,18 +229,7 @@ func TestErrorsEmitNothing(t *testing.T) {
 // TestInlineKeysWarn checks that allowed inline keys are rendered, with a warning that says what
 // the risk is.
 func TestInlineKeysWarn(t *testing.T) {
-	cfg, err := os.ReadFile(filepath.Join(testdata, "inline-keys-allowed", "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc, err := yaml.Parse(string(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := &framework.ResourceList{FunctionConfig: fc}
-	if err := (Processor{}).Process(rl); err != nil {
-		t.Fatal(err)
-	}
+	rl := processConfig(t, filepath.Join(testdata, "inline-keys-allowed", "config.yaml"))
 	if len(rl.Results) != 1 || rl.Results[0].Severity != framework.Warning || rl.Results[0].Field.Path != "spec.secrets.operatorKeys" ||
 		!strings.Contains(rl.Results[0].Message, "plain text") {
 		t.Fatalf("results: %v, want one warning about plain-text keys", rl.Results)

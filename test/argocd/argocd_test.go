@@ -206,6 +206,16 @@ func (s appState) String() string {
 	return fmt.Sprintf("sync=%s health=%s (%s) operation=%s %q conditions=%q", s.sync, s.health, s.healthMessage, s.opPhase, s.opMessage, s.conditions)
 }
 
+// state is the Application's state now; t cannot go on without it.
+func (e *env) state(t *testing.T, ctx context.Context) appState {
+	t.Helper()
+	_, s, err := e.app(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // refresh asks Argo CD to re-read Git now, as a Git host's webhook would.
 func (e *env) refresh(ctx context.Context) error {
 	u := &unstructured.Unstructured{}
@@ -338,10 +348,7 @@ func (e *env) healthyWhenReady(t *testing.T, ctx context.Context) {
 	// Hold: without the controller nothing may report the Performer ready.
 	holdUntil := time.Now().Add(5 * time.Second)
 	for time.Now().Before(holdUntil) {
-		_, s, err := e.app(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := e.state(t, ctx)
 		if s.health == "Healthy" {
 			t.Fatalf("the Application reports %s before any controller observed the Performer", s)
 		}
@@ -399,10 +406,7 @@ func (e *env) waitingWave(t *testing.T, ctx context.Context, s appState) {
 		t.Fatal(err)
 	}
 	pw := wave(p)
-	rendered, err := e.rendered(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rendered := e.renderedFor(t, ctx)
 	last := pw
 	for _, o := range rendered {
 		last = max(last, wave(o))
@@ -428,6 +432,16 @@ func (e *env) waitingWave(t *testing.T, ctx context.Context, s appState) {
 			t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
 		}
 	}
+}
+
+// renderedFor is rendered for a test: t cannot go on without the objects.
+func (e *env) renderedFor(t *testing.T, ctx context.Context) []*unstructured.Unstructured {
+	t.Helper()
+	rendered, err := e.rendered(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rendered
 }
 
 // rendered renders the example as committed, the way the plugin does: avs-executor-fn render on
@@ -485,14 +499,8 @@ func role(o *unstructured.Unstructured) string {
 // wave order; the namespace comes first, then RBAC and configuration, then the executor and its
 // Performers.
 func (e *env) waves(t *testing.T, ctx context.Context) {
-	_, s, err := e.app(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rendered, err := e.rendered(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := e.state(t, ctx)
+	rendered := e.renderedFor(t, ctx)
 	byKey := map[string]*unstructured.Unstructured{}
 	for _, o := range rendered {
 		byKey[o.GetKind()+"/"+o.GetName()] = o
@@ -565,16 +573,10 @@ func (e *env) waves(t *testing.T, ctx context.Context) {
 // stays Synced and Healthy with no new operation.
 func (e *env) staysSynced(t *testing.T, ctx context.Context) {
 	check := func(t *testing.T, wantHistory int) {
-		_, first, err := e.app(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := e.state(t, ctx)
 		until := time.Now().Add(20 * time.Second)
 		for time.Now().Before(until) {
-			_, s, err := e.app(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := e.state(t, ctx)
 			if s.sync != "Synced" || s.health != "Healthy" {
 				t.Errorf("after convergence: %s", s)
 				return
@@ -585,10 +587,7 @@ func (e *env) staysSynced(t *testing.T, ctx context.Context) {
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
-		_, s, err := e.app(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := e.state(t, ctx)
 		if s.opPartial || s.selfHeals > 0 || s.history != wantHistory {
 			t.Errorf("want the converging sync to be the last (%d syncs in the history), got %d, the last of them partial=%v after %d self-heal attempts: %s",
 				wantHistory, s.history, s.opPartial, s.selfHeals, s)
@@ -596,10 +595,7 @@ func (e *env) staysSynced(t *testing.T, ctx context.Context) {
 	}
 	t.Run("first sync", func(t *testing.T) { check(t, 1) })
 	t.Run("configuration change", func(t *testing.T) {
-		_, before, err := e.app(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		before := e.state(t, ctx)
 		// A new RPC endpoint: the executor's ConfigMap and its pod template's config hash change.
 		rev := e.commit(t, ctx, "new Ethereum RPC endpoint", func(d string) string {
 			return strings.Replace(d, `rpcUrl: "https://eth-mainnet.alchemyapi.io/v2/YOUR_API_KEY"`, `rpcUrl: "https://eth-rpc-2.example.com"`, 1)
@@ -682,14 +678,8 @@ func (e *env) stalled(t *testing.T, ctx context.Context) {
 // rendered at all: the Application shows the function's error naming the object and the field,
 // no sync operation starts, and nothing in the cluster changes.
 func (e *env) badDeclaration(t *testing.T, ctx context.Context) {
-	_, before, err := e.app(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rendered, err := e.rendered(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := e.state(t, ctx)
+	rendered := e.renderedFor(t, ctx)
 	versions, err := e.liveVersions(ctx, rendered)
 	if err != nil {
 		t.Fatal(err)
@@ -708,10 +698,7 @@ func (e *env) badDeclaration(t *testing.T, ctx context.Context) {
 	t.Logf("rejected: %s", last)
 	// Give a sync the time to do harm, then check nothing happened.
 	time.Sleep(5 * time.Second)
-	_, after, err := e.app(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := e.state(t, ctx)
 	if after.opStarted != before.opStarted || after.history != before.history {
 		t.Errorf("a sync ran for the rejected declaration: %s", after)
 	}
@@ -733,10 +720,7 @@ func (e *env) badDeclaration(t *testing.T, ctx context.Context) {
 // Application shows which function was refused, the file the shell would write is absent, and no
 // sync starts.
 func (e *env) otherProgram(t *testing.T, ctx context.Context) {
-	_, before, err := e.app(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := e.state(t, ctx)
 	marker := filepath.Join(t.TempDir(), "pwned")
 	e.commit(t, ctx, "a declaration that names /bin/sh as its function", func(d string) string {
 		return strings.Replace(d, "        path: ../../bin/avs-executor-fn\n",
@@ -749,10 +733,7 @@ func (e *env) otherProgram(t *testing.T, ctx context.Context) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the repository's /bin/sh ran in the CMP server: %s exists", marker)
 	}
-	_, after, err := e.app(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := e.state(t, ctx)
 	if after.opStarted != before.opStarted || after.history != before.history {
 		t.Errorf("a sync ran for the refused declaration: %s", after)
 	}

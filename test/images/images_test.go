@@ -302,9 +302,9 @@ func TestFunctionImage(t *testing.T) {
 			rewrite(t, filepath.Join(imageDir, "executor.yaml"), configExec, "${1}container:\n${2}image: "+ref)
 
 			got := map[string][]byte{
-				"kpt fn render (image:)": resourceListItems(t, runIn(t, imageDir, env, kpt, "fn", "render", "--image-pull-policy", "never",
+				"kpt fn render (image:)": krm.ItemsOf(t, runIn(t, imageDir, env, kpt, "fn", "render", "--image-pull-policy", "never",
 					"--truncate-output=false", "-o", "stdout", ".")),
-				"kpt fn eval --image": resourceListItems(t, runIn(t, imageDir, env, kpt, "fn", "eval", "--image", ref, "--image-pull-policy", "never",
+				"kpt fn eval --image": krm.ItemsOf(t, runIn(t, imageDir, env, kpt, "fn", "eval", "--image", ref, "--image-pull-policy", "never",
 					"--fn-config", "executor.yaml", "--truncate-output=false", "-o", "stdout", ".")),
 			}
 			if _, err := os.Stat(filepath.Join(imageDir, "kustomization.yaml")); err == nil {
@@ -366,14 +366,4 @@ func applied(t *testing.T, out []byte) map[string]map[string]any {
 		t.Errorf("no objects in the output:\n%s", out)
 	}
 	return objs
-}
-
-// resourceListItems unwraps kpt's -o stdout output.
-func resourceListItems(t *testing.T, out []byte) []byte {
-	t.Helper()
-	items, err := krm.ResourceListItems(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return items
 }

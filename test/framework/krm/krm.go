@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -74,4 +75,14 @@ func Applied(out []byte) (map[string]map[string]any, error) {
 func bookkeeping(k string) bool {
 	return strings.HasPrefix(k, "internal.config.kubernetes.io/") || k == "config.kubernetes.io/path" ||
 		k == "config.kubernetes.io/index" || k == "config.k8s.io/id" || k == "kustomize.config.k8s.io/id"
+}
+
+// ItemsOf is ResourceListItems for a test: t cannot go on when out is no ResourceList.
+func ItemsOf(t testing.TB, out []byte) []byte {
+	t.Helper()
+	items, err := ResourceListItems(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items
 }
