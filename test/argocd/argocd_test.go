@@ -216,6 +216,21 @@ func (e *env) state(t *testing.T, ctx context.Context) appState {
 	return s
 }
 
+// waitApp reads the Application's state until done says so, for at most timeout, and returns
+// the last state it read.
+func (e *env) waitApp(ctx context.Context, timeout time.Duration, done func(ctx context.Context, s appState) (bool, error)) (appState, error) {
+	var last appState
+	err := poll.Until(ctx, timeout, func(ctx context.Context) (bool, error) {
+		_, s, err := e.app(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		return done(ctx, s)
+	})
+	return last, err
+}
+
 // refresh asks Argo CD to re-read Git now, as a Git host's webhook would.
 func (e *env) refresh(ctx context.Context) error {
 	u := &unstructured.Unstructured{}
@@ -253,13 +268,7 @@ func (e *env) performersReady(ctx context.Context) (bool, string, error) {
 // converged waits until the Application is Synced and Healthy at revision (any revision if
 // empty) with its last sync operation Succeeded.
 func (e *env) converged(ctx context.Context, revision string, timeout time.Duration) (appState, error) {
-	var last appState
-	err := poll.Until(ctx, timeout, func(ctx context.Context) (bool, error) {
-		_, s, err := e.app(ctx)
-		if err != nil {
-			return false, err
-		}
-		last = s
+	last, err := e.waitApp(ctx, timeout, func(ctx context.Context, s appState) (bool, error) {
 		return s.sync == "Synced" && s.health == "Healthy" && s.opPhase == "Succeeded" && (revision == "" || s.revision == revision), nil
 	})
 	if err != nil {
@@ -332,13 +341,7 @@ func (e *env) terminate(ctx context.Context) error {
 // the Performer as unobserved); once the controller runs and the Performer is Ready, the sync
 // finishes and the Application turns Healthy. At no point is it Healthy with a Performer not Ready.
 func (e *env) healthyWhenReady(t *testing.T, ctx context.Context) {
-	var last appState
-	err := poll.Until(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		_, s, err := e.app(ctx)
-		if err != nil {
-			return false, err
-		}
-		last = s
+	last, err := e.waitApp(ctx, 3*time.Minute, func(ctx context.Context, s appState) (bool, error) {
 		_, perr := e.performer(ctx, performerName)
 		return perr == nil && s.health == "Progressing", nil
 	})
@@ -642,13 +645,7 @@ func (e *env) stalled(t *testing.T, ctx context.Context) {
 	e.commit(t, ctx, "my-avs on an H100", func(d string) string {
 		return strings.Replace(d, "        resources:\n", "        profiles: [gpu-h100]\n        resources:\n", 1)
 	})
-	var last appState
-	err := poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		_, s, err := e.app(ctx)
-		if err != nil {
-			return false, err
-		}
-		last = s
+	last, err := e.waitApp(ctx, 2*time.Minute, func(ctx context.Context, s appState) (bool, error) {
 		return s.health == "Degraded", nil
 	})
 	if err != nil {
@@ -744,13 +741,7 @@ func (e *env) otherProgram(t *testing.T, ctx context.Context) {
 // text (what it is, for the failure), and returns the Application's state then.
 func (e *env) conditionShows(t *testing.T, ctx context.Context, what, text string) appState {
 	t.Helper()
-	var last appState
-	err := poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		_, s, err := e.app(ctx)
-		if err != nil {
-			return false, err
-		}
-		last = s
+	last, err := e.waitApp(ctx, 2*time.Minute, func(ctx context.Context, s appState) (bool, error) {
 		for _, c := range s.conditions {
 			if strings.Contains(c, text) {
 				return true, nil
