@@ -122,18 +122,25 @@ func TestUnaryCallWithMetadata(t *testing.T) {
 	}
 }
 
-func TestServerStream(t *testing.T) {
+// watchThroughForwarder starts a health server that serves "perf", a forwarder to it, and a
+// Watch of "perf" through the forwarder that ends with the test or after 10 seconds.
+func watchThroughForwarder(t *testing.T) (*health.Server, *forwarder, healthpb.Health_WatchClient) {
+	t.Helper()
 	l := listen(t)
 	hs, _ := grpcServer(t, l)
 	hs.SetServingStatus("perf", healthpb.HealthCheckResponse_SERVING)
-	_, addr := startForwarder(t, l.Addr().String())
-
+	f, addr := startForwarder(t, l.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	stream, err := healthpb.NewHealthClient(dial(t, addr)).Watch(ctx, &healthpb.HealthCheckRequest{Service: "perf"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return hs, f, stream
+}
+
+func TestServerStream(t *testing.T) {
+	hs, _, stream := watchThroughForwarder(t)
 	var got []string
 	for _, next := range []healthpb.HealthCheckResponse_ServingStatus{healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_SERVING} {
 		resp, err := stream.Recv()
@@ -309,16 +316,7 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestShutdownGraceEnds(t *testing.T) {
-	l := listen(t)
-	hs, _ := grpcServer(t, l)
-	hs.SetServingStatus("perf", healthpb.HealthCheckResponse_SERVING)
-	f, addr := startForwarder(t, l.Addr().String())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := healthpb.NewHealthClient(dial(t, addr)).Watch(ctx, &healthpb.HealthCheckRequest{Service: "perf"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f, stream := watchThroughForwarder(t)
 	if _, err := stream.Recv(); err != nil {
 		t.Fatal(err)
 	}
