@@ -218,43 +218,33 @@ func run(dir string, name string, args ...string) ([]byte, string, error) {
 }
 
 func TestKustomizeCLI(t *testing.T) {
-	kustomize := kustomizeCLI(t)
-	for _, g := range goldenCases(t) {
-		t.Run(g.name, func(t *testing.T) {
-			t.Parallel()
-			dir := workspace(t, g)
-			out, stderr, err := run(dir, kustomize, "build", "--enable-alpha-plugins", "--enable-exec", ".")
-			check(t, g, "kustomize build", out, stderr, err)
-		})
-	}
+	eachGoldenCase(t, "kustomize build", false, kustomizeCLI(t), "build", "--enable-alpha-plugins", "--enable-exec", ".")
 }
 
 func TestKptRender(t *testing.T) {
-	kpt := kptCLI(t)
-	for _, g := range goldenCases(t) {
-		t.Run(g.name, func(t *testing.T) {
-			t.Parallel()
-			dir := workspace(t, g)
-			out, stderr, err := run(dir, kpt, "fn", "render", "--allow-exec", "--truncate-output=false", "-o", "stdout", ".")
-			if err == nil {
-				out = krm.ItemsOf(t, out)
-			}
-			check(t, g, "kpt fn render", out, string(out)+stderr, err)
-		})
-	}
+	eachGoldenCase(t, "kpt fn render", true, kptCLI(t), "fn", "render", "--allow-exec", "--truncate-output=false", "-o", "stdout", ".")
 }
 
 func TestKptEval(t *testing.T) {
-	kpt := kptCLI(t)
+	eachGoldenCase(t, "kpt fn eval", true, kptCLI(t), "fn", "eval", "--exec", binary(t), "--fn-config", "config.yaml", "--truncate-output=false", "-o", "stdout", ".")
+}
+
+// eachGoldenCase runs the command line in the workspace of every golden case, in parallel, and
+// checks what it printed (what, for the messages). A command that prints a ResourceList has its
+// items checked, and its errors are looked for in both outputs.
+func eachGoldenCase(t *testing.T, what string, resourceList bool, name string, args ...string) {
 	for _, g := range goldenCases(t) {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
 			dir := workspace(t, g)
-			out, stderr, err := run(dir, kpt, "fn", "eval", "--exec", binary(t), "--fn-config", "config.yaml", "--truncate-output=false", "-o", "stdout", ".")
-			if err == nil {
-				out = krm.ItemsOf(t, out)
+			out, stderr, err := run(dir, name, args...)
+			if resourceList {
+				if err == nil {
+					out = krm.ItemsOf(t, out)
+				}
+				stderr = string(out) + stderr
 			}
-			check(t, g, "kpt fn eval", out, string(out)+stderr, err)
+			check(t, g, what, out, stderr, err)
 		})
 	}
 }
