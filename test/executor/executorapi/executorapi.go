@@ -29,30 +29,30 @@ const (
 )
 
 // TaskSubmission is what an aggregator sends an executor. Its fields are the message's, in the
-// order of their numbers (1 to 10); the tags give their names on the wire.
+// order of their numbers; each field's name on the wire is its Go name in snake case.
 type TaskSubmission struct {
-	TaskID             string `proto:"task_id"`
-	AggregatorAddress  string `proto:"aggregator_address"`
-	AvsAddress         string `proto:"avs_address"`
-	Payload            []byte `proto:"payload"`
-	Signature          []byte `proto:"signature"`
-	OperatorSetID      uint32 `proto:"operator_set_id"`
-	ReferenceTimestamp uint32 `proto:"reference_timestamp"`
-	ExecutorAddress    string `proto:"executor_address"`
-	TaskBlockNumber    uint64 `proto:"task_block_number"`
-	Version            uint32 `proto:"version"`
+	TaskID             string // 1
+	AggregatorAddress  string // 2
+	AvsAddress         string // 3
+	Payload            []byte // 4
+	Signature          []byte // 5
+	OperatorSetID      uint32 // 6
+	ReferenceTimestamp uint32 // 7
+	ExecutorAddress    string // 8
+	TaskBlockNumber    uint64 // 9
+	Version            uint32 // 10
 }
 
-// TaskResult is what the executor answers; its fields are numbered 1 to 8, as TaskSubmission's.
+// TaskResult is what the executor answers; its fields are the message's, as TaskSubmission's.
 type TaskResult struct {
-	TaskID          string `proto:"task_id"`
-	OperatorAddress string `proto:"operator_address"`
-	Output          []byte `proto:"output"`
-	ResultSignature []byte `proto:"result_signature"`
-	AvsAddress      string `proto:"avs_address"`
-	OperatorSetID   uint32 `proto:"operator_set_id"`
-	AuthSignature   []byte `proto:"auth_signature"`
-	Version         uint32 `proto:"version"`
+	TaskID          string // 1
+	OperatorAddress string // 2
+	Output          []byte // 3
+	ResultSignature []byte // 4
+	AvsAddress      string // 5
+	OperatorSetID   uint32 // 6
+	AuthSignature   []byte // 7
+	Version         uint32 // 8
 }
 
 // wireTypes are the proto3 types of the Go types the messages use.
@@ -69,11 +69,11 @@ func message(name string, t reflect.Type) *descriptorpb.DescriptorProto {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		m.Field = append(m.Field, &descriptorpb.FieldDescriptorProto{
-			Name:     proto.String(f.Tag.Get("proto")),
+			Name:     proto.String(snakeCase(f.Name)),
 			Number:   proto.Int32(int32(i + 1)),
 			Label:    descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
 			Type:     wireTypes[f.Type].Enum(),
-			JsonName: proto.String(jsonName(f.Tag.Get("proto"))),
+			JsonName: proto.String(jsonName(snakeCase(f.Name))),
 		})
 	}
 	return m
@@ -111,6 +111,22 @@ func init() {
 	File = f
 	SubmissionDesc = f.Messages().ByName("TaskSubmission")
 	ResultDesc = f.Messages().ByName("TaskResult")
+}
+
+// snakeCase is a Go field name as a proto field name: TaskID is task_id.
+func snakeCase(s string) string {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			if i > 0 && 'a' <= s[i-1] && s[i-1] <= 'z' {
+				out = append(out, '_')
+			}
+			c += 'a' - 'A'
+		}
+		out = append(out, c)
+	}
+	return string(out)
 }
 
 // jsonName is protoc's lowerCamelCase of a field name.

@@ -149,3 +149,24 @@ func TestClient(t *testing.T) {
 		t.Errorf("error = %v, want InvalidArgument: bad payload", err)
 	}
 }
+
+// TestFieldNames checks the names the descriptors give the fields, which the Go field names make:
+// they are the executor's.
+func TestFieldNames(t *testing.T) {
+	want := map[string][]string{
+		"TaskSubmission": {"task_id", "aggregator_address", "avs_address", "payload", "signature", "operator_set_id",
+			"reference_timestamp", "executor_address", "task_block_number", "version"},
+		"TaskResult": {"task_id", "operator_address", "output", "result_signature", "avs_address", "operator_set_id",
+			"auth_signature", "version"},
+	}
+	got := map[string][]string{}
+	for i := 0; i < File.Messages().Len(); i++ {
+		m := File.Messages().Get(i)
+		for j := 0; j < m.Fields().Len(); j++ {
+			got[string(m.Name())] = append(got[string(m.Name())], string(m.Fields().Get(j).Name()))
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("field names (-want +got):\n%s", diff)
+	}
+}
