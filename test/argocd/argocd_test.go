@@ -499,8 +499,8 @@ func role(o *unstructured.Unstructured) string {
 }
 
 // waves: the last sync operation's resource results list every rendered object, synced, in
-// wave order; the namespace comes first, then RBAC and configuration, then the executor and its
-// Performers.
+// wave order; the namespace comes first, then RBAC and configuration, then the Performers, then
+// the executor.
 func (e *env) waves(t *testing.T, ctx context.Context) {
 	s := e.state(t, ctx)
 	rendered := e.renderedFor(t, ctx)
@@ -562,12 +562,12 @@ func (e *env) waves(t *testing.T, ctx context.Context) {
 	if hi("support") >= lo("executor") || hi("support") >= lo("performer") {
 		t.Errorf("RBAC and configuration waves %v are not before the executor %v and Performers %v", waves["support"], waves["executor"], waves["performer"])
 	}
-	// Argo CD waits for the health of every wave but the last. With the executor before the
-	// Performers it waits until its cache holds the patched StatefulSet, rolled out, so the
-	// comparison after the sync cannot see a stale one (and self-heal it); a stalled Performer
-	// then degrades the Application without failing the sync that updates the executor.
-	if hi("executor") >= lo("performer") {
-		t.Errorf("executor wave %v is not before the Performer waves %v", waves["executor"], waves["performer"])
+	// Argo CD waits for the health of every wave but the last, and a real executor pod turns
+	// Ready only once the Performer it creates binds to a Ready declared one: with the executor
+	// first, the sync would never reach the Performers. The PostSync hook makes Argo CD wait for
+	// the executor's rollout too, so the comparison after the sync cannot see a stale StatefulSet.
+	if hi("performer") >= lo("executor") {
+		t.Errorf("Performer waves %v are not before the executor wave %v", waves["performer"], waves["executor"])
 	}
 }
 
