@@ -37,20 +37,30 @@ import (
 const (
 	imageV1 = "ghcr.io/hourglass-gitops/bench-performer:v1"
 	imageV2 = "ghcr.io/hourglass-gitops/bench-performer:v2"
-	// Both sides send requests from this many goroutines.
-	workers = 32
 	// Agents the audit log tells the two sides apart by.
 	rawAgent        = "hourglass-bench-raw"
 	controllerAgent = "hourglass-controller"
 )
 
-// phases are the timings of one side.
+// Both sides send requests from this many goroutines (-workers), through a client limited to qps
+// requests per second with bursts of twice that (-qps).
+var (
+	workers = 32
+	qps     = 1000
+)
+
+// phases are the timings of one side. Every clock starts just before the first request of its
+// phase is sent and stops at the first poll (every 200 ms) that finds the condition met.
 type phases struct {
 	createPods    time.Duration // create burst → all pods Ready
-	createCurrent time.Duration // create burst → all Performers Current (controller only)
+	createCurrent time.Duration // create burst → all Current by kstatus: the controller's Performers, the raw bound's Deployments
 	update        time.Duration // image change → all new pods Ready
+	updateCurrent time.Duration // image change → all Current by kstatus
 	restart       time.Duration // controller restart → every workload checked (controller only)
 	delete        time.Duration // delete → all pods, Services and Deployments gone
+	// The phases' spans for the audit log: create, image change and delete, each from its start
+	// until the next phase starts (the last one ends a few seconds after everything was gone).
+	windows []window
 }
 
 // usage is what the controller process cost.
@@ -69,7 +79,7 @@ type usage struct {
 	restartPeakRSSKiB        int64          // of the restarted process, until every workload was checked
 }
 
-func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, restart bool, ctrlBin string, ctrlArgs []string) error {
+func clusterBench(ctx context.Context, root, work string, n, nodes int, idle time.Duration, restart bool, ctrlBin string, ctrlArgs []string) error {
 	if ctrlBin == "" {
 		fmt.Printf("bench: building the controller\n")
 		var err error
@@ -120,7 +130,7 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 		return fmt.Errorf("the Performer API is not served: %w", err)
 	}
 
-	if err := addNodes(ctx, c, n); err != nil {
+	if err := addNodes(ctx, c, n, nodes); err != nil {
 		return fmt.Errorf("adding nodes for %d performers: %w", n, err)
 	}
 
@@ -134,7 +144,20 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
+	time.Sleep(3 * time.Second) // let the audit log's batch flush
+	rawReq, err := auditWindows(audit, rawAgent, raw.windows)
+	if err != nil {
+		return err
+	}
+	ctlReq, err := auditWindows(audit, controllerAgent, ctl.windows)
+	if err != nil {
+		return err
+	}
 	report(n, raw, ctl, use)
+	fmt.Printf("\nRequests per Performer by verb and resource (audit log), per phase; each phase from its first\n" +
+		"request until the next phase starts (the controller's image change until all Performers are\n" +
+		"Current again, before the idle minute and the restart):\n\n")
+	perPhaseTable(n, []string{"create", "image change", "delete"}, rawReq, ctlReq)
 	return nil
 }
 
@@ -152,14 +175,21 @@ func clusterScript(ctx context.Context, root, state, verb string) error {
 const podsPerNode = 500
 
 // addNodes adds simulated nodes until there is room for 2n pods (a rollout surges one pod per
-// performer) beside the local cluster's own, whose 110 pods each would run out above 200.
-func addNodes(ctx context.Context, c client.Client, n int) error {
+// performer) beside the local cluster's own, whose 110 pods each would run out above 200; or,
+// with nodes > 0, that many nodes sharing room for 2n pods.
+func addNodes(ctx context.Context, c client.Client, n, nodes int) error {
+	perNode := podsPerNode
+	if nodes > 0 {
+		perNode = max((2*n+nodes-1)/nodes, 110)
+	} else {
+		nodes = (2*n + podsPerNode - 1) / podsPerNode
+	}
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("1000"),
 		corev1.ResourceMemory: resource.MustParse("4Ti"),
-		corev1.ResourcePods:   resource.MustParse(strconv.Itoa(podsPerNode)),
+		corev1.ResourcePods:   resource.MustParse(strconv.Itoa(perNode)),
 	}
-	for i := 0; i < (2*n+podsPerNode-1)/podsPerNode; i++ {
+	for i := 0; i < nodes; i++ {
 		name := fmt.Sprintf("bench-%d", i)
 		node := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
@@ -202,7 +232,7 @@ func newClient(kubeconfig, agent string) (client.Client, error) {
 	}
 	cfg.UserAgent = agent
 	// The raw bound must not be held back by client-side throttling.
-	cfg.QPS, cfg.Burst = 1000, 2000
+	cfg.QPS, cfg.Burst = float32(qps), 2*qps
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
@@ -283,27 +313,26 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 		}
 	}
 
-	start := time.Now()
+	createStart := time.Now()
 	if err := parallel(n, apply(imageV1)); err != nil {
 		return ph, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
+	var err error
+	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, createStart, ns, imageV1, n, deploymentsCurrent); err != nil {
 		return ph, err
 	}
-	ph.createPods = time.Since(start)
-	fmt.Printf("  create → pods Ready    %s\n", secs(ph.createPods))
+	fmt.Printf("  create → pods Ready    %s\n  create → Current       %s\n", secs(ph.createPods), secs(ph.createCurrent))
 
-	start = time.Now()
+	updateStart := time.Now()
 	if err := parallel(n, apply(imageV2)); err != nil {
 		return ph, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, updateStart, ns, imageV2, n, deploymentsCurrent); err != nil {
 		return ph, err
 	}
-	ph.update = time.Since(start)
-	fmt.Printf("  image → new pods Ready %s\n", secs(ph.update))
+	fmt.Printf("  image → new pods Ready %s\n  image → Current        %s\n", secs(ph.update), secs(ph.updateCurrent))
 
-	start = time.Now()
+	start := time.Now()
 	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
 	if err := parallel(n, func(i int) error {
 		name := v1alpha1.WorkloadName(performerObject(ns, i, "").Name)
@@ -319,6 +348,8 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 	}
 	ph.delete = time.Since(start)
 	fmt.Printf("  delete → all gone      %s\n", secs(ph.delete))
+	ph.windows = []window{{"create", createStart, updateStart}, {"image change", updateStart, start},
+		{"delete", start, time.Now().Add(3 * time.Second)}}
 	return ph, nil
 }
 
@@ -343,30 +374,25 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	}
 	defer func() { stopProcess(cmd) }()
 	stopSampling := sampleRSS(cmd.Process.Pid, &use)
-	_, auditStart, err := auditWrites(audit, controllerAgent, 0)
+	_, auditStart, err := auditRequests(audit, controllerAgent, 0)
 	if err != nil {
 		return ph, use, err
 	}
 	logStart := fileSize(logPath)
 
-	start := time.Now()
+	createStart := time.Now()
 	if err := parallel(n, func(i int) error { return c.Create(ctx, performerObject(ns, i, imageV1)) }); err != nil {
 		return ph, use, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
+	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, createStart, ns, imageV1, n, performersCurrent); err != nil {
 		return ph, use, err
 	}
-	ph.createPods = time.Since(start)
 	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
-	if err := waitCurrent(ctx, c, ns, n); err != nil {
-		return ph, use, err
-	}
-	ph.createCurrent = time.Since(start)
 	fmt.Printf("  create → Performers Current  %s\n", secs(ph.createCurrent))
 	use.logBytes = fileSize(logPath) - logStart
 	use.logLines = countLines(logPath, logStart)
 
-	start = time.Now()
+	updateStart := time.Now()
 	if err := parallel(n, func(i int) error {
 		p := performerObject(ns, i, "")
 		patch := []byte(fmt.Sprintf(`{"spec":{"image":%q}}`, imageV2))
@@ -374,24 +400,23 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	}); err != nil {
 		return ph, use, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, updateStart, ns, imageV2, n, performersCurrent); err != nil {
 		return ph, use, err
 	}
-	ph.update = time.Since(start)
 	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
-	if err := waitCurrent(ctx, c, ns, n); err != nil {
-		return ph, use, err
-	}
+	fmt.Printf("  image → Performers Current   %s\n", secs(ph.updateCurrent))
+	// The image change's requests are counted until here: the idle minute and the restart follow.
+	updateEnd := time.Now()
 
 	// Idle: everything converged; any write now is a write that changes nothing.
 	time.Sleep(5 * time.Second) // let the audit log's batch flush
-	before, _, err := auditWrites(audit, controllerAgent, auditStart)
+	before, _, err := auditRequests(audit, controllerAgent, auditStart)
 	if err != nil {
 		return ph, use, err
 	}
 	fmt.Printf("  idle for %s ...\n", idle)
 	time.Sleep(idle)
-	after, _, err := auditWrites(audit, controllerAgent, auditStart)
+	after, _, err := auditRequests(audit, controllerAgent, auditStart)
 	if err != nil {
 		return ph, use, err
 	}
@@ -410,7 +435,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 		stopSampling = sampleRSS(cmd.Process.Pid, &use)
 	}
 
-	start = time.Now()
+	start := time.Now()
 	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
 	if err := parallel(n, func(i int) error { return c.Delete(ctx, performerObject(ns, i, ""), bg) }); err != nil {
 		return ph, use, err
@@ -420,12 +445,14 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	}
 	ph.delete = time.Since(start)
 	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
+	ph.windows = []window{{"create", createStart, updateStart}, {"image change", updateStart, updateEnd},
+		{"delete", start, time.Now().Add(3 * time.Second)}}
 
 	peak, cpu := procUsage(cmd.Process.Pid)
 	use.peakRSSKiB, use.cpu = max(firstPeak, peak), firstCPU+cpu
 	stopSampling()
 	time.Sleep(3 * time.Second)
-	use.writes, _, err = auditWrites(audit, controllerAgent, auditStart)
+	use.writes, _, err = auditRequests(audit, controllerAgent, auditStart)
 	return ph, use, err
 }
 
@@ -435,7 +462,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 func restartRun(ctx context.Context, cmd *exec.Cmd, bin string, args []string, kubeconfig, audit string, logFile *os.File, logPath string, n int, ph *phases, use *usage) (*exec.Cmd, error) {
 	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
 	stopProcess(cmd)
-	_, restartAudit, err := auditWrites(audit, controllerAgent, 0)
+	_, restartAudit, err := auditRequests(audit, controllerAgent, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +473,7 @@ func restartRun(ctx context.Context, cmd *exec.Cmd, bin string, args []string, k
 	stop := sampleRSS(cmd.Process.Pid, use)
 	defer stop()
 	if err := poll(ctx, 10*time.Minute, func() (bool, error) {
-		w, _, err := auditWrites(audit, controllerAgent, restartAudit)
+		w, _, err := auditRequests(audit, controllerAgent, restartAudit)
 		return w["dry-run patch deployments"] >= n && w["dry-run patch services"] >= n, err
 	}); err != nil {
 		stopProcess(cmd)
@@ -456,7 +483,7 @@ func restartRun(ctx context.Context, cmd *exec.Cmd, bin string, args []string, k
 	use.restartPeakRSSKiB, _ = procUsage(cmd.Process.Pid)
 	fmt.Printf("  restart → workloads checked  %s\n", secs(ph.restart))
 	time.Sleep(3 * time.Second)
-	if use.restartWrites, _, err = auditWrites(audit, controllerAgent, restartAudit); err != nil {
+	if use.restartWrites, _, err = auditRequests(audit, controllerAgent, restartAudit); err != nil {
 		stopProcess(cmd)
 		return nil, err
 	}
@@ -501,47 +528,82 @@ func stopProcess(cmd *exec.Cmd) {
 	_ = cmd.Wait()
 }
 
-func waitPodsReady(ctx context.Context, c client.Client, ns, image string, n int) error {
-	return poll(ctx, 20*time.Minute, func() (bool, error) {
-		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AppLabel: v1alpha1.AppName}); err != nil {
-			return false, err
+// podsReady tells whether n pods of image, not being deleted, are Ready.
+func podsReady(ctx context.Context, c client.Client, ns, image string, n int) (bool, error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AppLabel: v1alpha1.AppName}); err != nil {
+		return false, err
+	}
+	ready := 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != image {
+			continue
 		}
-		ready := 0
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != image {
-				continue
-			}
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-					ready++
-				}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				ready++
 			}
 		}
-		return ready >= n, nil
-	})
+	}
+	return ready >= n, nil
 }
 
-// waitCurrent waits until kstatus, as Flux's health checks compute it, says Current for all n
-// Performers.
-func waitCurrent(ctx context.Context, c client.Client, ns string, n int) error {
-	return poll(ctx, 20*time.Minute, func() (bool, error) {
-		var list unstructured.UnstructuredList
-		list.SetAPIVersion(v1alpha1.GroupVersion.String())
-		list.SetKind(v1alpha1.PerformerKind + "List")
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return false, err
-		}
-		current := 0
-		for i := range list.Items {
-			res, err := status.Compute(&list.Items[i])
-			if err == nil && res.Status == status.CurrentStatus {
-				current++
+// waitBoth waits until all n pods of image are Ready and until current says every object is
+// Current, and returns the time from start to each: one poll every 200 ms, pods first.
+func waitBoth(ctx context.Context, c client.Client, start time.Time, ns, image string, n int,
+	current func(context.Context, client.Client, string, int) (bool, error)) (pods, cur time.Duration, err error) {
+	err = poll(ctx, 20*time.Minute, func() (bool, error) {
+		if pods == 0 {
+			ok, err := podsReady(ctx, c, ns, image, n)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				pods = time.Since(start)
 			}
 		}
-		return current >= n, nil
+		if cur == 0 {
+			ok, err := current(ctx, c, ns, n)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				cur = time.Since(start)
+			}
+		}
+		return pods > 0 && cur > 0, nil
 	})
+	return pods, cur, err
+}
+
+// performersCurrent tells whether kstatus, as Flux's health checks compute it, says Current for
+// all n Performers.
+func performersCurrent(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
+	return allCurrent(ctx, c, ns, n, v1alpha1.GroupVersion.String(), v1alpha1.PerformerKind)
+}
+
+// deploymentsCurrent tells whether kstatus says Current for all n Deployments of the raw bound
+// (its Services are Current once they exist).
+func deploymentsCurrent(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
+	return allCurrent(ctx, c, ns, n, "apps/v1", "Deployment")
+}
+
+func allCurrent(ctx context.Context, c client.Client, ns string, n int, apiVersion, kind string) (bool, error) {
+	var list unstructured.UnstructuredList
+	list.SetAPIVersion(apiVersion)
+	list.SetKind(kind + "List")
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return false, err
+	}
+	current := 0
+	for i := range list.Items {
+		res, err := status.Compute(&list.Items[i])
+		if err == nil && res.Status == status.CurrentStatus {
+			current++
+		}
+	}
+	return current >= n, nil
 }
 
 func waitGone(ctx context.Context, c client.Client, ns string) error {
@@ -676,10 +738,19 @@ func countLines(path string, from int64) int {
 
 func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("\n## Controller at N=%d\n\n", n)
+	fmt.Printf("Clocks: each starts just before the first request of its phase is sent (%d workers, client\n"+
+		"limit %d QPS, burst %d) and stops at the first poll (every 200 ms) that finds the condition:\n"+
+		"pods Ready = N pods of the phase's image Ready, none being deleted; Current = kstatus Current\n"+
+		"for every Performer (controller) or every Deployment (raw bound; its Services are Current once\n"+
+		"they exist); gone = no pod, Service or Deployment left in the namespace. The raw bound\n"+
+		"server-side applies the controller's own Deployments and Services (create, image change) and\n"+
+		"deletes them; the controller is driven by creating, patching and deleting Performers.\n\n", workers, qps, 2*qps)
 	fmt.Printf("| N=%d | raw bound | controller | ratio |\n|---|---|---|---|\n", n)
 	fmt.Printf("| create burst → all pods Ready | %s | %s | %s |\n", secs(raw.createPods), secs(ctl.createPods), ratio(ctl.createPods, raw.createPods))
-	fmt.Printf("| create burst → all Performers Current | – | %s | %s |\n", secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createPods))
+	fmt.Printf("| create burst → all Current (kstatus) | %s | %s | %s |\n", secs(raw.createCurrent), secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createCurrent))
+	fmt.Printf("| create burst → all Current, to the raw bound's pods Ready | %s | %s | %s |\n", secs(raw.createPods), secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createPods))
 	fmt.Printf("| image change → all new pods Ready | %s | %s | %s |\n", secs(raw.update), secs(ctl.update), ratio(ctl.update, raw.update))
+	fmt.Printf("| image change → all Current (kstatus) | %s | %s | %s |\n", secs(raw.updateCurrent), secs(ctl.updateCurrent), ratio(ctl.updateCurrent, raw.updateCurrent))
 	fmt.Printf("| delete → all pods, Services, Deployments gone | %s | %s | %s |\n", secs(raw.delete), secs(ctl.delete), ratio(ctl.delete, raw.delete))
 	if ctl.restart > 0 {
 		fmt.Printf("| controller restart → every workload checked | – | %s | |\n", secs(ctl.restart))
@@ -695,7 +766,7 @@ func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("\nController API writes by verb and resource (audit log), whole run, %d Performers:\n\n", n)
 	fmt.Printf("| verb resource | writes | per Performer |\n|---|---|---|\n")
 	for _, k := range slices.Sorted(maps.Keys(use.writes)) {
-		if strings.HasPrefix(k, dryRunPrefix) {
+		if !isWrite(k) {
 			continue
 		}
 		fmt.Printf("| %s | %d | %.2f |\n", k, use.writes[k], float64(use.writes[k])/float64(n))
