@@ -177,6 +177,7 @@ func main() {
 		Recorder:        events,
 		NeverPullPolicy: pullPolicy,
 		AllowUndeclared: allowUndeclared,
+		Namespaces:      namespaces,
 		Security:        workload.Allowance{Level: level, ServiceAccounts: splitNamespaces(allowedSAs)},
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{
