@@ -147,20 +147,23 @@ func sum(m map[string]int, keep func(string) bool) int {
 	return t
 }
 
-// perPhaseTable prints the requests per Performer by verb and resource, raw bound and controller
-// side by side, one column pair per phase: writes, then reads, then dry runs.
-func perPhaseTable(n int, names []string, raw, ctl []map[string]int) {
+// perPhaseTable prints the requests per Performer by verb and resource, the sides next to each
+// other in each phase: writes, then reads, then dry runs. counts holds per side one map per phase.
+func perPhaseTable(n int, phaseNames, sides []string, counts [][]map[string]int) {
 	keys := map[string]bool{}
-	for _, m := range append(slices.Clone(raw), ctl...) {
-		for k := range m {
-			keys[k] = true
+	for _, side := range counts {
+		for _, m := range side {
+			for k := range m {
+				keys[k] = true
+			}
 		}
 	}
-	head := "| verb resource |"
-	line := "|---|"
-	for _, name := range names {
-		head += fmt.Sprintf(" %s: raw | %s: controller |", name, name)
-		line += "---|---|"
+	head, line := "| verb resource |", "|---|"
+	for _, ph := range phaseNames {
+		for _, side := range sides {
+			head += fmt.Sprintf(" %s: %s |", ph, side)
+			line += "---|"
+		}
 	}
 	fmt.Println(head)
 	fmt.Println(line)
@@ -172,8 +175,10 @@ func perPhaseTable(n int, names []string, raw, ctl []map[string]int) {
 	}
 	row := func(label string, get func(m map[string]int) int) {
 		r := "| " + label + " |"
-		for i := range names {
-			r += fmt.Sprintf(" %s | %s |", per(get(raw[i])), per(get(ctl[i])))
+		for i := range phaseNames {
+			for s := range sides {
+				r += " " + per(get(counts[s][i])) + " |"
+			}
 		}
 		fmt.Println(r)
 	}

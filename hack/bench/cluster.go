@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -39,6 +40,7 @@ const (
 	imageV2 = "ghcr.io/hourglass-gitops/bench-performer:v2"
 	// Agents the audit log tells the two sides apart by.
 	rawAgent        = "hourglass-bench-raw"
+	driverAgent     = "hourglass-bench-driver" // the bench's own polls, nodes and Performers
 	controllerAgent = "hourglass-controller"
 )
 
@@ -47,7 +49,13 @@ const (
 var (
 	workers = 32
 	qps     = 1000
+	// plainRaw also times the raw bound as a plain client drives it (-raw-create).
+	plainRaw = true
 )
+
+// settle is the pause after each phase before the next one starts, on both sides: the requests a
+// phase leaves queued (the controller's events) are counted in it and do not slow the next.
+const settle = 5 * time.Second
 
 // phases are the timings of one side. Every clock starts just before the first request of its
 // phase is sent and stops at the first poll (every 200 ms) that finds the condition met.
@@ -114,7 +122,11 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 	kubeconfig := filepath.Join(state, "kubeconfig")
 	audit := filepath.Join(state, "logs", "audit.log")
 
-	c, err := newClient(kubeconfig, rawAgent)
+	c, err := newClient(kubeconfig, driverAgent)
+	if err != nil {
+		return err
+	}
+	rc, err := newClient(kubeconfig, rawAgent)
 	if err != nil {
 		return err
 	}
@@ -134,10 +146,19 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		return fmt.Errorf("adding nodes for %d performers: %w", n, err)
 	}
 
-	fmt.Printf("bench: raw bound, N=%d\n", n)
-	raw, err := rawBound(ctx, c, "bench-raw", n)
+	fmt.Printf("bench: raw bound, server-side apply, N=%d\n", n)
+	raw, err := rawBound(ctx, c, rc, "bench-raw", n, false)
 	if err != nil {
 		return fmt.Errorf("raw bound: %w", err)
+	}
+	var rawPlain *phases
+	if plainRaw {
+		fmt.Printf("bench: raw bound, create and image patch, N=%d\n", n)
+		ph, err := rawBound(ctx, c, rc, "bench-raw-create", n, true)
+		if err != nil {
+			return fmt.Errorf("raw bound (create and patch): %w", err)
+		}
+		rawPlain = &ph
 	}
 	fmt.Printf("bench: controller, N=%d\n", n)
 	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle, restart)
@@ -145,19 +166,29 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		return fmt.Errorf("controller: %w", err)
 	}
 	time.Sleep(3 * time.Second) // let the audit log's batch flush
+	sides := []string{"raw"}
 	rawReq, err := auditWindows(audit, rawAgent, raw.windows)
 	if err != nil {
 		return err
+	}
+	counts := [][]map[string]int{rawReq}
+	if rawPlain != nil {
+		plainReq, err := auditWindows(audit, rawAgent, rawPlain.windows)
+		if err != nil {
+			return err
+		}
+		sides, counts = append(sides, "raw create/patch"), append(counts, plainReq)
 	}
 	ctlReq, err := auditWindows(audit, controllerAgent, ctl.windows)
 	if err != nil {
 		return err
 	}
-	report(n, raw, ctl, use)
+	sides, counts = append(sides, "controller"), append(counts, ctlReq)
+	report(n, raw, rawPlain, ctl, use)
 	fmt.Printf("\nRequests per Performer by verb and resource (audit log), per phase; each phase from its first\n" +
 		"request until the next phase starts (the controller's image change until all Performers are\n" +
 		"Current again, before the idle minute and the restart):\n\n")
-	perPhaseTable(n, []string{"create", "image change", "delete"}, rawReq, ctlReq)
+	perPhaseTable(n, []string{"create", "image change", "delete"}, sides, counts)
 	return nil
 }
 
@@ -290,13 +321,19 @@ func parallel(n int, f func(i int) error) error {
 }
 
 // rawBound applies the controller's own Deployments and Services for n Performers (without owner
-// references: there are no Performers), changes their image, and deletes them.
-func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, error) {
+// references: there are no Performers), changes their image, and deletes them. plain creates them
+// instead (POST) and changes the image with a strategic merge patch of that one field, as a client
+// that is no controller would: cheaper requests for the API server than full applies.
+// c polls, rc sends the raw bound's writes.
+func rawBound(ctx context.Context, c, rc client.Client, ns string, n int, plain bool) (phases, error) {
 	var ph phases
 	if err := ensureNamespace(ctx, c, ns); err != nil {
 		return ph, err
 	}
 	apply := func(image string) func(i int) error {
+		if plain {
+			return plainWrite(ctx, rc, ns, image)
+		}
 		return func(i int) error {
 			p := performerObject(ns, i, image)
 			dep, err := workload.Deployment(p)
@@ -304,12 +341,12 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 				return err
 			}
 			dep.OwnerReferences = nil
-			if err := c.Apply(ctx, dep, client.FieldOwner(rawAgent), client.ForceOwnership); err != nil {
+			if err := rc.Apply(ctx, dep, client.FieldOwner(rawAgent), client.ForceOwnership); err != nil {
 				return err
 			}
 			svc := workload.Service(p)
 			svc.OwnerReferences = nil
-			return c.Apply(ctx, svc, client.FieldOwner(rawAgent), client.ForceOwnership)
+			return rc.Apply(ctx, svc, client.FieldOwner(rawAgent), client.ForceOwnership)
 		}
 	}
 
@@ -323,6 +360,7 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 	}
 	fmt.Printf("  create → pods Ready    %s\n  create → Current       %s\n", secs(ph.createPods), secs(ph.createCurrent))
 
+	time.Sleep(settle)
 	updateStart := time.Now()
 	if err := parallel(n, apply(imageV2)); err != nil {
 		return ph, err
@@ -332,14 +370,15 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 	}
 	fmt.Printf("  image → new pods Ready %s\n  image → Current        %s\n", secs(ph.update), secs(ph.updateCurrent))
 
+	time.Sleep(settle)
 	start := time.Now()
 	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
 	if err := parallel(n, func(i int) error {
 		name := v1alpha1.WorkloadName(performerObject(ns, i, "").Name)
-		if err := c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}, bg); err != nil {
+		if err := rc.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}, bg); err != nil {
 			return err
 		}
-		return c.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
+		return rc.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
 	}); err != nil {
 		return ph, err
 	}
@@ -351,6 +390,41 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 	ph.windows = []window{{"create", createStart, updateStart}, {"image change", updateStart, start},
 		{"delete", start, time.Now().Add(3 * time.Second)}}
 	return ph, nil
+}
+
+// plainWrite creates the workload of Performer i with image, or, once it exists, patches the
+// image alone.
+func plainWrite(ctx context.Context, c client.Client, ns, image string) func(i int) error {
+	return func(i int) error {
+		p := performerObject(ns, i, image)
+		if image == imageV2 {
+			patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":%q,"image":%q}]}}}}`, workload.ContainerName, image)
+			dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: workload.Name(p), Namespace: ns}}
+			return c.Patch(ctx, dep, client.RawPatch(types.StrategicMergePatchType, []byte(patch)), client.FieldOwner(rawAgent))
+		}
+		depAC, err := workload.Deployment(p)
+		if err != nil {
+			return err
+		}
+		depAC.OwnerReferences = nil
+		svcAC := workload.Service(p)
+		svcAC.OwnerReferences = nil
+		var dep appsv1.Deployment
+		var svc corev1.Service
+		for _, pair := range []struct{ from, to any }{{depAC, &dep}, {svcAC, &svc}} {
+			b, err := json.Marshal(pair.from)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(b, pair.to); err != nil {
+				return err
+			}
+		}
+		if err := c.Create(ctx, &dep, client.FieldOwner(rawAgent)); err != nil {
+			return err
+		}
+		return c.Create(ctx, &svc, client.FieldOwner(rawAgent))
+	}
 }
 
 // controllerRun drives the controller, running as a local process, through the same three phases
@@ -392,6 +466,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	use.logBytes = fileSize(logPath) - logStart
 	use.logLines = countLines(logPath, logStart)
 
+	time.Sleep(settle)
 	updateStart := time.Now()
 	if err := parallel(n, func(i int) error {
 		p := performerObject(ns, i, "")
@@ -406,6 +481,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
 	fmt.Printf("  image → Performers Current   %s\n", secs(ph.updateCurrent))
 	// The image change's requests are counted until here: the idle minute and the restart follow.
+	time.Sleep(settle)
 	updateEnd := time.Now()
 
 	// Idle: everything converged; any write now is a write that changes nothing.
@@ -736,22 +812,39 @@ func countLines(path string, from int64) int {
 	return strings.Count(string(b[from:]), "\n")
 }
 
-func report(n int, raw, ctl phases, use usage) {
+func report(n int, raw phases, plain *phases, ctl phases, use usage) {
 	fmt.Printf("\n## Controller at N=%d\n\n", n)
 	fmt.Printf("Clocks: each starts just before the first request of its phase is sent (%d workers, client\n"+
 		"limit %d QPS, burst %d) and stops at the first poll (every 200 ms) that finds the condition:\n"+
 		"pods Ready = N pods of the phase's image Ready, none being deleted; Current = kstatus Current\n"+
 		"for every Performer (controller) or every Deployment (raw bound; its Services are Current once\n"+
-		"they exist); gone = no pod, Service or Deployment left in the namespace. The raw bound\n"+
-		"server-side applies the controller's own Deployments and Services (create, image change) and\n"+
-		"deletes them; the controller is driven by creating, patching and deleting Performers.\n\n", workers, qps, 2*qps)
-	fmt.Printf("| N=%d | raw bound | controller | ratio |\n|---|---|---|---|\n", n)
-	fmt.Printf("| create burst → all pods Ready | %s | %s | %s |\n", secs(raw.createPods), secs(ctl.createPods), ratio(ctl.createPods, raw.createPods))
-	fmt.Printf("| create burst → all Current (kstatus) | %s | %s | %s |\n", secs(raw.createCurrent), secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createCurrent))
-	fmt.Printf("| create burst → all Current, to the raw bound's pods Ready | %s | %s | %s |\n", secs(raw.createPods), secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createPods))
-	fmt.Printf("| image change → all new pods Ready | %s | %s | %s |\n", secs(raw.update), secs(ctl.update), ratio(ctl.update, raw.update))
-	fmt.Printf("| image change → all Current (kstatus) | %s | %s | %s |\n", secs(raw.updateCurrent), secs(ctl.updateCurrent), ratio(ctl.updateCurrent, raw.updateCurrent))
-	fmt.Printf("| delete → all pods, Services, Deployments gone | %s | %s | %s |\n", secs(raw.delete), secs(ctl.delete), ratio(ctl.delete, raw.delete))
+		"they exist); gone = no pod, Service or Deployment left in the namespace. Each side pauses %s\n"+
+		"between phases. The raw bound server-side applies the controller's own Deployments and\n"+
+		"Services (create, image change) and deletes them; with -raw-create it is also timed as a plain\n"+
+		"client drives it: POST each object, patch the image alone, delete. The controller is driven by\n"+
+		"creating, patching (spec.image) and deleting Performers.\n\n", workers, qps, 2*qps, settle)
+	head, line := "| N=%d | raw bound | controller | ratio |", "|---|---|---|---|"
+	if plain != nil {
+		head, line = "| N=%d | raw bound | controller | ratio | raw bound, create/patch | ratio to it |", "|---|---|---|---|---|---|"
+	}
+	fmt.Printf(head+"\n"+line+"\n", n)
+	row := func(label string, raw, plainD, ctl time.Duration) {
+		r := fmt.Sprintf("| %s | %s | %s | %s |", label, secs(raw), secs(ctl), ratio(ctl, raw))
+		if plain != nil {
+			r += fmt.Sprintf(" %s | %s |", secs(plainD), ratio(ctl, plainD))
+		}
+		fmt.Println(r)
+	}
+	var pl phases
+	if plain != nil {
+		pl = *plain
+	}
+	row("create burst → all pods Ready", raw.createPods, pl.createPods, ctl.createPods)
+	row("create burst → all Current (kstatus)", raw.createCurrent, pl.createCurrent, ctl.createCurrent)
+	row("create burst → Performers Current, to the raw bound's pods Ready", raw.createPods, pl.createPods, ctl.createCurrent)
+	row("image change → all new pods Ready", raw.update, pl.update, ctl.update)
+	row("image change → all Current (kstatus)", raw.updateCurrent, pl.updateCurrent, ctl.updateCurrent)
+	row("delete → all pods, Services, Deployments gone", raw.delete, pl.delete, ctl.delete)
 	if ctl.restart > 0 {
 		fmt.Printf("| controller restart → every workload checked | – | %s | |\n", secs(ctl.restart))
 		fmt.Printf("| writes from the restart until then | – | %d | |\n", total(use.restartWrites))

@@ -44,6 +44,7 @@ func main() {
 	nodes := flag.Int("nodes", 0, "simulated nodes to add, sharing room for 2N pods (0: one per 250 Performers)")
 	flag.IntVar(&workers, "workers", workers, "goroutines each side sends its requests from")
 	flag.IntVar(&qps, "qps", qps, "client-side limit of the bench's own client, requests per second (burst twice that)")
+	flag.BoolVar(&plainRaw, "raw-create", plainRaw, "also time a raw bound that creates the workloads and patches their image alone, as a plain client would")
 	restart := flag.Bool("restart", true, "restart the controller once idle and time how soon it has checked every workload (by its dry runs; false for builds that send none)")
 	flag.Parse()
 
