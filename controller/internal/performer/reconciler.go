@@ -188,6 +188,10 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	}
 
 	dep, imageChanged, err := r.applyWorkload(ctx, r.toRun(p), live)
+	notCached := err != nil && !hasOtherThan(err, errNotCached)
+	if notCached {
+		err = nil
+	}
 	if apierrors.IsInvalid(err) {
 		// The API server rejected what the spec asks for: retrying cannot help.
 		return transitions{}, stall(p, v1alpha1.InvalidSpecReason, err.Error())
@@ -211,6 +215,10 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	t := observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(now.Truncate(time.Second)))
 	if wait := r.holdFirst(old, p, now); wait > 0 {
 		t.hold, t.requeueAfter = true, wait
+	}
+	if notCached && (t.requeueAfter == 0 || t.requeueAfter > cacheGrace) {
+		// Its watch event reconciles again too; this is in case the object went meanwhile.
+		t.requeueAfter = cacheGrace
 	}
 	return t, nil
 }
