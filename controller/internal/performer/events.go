@@ -4,8 +4,6 @@
 package performer
 
 import (
-	"time"
-
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
@@ -31,8 +29,7 @@ func (r *Reconciler) emit(old, p *v1alpha1.Performer, t transitions) {
 		}
 	}
 	if t.upgradeStarted != "" {
-		// Sent once the upgrade has taken a while (quiet.go): a quick one has UpgradeSucceeded only.
-		r.upgradeStarted(p, t.upgradeStarted, time.Now())
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeStarted, "Upgrade", "%s", t.upgradeStarted)
 	}
 	// Events mark what a reader of kubectl describe or a notification wants to know: ready,
 	// upgraded, or why not. A rollout making progress is no event: the Reconciling condition

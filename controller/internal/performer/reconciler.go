@@ -108,9 +108,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		err := r.patchStatus(ctx, old, p, t)
 		switch {
 		case err == nil:
-			if wait := r.heldUpgrade(ctx, p, t, time.Now()); wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
-				result.RequeueAfter = wait
-			}
 		case apierrors.IsConflict(err) && retErr == nil:
 			// The cached Performer was older than the API server's: try again once the cache has
 			// caught up, without the back-off of an error, which would double with every
