@@ -54,7 +54,7 @@ lint: vet ## Fail when gofmt would change a file, or go vet finds a problem.
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run 'make fmt')" >&2; exit 1; fi
 
 .PHONY: test
-test: test-go test-images test-e2e test-argocd test-faults test-node ## Run every test: unit, envtest integration, images under podman, end-to-end with the real Flux and Argo CD, faults, a real node (root).
+test: test-go test-images test-e2e test-quickstart test-migrate test-argocd test-faults test-node ## Run every test: unit, envtest integration, images under podman, end-to-end with the real Flux and Argo CD, faults, a real node (root).
 
 .PHONY: test-go
 test-go: ## Run the unit and envtest integration tests (etcd, kube-apiserver and promtool are built once, then cached).
@@ -76,12 +76,13 @@ test-faults: ## Fault tests on a local cluster of their own: kill -9 mid-burst, 
 
 .PHONY: build
 build: ## Build the controller and the function into bin/.
-	CGO_ENABLED=0 go build -trimpath -o bin/hourglass-controller ./controller
-	CGO_ENABLED=0 go build -trimpath -o bin/avs-executor-fn ./functions
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/hourglass-controller ./controller
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/avs-executor-fn ./functions
 
 .PHONY: build-fn
-build-fn: ## Build the KRM function into bin/avs-executor-fn, where the examples' exec paths point.
-	CGO_ENABLED=0 go build -trimpath -o bin/avs-executor-fn ./functions
+build-fn: ## Build the KRM function into bin/avs-executor-fn, where the examples' exec paths point, and link kustomize into bin/.
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/avs-executor-fn ./functions
+	@hack/tools.sh kustomize >/dev/null
 
 FN_EXAMPLES ?= basic gpu tee-sgx tee-sev-snp bottlerocket multi-avs custom-profile
 
@@ -98,7 +99,11 @@ render: build-fn ## Render the function examples with the kustomize CLI into _ou
 run: ## Run the controller against the cluster of the current kubeconfig (ARGS adds flags).
 	go run ./controller --metrics-bind-address=:8080 --health-probe-bind-address=:8081 $(ARGS)
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The release version, set in one place: the VERSION file (make set-version V=... rewrites it and
+# every file that repeats it).
+VERSION ?= $(shell cat VERSION)
+LDFLAGS = -X github.com/hourglass-gitops/hourglass-gitops/api/version.Version=$(VERSION) \
+  -X github.com/hourglass-gitops/hourglass-gitops/api/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null)
 IMAGES_DIR ?= _output/images
 
 .PHONY: images
@@ -122,6 +127,24 @@ docker-push: ## Push the controller (IMG) and function (FN_IMG) images.
 	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-push: no container engine ('$(CONTAINER_TOOL) info' failed)" >&2; exit 1; }
 	$(CONTAINER_TOOL) push $(IMG)
 	$(CONTAINER_TOOL) push $(FN_IMG)
+
+##@ Release
+
+RELEASE_DIR ?= _output/release
+
+.PHONY: check-version
+check-version: ## Fail when a file that repeats VERSION (base/, the examples, the function's forwarder default) differs from it.
+	go run ./hack/release check
+
+.PHONY: set-version
+set-version: ## Set the release version: make set-version V=v0.2.0 writes VERSION and every file that repeats it.
+	@test -n "$(V)" || { echo "set-version: say which version: make set-version V=v0.2.0" >&2; exit 1; }
+	go run ./hack/release set $(V)
+
+.PHONY: release
+release: ## Write the release of VERSION into _output/release/: images (OCI layouts), install.yaml, the function's metadata.yaml, the CHANGELOG entry.
+	go run ./hack/release build -out $(RELEASE_DIR) -kustomize $(KUSTOMIZE)
+	$(MAKE) images IMAGES_DIR=$(RELEASE_DIR)/images VERSION=$(VERSION)
 
 ##@ Deployment
 
@@ -165,7 +188,7 @@ flux-bins: ## Build Flux's source-controller and kustomize-controller once (cach
 	hack/flux-bins.sh
 
 .PHONY: demo
-demo: flux-bins ## Local cluster, Flux and Argo CD syncing the examples from a Git server on loopback, the controller; what each engine reports.
+demo: flux-bins ## Local cluster, Flux and Argo CD syncing the examples from a Git server on loopback, the controller; what each engine reports. With root and containerd, examples/basic runs on a real node and one task goes through it (HOURGLASS_DEMO_NODE=kwok: KWOK only).
 	go run ./hack/demo
 
 .PHONY: demo-down
@@ -186,8 +209,19 @@ argocd-bins: ## Build Argo CD's application controller, repo server and CMP serv
 test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local cluster of its own (a few minutes once built).
 	HOURGLASS_E2E=1 go test ./test/argocd/ -count=1 -v -timeout 20m
 
+.PHONY: test-quickstart
+test-quickstart: ## Run docs/quickstart.md's commands as written against a local cluster of its own (about a minute once built).
+	hack/control-plane-bins.sh >/dev/null
+	HOURGLASS_E2E=1 go test ./test/quickstart/ -count=1 -v -timeout 15m
+
+.PHONY: test-migrate
+test-migrate: ## Run docs/migrate-from-upstream-operator.md's commands against a local cluster of its own, with the real helm (built once).
+	hack/control-plane-bins.sh >/dev/null
+	hack/tools.sh helm >/dev/null
+	HOURGLASS_E2E=1 go test ./test/migrate/ -count=1 -v -timeout 15m
+
 .PHONY: test-node
-test-node: ## A real node (kubelet, containerd, kube-proxy, CoreDNS) beside the KWOK nodes on a local cluster of its own; needs root.
+test-node: ## A real node (kubelet, containerd, kube-proxy, CoreDNS) beside the KWOK nodes on a local cluster of its own, examples/basic in real containers there (function image under podman); needs root.
 	hack/control-plane-bins.sh --node >/dev/null
 	HOURGLASS_E2E=1 go test ./test/node/ -count=1 -v -timeout 15m
 

@@ -47,6 +47,7 @@ const (
 	defaultBurst = 0
 )
 
+// main reads the flags and runs the controller until it is signalled to stop.
 func main() {
 	var (
 		metricsAddr      string
@@ -102,7 +103,44 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	s := settings{
+		metricsAddr: metricsAddr, secureMetrics: secureMetrics, probeAddr: probeAddr,
+		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
+		namespaces: splitNamespaces(watchNamespaces), allowUndeclared: allowUndeclared, allowedSAs: allowedSAs,
+		concurrent: concurrent, maxRetryDelay: maxRetryDelay, qps: qps, burst: burst,
+	}
+	s.pullPolicy, s.level = readPolicies(log, neverPullPolicy, podSecurity, allowPrivileged)
+	logStart(log, s)
+	mgr := newManager(log, s)
+	addController(log, mgr, s)
+	log.Info("starting the manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		fail(log, err, "running the manager")
+	}
+}
 
+// settings are the controller's flags, read and checked.
+type settings struct {
+	metricsAddr, probeAddr                         string
+	secureMetrics, leaderElect, allowUndeclared    bool
+	leaderElectionID, leaderElectionNS, allowedSAs string
+	namespaces                                     []string
+	pullPolicy                                     corev1.PullPolicy
+	level                                          psapi.Level
+	concurrent, burst                              int
+	maxRetryDelay                                  time.Duration
+	qps                                            float64
+}
+
+// setupLog is where the controller logs what it does while it starts.
+type setupLog interface {
+	Info(msg string, keysAndValues ...any)
+	Error(err error, msg string, keysAndValues ...any)
+}
+
+// readPolicies reads the pull policy that replaces Never and the pod security level, and stops
+// the controller on a value it does not know.
+func readPolicies(log setupLog, neverPullPolicy, podSecurity string, allowPrivileged bool) (corev1.PullPolicy, psapi.Level) {
 	pullPolicy, err := parsePullPolicy(neverPullPolicy)
 	if err != nil {
 		fail(log, err, "reading --never-pull-policy")
@@ -114,23 +152,31 @@ func main() {
 	if allowPrivileged {
 		log.Info("--allow-privileged-performers is deprecated: use --pod-security-level=privileged")
 	}
-	namespaces := splitNamespaces(watchNamespaces)
+	return pullPolicy, level
+}
+
+// logStart logs the version and the settings the controller starts with.
+func logStart(log setupLog, s settings) {
 	log.Info("starting hourglass-controller",
 		"version", version.Get(),
-		"metricsBindAddress", metricsAddr,
-		"metricsSecure", secureMetrics,
-		"healthProbeBindAddress", probeAddr,
-		"leaderElect", leaderElect,
-		"leaderElectionID", leaderElectionID,
-		"leaderElectionNamespace", leaderElectionNS,
-		"watchNamespaces", watchNamespacesForLog(namespaces),
-		"neverPullPolicy", pullPolicy,
-		"allowUndeclaredPerformers", allowUndeclared,
-		"podSecurityLevel", level,
-		"allowedServiceAccounts", allowedSAs,
+		"metricsBindAddress", s.metricsAddr,
+		"metricsSecure", s.secureMetrics,
+		"healthProbeBindAddress", s.probeAddr,
+		"leaderElect", s.leaderElect,
+		"leaderElectionID", s.leaderElectionID,
+		"leaderElectionNamespace", s.leaderElectionNS,
+		"watchNamespaces", watchNamespacesForLog(s.namespaces),
+		"neverPullPolicy", s.pullPolicy,
+		"allowUndeclaredPerformers", s.allowUndeclared,
+		"podSecurityLevel", s.level,
+		"allowedServiceAccounts", s.allowedSAs,
 		"fieldManager", performer.FieldManager,
 	)
+}
 
+// newManager creates the manager: its scheme, API client limits, metrics server, leader election
+// and cache.
+func newManager(log setupLog, s settings) ctrl.Manager {
 	// Only the kinds the controller reads, writes and reports on: each API group registered costs
 	// memory for its types, conversions and defaulters, and client-go has about fifty.
 	scheme := runtime.NewScheme()
@@ -139,14 +185,13 @@ func main() {
 			fail(log, err, "registering the API types")
 		}
 	}
-
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		fail(log, err, "loading the kubeconfig")
 	}
-	cfg.QPS, cfg.Burst = float32(qps), burst
-	metrics := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
-	if secureMetrics {
+	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
+	metrics := metricsserver.Options{BindAddress: s.metricsAddr, SecureServing: s.secureMetrics}
+	if s.secureMetrics {
 		// TokenReview and SubjectAccessReview against the API server (granted by
 		// base/rbac/metrics_auth_role.yaml), with a self-signed serving certificate.
 		metrics.FilterProvider = metricsauth.Filter
@@ -154,35 +199,40 @@ func main() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metrics,
-		HealthProbeBindAddress:        probeAddr,
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              leaderElectionID,
-		LeaderElectionNamespace:       leaderElectionNS,
+		HealthProbeBindAddress:        s.probeAddr,
+		LeaderElection:                s.leaderElect,
+		LeaderElectionID:              s.leaderElectionID,
+		LeaderElectionNamespace:       s.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         performer.CacheOptions(namespaces),
+		Cache:                         performer.CacheOptions(s.namespaces),
 		GracefulShutdownTimeout:       ptr(gracefulShutdown),
 	})
 	if err != nil {
 		fail(log, err, "creating the manager")
 	}
+	return mgr
+}
 
+// addController adds to mgr the event recorder, the Performer controller, its metrics and the
+// health and readiness checks.
+func addController(log setupLog, mgr ctrl.Manager, s settings) {
 	// The manager's own event recorder is client-go's, whose memory grows with a burst (package
 	// recorder).
-	events := recorder.New(mgr.GetClient(), scheme, performer.FieldManager)
+	events := recorder.New(mgr.GetClient(), mgr.GetScheme(), performer.FieldManager)
 	if err := mgr.Add(events); err != nil {
 		fail(log, err, "adding the event recorder")
 	}
 	r := &performer.Reconciler{
 		Client:          mgr.GetClient(),
 		Recorder:        events,
-		NeverPullPolicy: pullPolicy,
-		AllowUndeclared: allowUndeclared,
-		Namespaces:      namespaces,
-		Security:        workload.Allowance{Level: level, ServiceAccounts: splitNamespaces(allowedSAs)},
+		NeverPullPolicy: s.pullPolicy,
+		AllowUndeclared: s.allowUndeclared,
+		Namespaces:      s.namespaces,
+		Security:        workload.Allowance{Level: s.level, ServiceAccounts: splitNamespaces(s.allowedSAs)},
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{
-		MaxConcurrentReconciles: concurrent,
-		RateLimiter:             retryLimiter(maxRetryDelay),
+		MaxConcurrentReconciles: s.concurrent,
+		RateLimiter:             retryLimiter(s.maxRetryDelay),
 	}); err != nil {
 		fail(log, err, "setting up the performer controller")
 	}
@@ -193,11 +243,6 @@ func main() {
 	}
 	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr.GetCache())); err != nil {
 		fail(log, err, "adding the readiness check")
-	}
-
-	log.Info("starting the manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		fail(log, err, "running the manager")
 	}
 }
 
@@ -219,8 +264,10 @@ func cachesSynced(c interface{ WaitForCacheSync(context.Context) bool }) healthz
 	}
 }
 
+// ptr is a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 
+// parsePullPolicy reads --never-pull-policy.
 func parsePullPolicy(s string) (corev1.PullPolicy, error) {
 	switch p := corev1.PullPolicy(s); p {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
@@ -256,6 +303,7 @@ func splitNamespaces(s string) []string {
 	return out
 }
 
+// watchNamespacesForLog shows the watched namespaces in the start-up log.
 func watchNamespacesForLog(ns []string) string {
 	if len(ns) == 0 {
 		return "all"
@@ -263,6 +311,7 @@ func watchNamespacesForLog(ns []string) string {
 	return strings.Join(ns, ",")
 }
 
+// fail logs what failed, says it on stderr too (the log may be JSON), and exits 1.
 func fail(log interface{ Error(error, string, ...any) }, err error, what string) {
 	log.Error(err, what)
 	fmt.Fprintf(os.Stderr, "hourglass-controller: %s: %v\n", what, err)

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,29 +23,18 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 )
 
 // The binary as others deploy it: its flags, health and metrics endpoints, leader election, the
 // namespaces it watches, and a clean shutdown.
 func TestBinary(t *testing.T) {
 	env := envtest.Start(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "hourglass-controller")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin := process.Build(t, "./controller")
 	watched, other := env.Namespace(t), env.Namespace(t)
 	metrics, probes := freePort(t), freePort(t)
-
-	var logs bytes.Buffer
-	cmd := exec.Command(bin,
-		"--kubeconfig="+kubeconfig,
+	ctl := process.Start(t, bin, nil,
+		"--kubeconfig="+process.Kubeconfig(t, env.KubeConfig),
 		"--metrics-bind-address="+metrics,
 		"--health-probe-bind-address="+probes,
 		"--leader-elect",
@@ -56,22 +42,6 @@ func TestBinary(t *testing.T) {
 		"--watch-namespaces= "+watched+" ,",
 		"--zap-log-level=debug",
 	)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("controller output:\n%s", logs.String())
-		}
-	})
 
 	ctx := context.Background()
 	until(t, "/readyz to answer 200", func() bool { return httpStatus("http://"+probes+"/readyz") == 200 })
@@ -134,21 +104,13 @@ func TestBinary(t *testing.T) {
 			t.Errorf("/metrics has no %s", m)
 		}
 	}
-	if !strings.Contains(logs.String(), "starting hourglass-controller") {
+	if !strings.Contains(ctl.Log(), "starting hourglass-controller") {
 		t.Error("the startup is not logged")
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit within 30s of SIGTERM")
+	// The manager stops within gracefulShutdown of SIGTERM, well within process.StopGrace.
+	if err := ctl.Stop(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }
 

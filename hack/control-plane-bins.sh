@@ -11,6 +11,8 @@
 set -euo pipefail
 # shellcheck source=hack/gomod.sh
 source "$(dirname "${BASH_SOURCE[0]}")/gomod.sh"
+# shellcheck source=hack/progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
@@ -40,14 +42,28 @@ export GOTOOLCHAIN=local
 # Building into a temporary name and renaming makes a killed build leave no half binary behind.
 build() { # build <wrapper dir> <package> <output name> [ldflags]
   local dir=$1 pkg=$2 out=$3 ldflags=${4:-}
-  local start=$SECONDS
-  log "building $out ($pkg) ..."
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$BIN_DIR/.$out.tmp" "$pkg")
+  progress_step bash -c 'cd "$1" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $2" -o "$3/.$4.tmp" "$5"' _ "$dir" "$ldflags" "$BIN_DIR" "$out" "$pkg"
   mv "$BIN_DIR/.$out.tmp" "$BIN_DIR/$out"
-  log "built $out in $((SECONDS - start))s"
 }
 
 has() { local x; for x in "${missing[@]}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
+resolved() { [[ -f "$CACHE_ROOT/src/$1/go.sum" ]]; }
+
+# The steps of this run, with their first-build times on 2 idle cores: etcd, kube-apiserver (with
+# the resolution of Kubernetes' modules), kube-controller-manager, kube-scheduler and KWOK as
+# measured; kubelet, kube-proxy and CoreDNS from their 14 minutes on a busy machine, divided by
+# 3.5, the ratio of a busy first make demo (57 min) to the idle builds it runs (16 min).
+plan=()
+if has etcd; then resolved "etcd-$ETCD_VERSION" || plan+=("resolve etcd $ETCD_VERSION:10"); plan+=("build etcd:15"); fi
+if has kube-apiserver || has kube-controller-manager || has kube-scheduler || has kubelet || has kube-proxy; then
+  resolved "kubernetes-$KUBE_VERSION" || plan+=("resolve Kubernetes $KUBE_VERSION and its staging modules:60")
+  for b in kube-apiserver:180 kube-controller-manager:60 kube-scheduler:30 kubelet:120 kube-proxy:60; do
+    has "${b%:*}" && plan+=("build ${b%:*}:${b#*:}")
+  done
+fi
+if has kwok; then resolved "kwok-$KWOK_VERSION" || plan+=("resolve KWOK $KWOK_VERSION:20"); plan+=("build kwok:40"); fi
+if has "coredns-$COREDNS_VERSION"; then resolved "coredns-$COREDNS_VERSION" || plan+=("resolve CoreDNS $COREDNS_VERSION:30"); plan+=("build coredns:30"); fi
+progress_plan control-plane-bins "$CACHE_ROOT/logs/control-plane-bins.log" "${plan[@]}"
 
 if has etcd; then
   d="$CACHE_ROOT/src/etcd-$ETCD_VERSION"; mkdir -p "$d"
@@ -58,7 +74,7 @@ module local/etcd-build
 go 1.26
 MOD
     echo 'package tools' >"$d/tools.go"
-    (cd "$d" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 || go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+    progress_step bash -c 'cd "$1" && go get "go.etcd.io/etcd/server/v3@$2"' _ "$d" "$ETCD_VERSION"
   fi
   build "$d" go.etcd.io/etcd/server/v3 etcd
 fi
@@ -66,7 +82,6 @@ fi
 if has kube-apiserver || has kube-controller-manager || has kube-scheduler || has kubelet || has kube-proxy; then
   d="$CACHE_ROOT/src/kubernetes-$KUBE_VERSION"; mkdir -p "$d"
   if [[ ! -f "$d/go.sum" ]]; then
-    log "resolving k8s.io/kubernetes@$KUBE_VERSION and its staging modules ..."
     gomod=$(gomod_path "k8s.io/kubernetes@$KUBE_VERSION" "$d")
     staging_tag="v0.${KUBE_VERSION#v1.}"
     {
@@ -81,7 +96,7 @@ if has kube-apiserver || has kube-controller-manager || has kube-scheduler || ha
       echo ")"
     } >"$d/go.mod"
     echo 'package tools' >"$d/tools.go"
-    (cd "$d" && go mod download k8s.io/kubernetes && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kubelet@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@$KUBE_VERSION")
+    progress_step bash -c 'cd "$1" && go mod download k8s.io/kubernetes && go get "k8s.io/kubernetes/cmd/kube-apiserver@$2" "k8s.io/kubernetes/cmd/kube-controller-manager@$2" "k8s.io/kubernetes/cmd/kube-scheduler@$2" "k8s.io/kubernetes/cmd/kubelet@$2" "k8s.io/kubernetes/cmd/kube-proxy@$2"' _ "$d" "$KUBE_VERSION"
   fi
   minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
   ver="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
@@ -99,7 +114,7 @@ module local/kwok-build
 go 1.26
 MOD
     echo 'package tools' >"$d/tools.go"
-    (cd "$d" && go get "sigs.k8s.io/kwok@$KWOK_VERSION")
+    progress_step bash -c 'cd "$1" && go get "sigs.k8s.io/kwok@$2"' _ "$d" "$KWOK_VERSION"
   fi
   build "$d" sigs.k8s.io/kwok/cmd/kwok kwok
   # KWOK ships its stages as YAML in its module source, not in the binary.
@@ -146,7 +161,7 @@ func init() {
 
 func main() { coremain.Run() }
 MAIN
-    (cd "$d" && go get "github.com/coredns/coredns@$COREDNS_VERSION")
+    progress_step bash -c 'cd "$1" && go get "github.com/coredns/coredns@$2"' _ "$d" "$COREDNS_VERSION"
   fi
   build "$d" . "coredns-$COREDNS_VERSION"
   ln -sfn "coredns-$COREDNS_VERSION" "$BIN_DIR/coredns"

@@ -32,6 +32,7 @@ type Violation struct {
 	Reason, Detail string
 }
 
+// String names the failed check and why it failed, with the evaluator's detail where it has one.
 func (v Violation) String() string {
 	s := fmt.Sprintf("check %s: %s", v.Check, v.Reason)
 	if v.Detail != "" {

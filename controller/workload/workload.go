@@ -126,10 +126,36 @@ func OwnerReference(p *v1alpha1.Performer) *metav1ac.OwnerReferenceApplyConfigur
 
 // Deployment builds the Deployment of a Performer. The Performer must have passed Validate.
 func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, error) {
+	resolved := hardware.Resolve(p.Spec.HardwareRequirements, p.Spec.Scheduling, p.Spec.Resources)
+	c, err := container(p, resolved.Resources)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := podSpec(p, c, resolved.Scheduling)
+	if err != nil {
+		return nil, err
+	}
+	template := corev1ac.PodTemplateSpec().
+		WithLabels(Labels(p)).
+		WithSpec(pod)
+	if len(p.Spec.PodAnnotations) > 0 {
+		template.WithAnnotations(p.Spec.PodAnnotations)
+	}
+	return appsv1ac.Deployment(Name(p), p.Namespace).
+		WithLabels(Labels(p)).
+		WithOwnerReferences(OwnerReference(p)).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(1).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(p))).
+			WithStrategy(deploymentStrategy(p)).
+			WithTemplate(template)), nil
+}
+
+// container is the performer's container: image, command, environment, the resources the
+// hardware mapping resolved, probes and security context.
+func container(p *v1alpha1.Performer, resources corev1.ResourceRequirements) (*corev1ac.ContainerApplyConfiguration, error) {
 	spec := &p.Spec
 	port := GRPCPort(p)
-	resolved := hardware.Resolve(spec.HardwareRequirements, spec.Scheduling, spec.Resources)
-
 	c := corev1ac.Container().
 		WithName(ContainerName).
 		WithImage(p.Image()).
@@ -148,27 +174,18 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 		return nil, err
 	}
 	c.WithEnv(env...)
-	if len(resolved.Resources.Requests) > 0 || len(resolved.Resources.Limits) > 0 || len(resolved.Resources.Claims) > 0 {
-		r, err := Convert[corev1ac.ResourceRequirementsApplyConfiguration](roundedResources(resolved.Resources))
+	if len(resources.Requests) > 0 || len(resources.Limits) > 0 || len(resources.Claims) > 0 {
+		r, err := Convert[corev1ac.ResourceRequirementsApplyConfiguration](roundedResources(resources))
 		if err != nil {
 			return nil, fmt.Errorf("spec.resources: %w", err)
 		}
 		c.WithResources(r)
 	}
-
-	liveness, readiness := defaultProbes(port)
-	if spec.Probes != nil && spec.Probes.Liveness != nil {
-		if liveness, err = Convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Liveness); err != nil {
-			return nil, fmt.Errorf("spec.probes.liveness: %w", err)
-		}
-	}
-	if spec.Probes != nil && spec.Probes.Readiness != nil {
-		if readiness, err = Convert[corev1ac.ProbeApplyConfiguration](spec.Probes.Readiness); err != nil {
-			return nil, fmt.Errorf("spec.probes.readiness: %w", err)
-		}
+	liveness, readiness, err := probes(p, port)
+	if err != nil {
+		return nil, err
 	}
 	c.WithLivenessProbe(liveness).WithReadinessProbe(readiness)
-
 	secCtx, err := securityContext(p)
 	if err != nil {
 		return nil, fmt.Errorf("spec.securityContext: %w", err)
@@ -177,8 +194,30 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 	if err != nil {
 		return nil, fmt.Errorf("spec.securityContext: %w", err)
 	}
-	c.WithSecurityContext(sc)
+	return c.WithSecurityContext(sc), nil
+}
 
+// probes are the Performer's own liveness and readiness probes, each defaulting to a check of the
+// gRPC port.
+func probes(p *v1alpha1.Performer, port int32) (liveness, readiness *corev1ac.ProbeApplyConfiguration, err error) {
+	liveness, readiness = defaultProbes(port)
+	pr := p.Spec.Probes
+	if pr != nil && pr.Liveness != nil {
+		if liveness, err = Convert[corev1ac.ProbeApplyConfiguration](pr.Liveness); err != nil {
+			return nil, nil, fmt.Errorf("spec.probes.liveness: %w", err)
+		}
+	}
+	if pr != nil && pr.Readiness != nil {
+		if readiness, err = Convert[corev1ac.ProbeApplyConfiguration](pr.Readiness); err != nil {
+			return nil, nil, fmt.Errorf("spec.probes.readiness: %w", err)
+		}
+	}
+	return liveness, readiness, nil
+}
+
+// podSpec is the pod of container c: its security context, ServiceAccount, pull secrets and the
+// scheduling the hardware mapping resolved.
+func podSpec(p *v1alpha1.Performer, c *corev1ac.ContainerApplyConfiguration, sched v1alpha1.Scheduling) (*corev1ac.PodSpecApplyConfiguration, error) {
 	podSecCtx, err := podSecurityContext(p)
 	if err != nil {
 		return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
@@ -187,31 +226,38 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 	if err != nil {
 		return nil, fmt.Errorf("spec.podSecurityContext: %w", err)
 	}
-
 	pod := corev1ac.PodSpec().WithContainers(c).WithSecurityContext(psc)
-	if sa := spec.Config.ServiceAccountName; sa != "" {
+	if sa := p.Spec.Config.ServiceAccountName; sa != "" {
 		pod.WithServiceAccountName(sa)
 	}
-	for _, s := range spec.ImagePullSecrets {
+	for _, s := range p.Spec.ImagePullSecrets {
 		if s.Name != "" {
 			pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(s.Name))
 		}
 	}
-	sched := resolved.Scheduling
+	if err := schedule(pod, sched); err != nil {
+		return nil, err
+	}
+	return pod, nil
+}
+
+// schedule sets where pod may run: node selector, tolerations, affinity, runtime and priority
+// class.
+func schedule(pod *corev1ac.PodSpecApplyConfiguration, sched v1alpha1.Scheduling) error {
 	if len(sched.NodeSelector) > 0 {
 		pod.WithNodeSelector(sched.NodeSelector)
 	}
 	for i := range sched.Tolerations {
 		t, err := Convert[corev1ac.TolerationApplyConfiguration](sched.Tolerations[i])
 		if err != nil {
-			return nil, fmt.Errorf("spec.scheduling.tolerations[%d]: %w", i, err)
+			return fmt.Errorf("spec.scheduling.tolerations[%d]: %w", i, err)
 		}
 		pod.WithTolerations(t)
 	}
 	if sched.Affinity != nil {
 		a, err := Convert[corev1ac.AffinityApplyConfiguration](sched.Affinity)
 		if err != nil {
-			return nil, fmt.Errorf("spec.scheduling.affinity: %w", err)
+			return fmt.Errorf("spec.scheduling.affinity: %w", err)
 		}
 		pod.WithAffinity(a)
 	}
@@ -221,29 +267,19 @@ func Deployment(p *v1alpha1.Performer) (*appsv1ac.DeploymentApplyConfiguration, 
 	if sched.PriorityClassName != "" {
 		pod.WithPriorityClassName(sched.PriorityClassName)
 	}
+	return nil
+}
 
-	template := corev1ac.PodTemplateSpec().
-		WithLabels(Labels(p)).
-		WithSpec(pod)
-	if len(spec.PodAnnotations) > 0 {
-		template.WithAnnotations(spec.PodAnnotations)
-	}
-
+// deploymentStrategy is the Deployment's strategy (Strategy); a rolling update starts the new pod
+// before it stops the old one.
+func deploymentStrategy(p *v1alpha1.Performer) *appsv1ac.DeploymentStrategyApplyConfiguration {
 	strategy := appsv1ac.DeploymentStrategy().WithType(Strategy(p))
 	if Strategy(p) == appsv1.RollingUpdateDeploymentStrategyType {
 		strategy.WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
 			WithMaxSurge(intstr.FromInt32(1)).
 			WithMaxUnavailable(intstr.FromInt32(0)))
 	}
-
-	return appsv1ac.Deployment(Name(p), p.Namespace).
-		WithLabels(Labels(p)).
-		WithOwnerReferences(OwnerReference(p)).
-		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(1).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(p))).
-			WithStrategy(strategy).
-			WithTemplate(template)), nil
+	return strategy
 }
 
 // Service builds the ClusterIP Service that gives a Performer its stable gRPC endpoint.
@@ -313,6 +349,8 @@ func envVars(cfg *v1alpha1.PerformerConfig, port int32) ([]*corev1ac.EnvVarApply
 // that the fields it owns read back exactly as it applied them and an unchanged Performer compares
 // equal to its Deployment.
 
+// withEnvSourceDefaults is src with the API server's defaults of a field reference's apiVersion
+// and a file key reference's optional.
 func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
 	src = *src.DeepCopy()
 	if src.FieldRef != nil && src.FieldRef.APIVersion == "" {
@@ -325,6 +363,7 @@ func withEnvSourceDefaults(src corev1.EnvVarSource) corev1.EnvVarSource {
 	return src
 }
 
+// roundedResources is r with every quantity rounded up to milli units, as the API server stores it.
 func roundedResources(r corev1.ResourceRequirements) corev1.ResourceRequirements {
 	r = *r.DeepCopy()
 	for _, list := range []corev1.ResourceList{r.Requests, r.Limits} {

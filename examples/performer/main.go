@@ -20,7 +20,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", ":8080", "Address the gRPC server listens on; the executor dials performers on port 8080.")
+	addr := flag.String("addr", defaultAddr(), "Address the gRPC server listens on; default :$GRPC_PORT, or :8080 (the executor dials the performers it deploys on 8080).")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	flag.Parse()
 	if *showVersion {
@@ -46,4 +46,13 @@ func main() {
 		log.Error("stopped", "error", err.Error())
 		os.Exit(1)
 	}
+}
+
+// defaultAddr listens on GRPC_PORT, which the executor and the Performer controller set to the
+// port the performer's Service and probes use, or on 8080.
+func defaultAddr() string {
+	if p := os.Getenv("GRPC_PORT"); p != "" {
+		return ":" + p
+	}
+	return ":8080"
 }

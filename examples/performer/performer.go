@@ -30,6 +30,7 @@ type squarer struct {
 	performerv1.UnimplementedPerformerServiceServer
 }
 
+// ExecuteTask squares the decimal integer in the task's payload.
 func (squarer) ExecuteTask(_ context.Context, req *performerv1.TaskRequest) (*performerv1.TaskResponse, error) {
 	text := strings.TrimSpace(string(req.GetPayload()))
 	if len(text) > MaxPayload {

@@ -171,3 +171,15 @@ func pingIdle(t *testing.T, addr string, interval time.Duration, n int) string {
 	}
 	return ""
 }
+
+// The server listens on GRPC_PORT, which the controller sets to the Performer's port, else on 8080.
+func TestDefaultAddr(t *testing.T) {
+	t.Setenv("GRPC_PORT", "")
+	if got := defaultAddr(); got != ":8080" {
+		t.Errorf("without GRPC_PORT: %q, want :8080", got)
+	}
+	t.Setenv("GRPC_PORT", "9090")
+	if got := defaultAddr(); got != ":9090" {
+		t.Errorf("GRPC_PORT=9090: %q, want :9090", got)
+	}
+}

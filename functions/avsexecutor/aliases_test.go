@@ -6,11 +6,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+
+	"github.com/hourglass-gitops/hourglass-gitops/functions/yamlnode"
 )
 
-// TestDerefTopLevelAliases runs a ResourceList whose item is an alias of its function config,
-// which kyaml alone refuses, and checks that one without top-level aliases is left as it is.
-func TestDerefTopLevelAliases(t *testing.T) {
+// TestAliasedResourceList runs a ResourceList whose item is an alias of its function config, which
+// kyaml alone refuses, through yamlnode.DerefTopLevelAliases as the function binary does, and
+// checks that one without top-level aliases is left as it is.
+func TestAliasedResourceList(t *testing.T) {
 	in := []byte(`apiVersion: config.kubernetes.io/v1
 kind: ResourceList
 functionConfig: &cfg
@@ -27,7 +30,7 @@ items:
 	if _, err := execute(t, in); err == nil {
 		t.Log("kyaml now reads top-level aliases itself")
 	}
-	out, err := execute(t, DerefTopLevelAliases(in))
+	out, err := execute(t, yamlnode.DerefTopLevelAliases(in))
 	if err != nil {
 		t.Fatalf("with the aliases resolved: %v\n%s", err, out)
 	}
@@ -35,7 +38,7 @@ items:
 		t.Errorf("nothing rendered:\n%s", out)
 	}
 	plain := resourceList(t, testCases(t)[0].config, nil)
-	if got := DerefTopLevelAliases(plain); !bytes.Equal(got, plain) {
+	if got := yamlnode.DerefTopLevelAliases(plain); !bytes.Equal(got, plain) {
 		t.Error("a ResourceList without top-level aliases was rewritten")
 	}
 }

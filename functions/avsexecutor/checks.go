@@ -36,6 +36,8 @@ func checkProfile(spec *fnv1alpha1.PerformerProfileSpec, p *field.Path) field.Er
 	return append(errs, scrubbed(hardware.Validate(p, spec.HardwareRequirements, spec.Scheduling))...)
 }
 
+// checkBottlerocket checks the node label and taint the bottlerocket profile's parameters name;
+// a taint key of "-" means no taint.
 func checkBottlerocket(params *fnv1alpha1.ProfileParameters) field.ErrorList {
 	if params == nil || params.Bottlerocket == nil {
 		return nil
@@ -54,6 +56,7 @@ func checkBottlerocket(params *fnv1alpha1.ProfileParameters) field.ErrorList {
 	return errs
 }
 
+// checkPullSecrets checks that each image pull secret has a valid Secret name.
 func checkPullSecrets(refs []corev1.LocalObjectReference, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, r := range refs {
@@ -81,6 +84,8 @@ func checkResourceOrder(r *corev1.ResourceRequirements, p *field.Path, from stri
 	return errs
 }
 
+// checkScheduling checks a scheduling block: node selector labels, the operators and effects of
+// tolerations, and the RuntimeClass name.
 func checkScheduling(s *v1alpha1.Scheduling, p *field.Path) field.ErrorList {
 	if s == nil {
 		return nil
@@ -114,6 +119,8 @@ func checkScheduling(s *v1alpha1.Scheduling, p *field.Path) field.ErrorList {
 	return errs
 }
 
+// checkHardwareFields checks the custom node labels of hardware requirements; the rest is
+// checked with the hardware mapping (hardware.Validate).
 func checkHardwareFields(hw *v1alpha1.HardwareRequirements, p *field.Path) field.ErrorList {
 	if hw == nil {
 		return nil
@@ -177,6 +184,7 @@ func checkEnv(vars []corev1.EnvVar, p *field.Path) field.ErrorList {
 	return errs
 }
 
+// checkKeyRef checks that a Secret key reference names both the Secret and the key.
 func checkKeyRef(name, key string, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if name == "" {
@@ -260,6 +268,7 @@ func isPrivateKeyHex(s string) bool {
 	return isHex(s) && len(s) == 64 || len(s) == 66 && s[:2] == "0x" && isHex(s[2:])
 }
 
+// isHex reports whether s is hexadecimal digits alone.
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
@@ -404,8 +413,19 @@ func checkURL(s string, p *field.Path) field.ErrorList {
 // checkHostPort checks a host:port endpoint. Its errors never repeat the endpoint, which may
 // carry user:password@ in front of the host.
 func checkHostPort(s string) error {
-	if strings.Contains(s, "@") || strings.Contains(s, "://") {
-		return fmt.Errorf("give the host and port alone, without a scheme or user information")
+	// The executor does not dial the aggregator, so a URL's scheme would say nothing the
+	// declaration does not: TLS is tls.enabled. Say what to write instead.
+	if scheme, _, ok := strings.Cut(s, "://"); ok {
+		switch strings.ToLower(scheme) {
+		case "https", "grpcs":
+			return fmt.Errorf("give host:port without %s://, and tls.enabled: true (port 443 if the URL has none)", strings.ToLower(scheme))
+		case "http", "grpc":
+			return fmt.Errorf("give host:port without %s:// (port 80 if the URL has none)", strings.ToLower(scheme))
+		}
+		return fmt.Errorf("give the host and port alone (host:port), without a scheme")
+	}
+	if strings.Contains(s, "@") {
+		return fmt.Errorf("give the host and port alone (host:port), without user information")
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {

@@ -1,16 +1,14 @@
 package avsexecutor
 
 import (
-	"errors"
 	"fmt"
-	"reflect"
-	"strconv"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/yamlnode"
 )
 
 // Where the executor pod finds its configuration, keys and data.
@@ -137,7 +135,25 @@ func performerEndpoint(m *model, a avsModel) string {
 // executorConfigFile renders the executor configuration file. Secret values stay empty: the pod
 // fills them from the operator key Secret through environment variables.
 func executorConfigFile(m *model) (string, error) {
-	c := executorConfig{
+	c := executorConfigOf(m)
+	doc, err := yamlnode.FromValue(c)
+	if err != nil {
+		return "", err
+	}
+	if err := commentSecrets(m, c, doc); err != nil {
+		return "", err
+	}
+	yamlnode.QuoteHex(doc)
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+// executorConfigOf is the executor configuration of a validated declaration.
+func executorConfigOf(m *model) *executorConfig {
+	c := &executorConfig{
 		Debug:                    m.decl.Spec.Executor.Debug,
 		GRPCPort:                 m.grpcPort,
 		ManagementServerGRPCPort: m.mgmtPort,
@@ -165,36 +181,42 @@ func executorConfigFile(m *model) (string, error) {
 		c.Storage = storageConfig{Type: "badger", Badger: &badgerConfig{Dir: badgerDir}, BadgerConfig: &badgerConfig{Dir: badgerDir}}
 	}
 	for _, a := range m.avss {
-		pc := performerConfig{
-			Image:          imageConfig{Repository: a.repository, Tag: a.tag},
-			ProcessType:    "server",
-			AVSAddress:     a.spec.Address,
-			DeploymentMode: "kubernetes",
-			Kubernetes: performerKubernetes{
-				ServiceAccountName: a.spec.Performer.ServiceAccountName,
-				EndpointOverride:   a.endpoint,
-			},
-		}
-		for _, e := range a.spec.Performer.Env {
-			ec := envConfig{Name: e.Name, Value: e.Value}
-			if vf := e.ValueFrom; vf != nil {
-				ec.KubernetesEnv = &kubernetesEnv{}
-				if r := vf.SecretKeyRef; r != nil {
-					ec.KubernetesEnv.ValueFrom.SecretKeyRef = &keySelector{Name: r.Name, Key: r.Key}
-				}
-				if r := vf.ConfigMapKeyRef; r != nil {
-					ec.KubernetesEnv.ValueFrom.ConfigMapKeyRef = &keySelector{Name: r.Name, Key: r.Key}
-				}
-			}
-			pc.Envs = append(pc.Envs, ec)
-		}
-		c.AVSPerformers = append(c.AVSPerformers, pc)
+		c.AVSPerformers = append(c.AVSPerformers, performerConfigOf(a))
 	}
+	return c
+}
 
-	doc, err := configDocument(&c)
-	if err != nil {
-		return "", err
+// performerConfigOf is the executor's entry for one AVS: which image to run and where the
+// Performer serves it.
+func performerConfigOf(a avsModel) performerConfig {
+	pc := performerConfig{
+		Image:          imageConfig{Repository: a.repository, Tag: a.tag},
+		ProcessType:    "server",
+		AVSAddress:     a.spec.Address,
+		DeploymentMode: "kubernetes",
+		Kubernetes: performerKubernetes{
+			ServiceAccountName: a.spec.Performer.ServiceAccountName,
+			EndpointOverride:   a.endpoint,
+		},
 	}
+	for _, e := range a.spec.Performer.Env {
+		ec := envConfig{Name: e.Name, Value: e.Value}
+		if vf := e.ValueFrom; vf != nil {
+			ec.KubernetesEnv = &kubernetesEnv{}
+			if r := vf.SecretKeyRef; r != nil {
+				ec.KubernetesEnv.ValueFrom.SecretKeyRef = &keySelector{Name: r.Name, Key: r.Key}
+			}
+			if r := vf.ConfigMapKeyRef; r != nil {
+				ec.KubernetesEnv.ValueFrom.ConfigMapKeyRef = &keySelector{Name: r.Name, Key: r.Key}
+			}
+		}
+		pc.Envs = append(pc.Envs, ec)
+	}
+	return pc
+}
+
+// commentSecrets says in doc, the configuration's node, where each empty secret value comes from.
+func commentSecrets(m *model, c *executorConfig, doc *yaml.Node) error {
 	root := yaml.NewRNode(doc)
 	doc.HeadComment = fmt.Sprintf("Hourglass executor configuration rendered from AVSExecutor %s.\n"+
 		"Key material is not in this file: the executor pod sets the empty values below from Secret %s.", m.id, m.keys.secretName)
@@ -207,30 +229,30 @@ func executorConfigFile(m *model) (string, error) {
 		return nil
 	}
 	if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.ecdsaKey, envECDSAPrivateKey), "operator", "operatorPrivateKey", "privateKey"); err != nil {
-		return "", err
+		return err
 	}
 	if s := m.l1.rpcURLSecret; s != nil {
 		if err := comment(fmt.Sprintf("from key %s of Secret %s, through %s", s.Key, s.Name, envL1RPCURL), "l1Chain", "rpcUrl"); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if c.Operator.SigningKeys.ECDSA != nil {
 		if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.ecdsaKey, envSigningECDSAKey), "operator", "signingKeys", "ecdsa", "privateKey"); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if c.Operator.SigningKeys.BLS != nil {
 		if err := comment(fmt.Sprintf("key %s of the Secret, mounted", m.keys.blsKeystore), "operator", "signingKeys", "bls", "keystoreFile"); err != nil {
-			return "", err
+			return err
 		}
 		if err := comment(fmt.Sprintf("from key %s, through %s", m.keys.blsPassword, envSigningBLSPassword), "operator", "signingKeys", "bls", "password"); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if c.Storage.BadgerConfig != nil {
 		sc, err := root.Pipe(yaml.Lookup("storage"))
 		if err != nil || sc == nil {
-			return "", fmt.Errorf("executor config has no storage: %v", err)
+			return fmt.Errorf("executor config has no storage: %v", err)
 		}
 		// Field names in YAML: badger is the documented JSON name, badgerConfig the Go field
 		// name that the executor's file loader (viper, which ignores JSON tags) matches.
@@ -240,102 +262,5 @@ func executorConfigFile(m *model) (string, error) {
 			}
 		}
 	}
-	quoteHex(doc)
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return "", err
-	}
-	return string(out), nil
-}
-
-// configDocument is the node yaml.v3's Node.Encode gives for c. Node.Encode writes c out as text
-// and parses that again, which for a thousand AVSs costs as much as rendering all their
-// Performers; configNode builds the same node directly, and leaves what it does not know to
-// Node.Encode.
-func configDocument(c *executorConfig) (*yaml.Node, error) {
-	n, err := configNode(reflect.ValueOf(c).Elem())
-	if errors.Is(err, errUnencodable) {
-		var doc yaml.Node
-		err = doc.Encode(c)
-		n = &doc
-	}
-	if err != nil {
-		return nil, err
-	}
-	return n, nil
-}
-
-// configNode writes v, a value of the configuration types, as yaml.v3 encodes it: struct fields
-// in their order under their yaml names, omitempty honoured, nil pointers as null, empty lists and
-// objects in flow style, strings of one line as the encoder quotes them (stringNode).
-func configNode(v reflect.Value) (*yaml.Node, error) {
-	switch v.Kind() {
-	case reflect.Pointer:
-		if v.IsNil() {
-			return nullNode(), nil
-		}
-		return configNode(v.Elem())
-	case reflect.Struct:
-		t := v.Type()
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap, Content: make([]*yaml.Node, 0, 2*t.NumField())}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if !f.IsExported() || name == "" || name == "-" || (opts != "" && opts != "omitempty") {
-				return nil, errUnencodable
-			}
-			fv := v.Field(i)
-			if opts == "omitempty" {
-				zero, ok := emptyConfigValue(fv)
-				if !ok {
-					return nil, errUnencodable
-				}
-				if zero {
-					continue
-				}
-			}
-			k, err := stringNode(name)
-			if err != nil {
-				return nil, err
-			}
-			c, err := configNode(fv)
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, k, c)
-		}
-		if len(n.Content) == 0 {
-			n.Style = yaml.FlowStyle
-		}
-		return n, nil
-	case reflect.Slice:
-		return sequenceNode(v, configNode)
-	case reflect.String:
-		if strings.ContainsAny(v.String(), "\n\r\u0085\u2028\u2029") {
-			// Node.Encode writes some strings of several lines in a form it does not read back,
-			// and fails: left to it, the function fails as it did.
-			return nil, errUnencodable
-		}
-		return stringNode(v.String())
-	case reflect.Bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagBool, Value: strconv.FormatBool(v.Bool())}, nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return intNode(v.Int()), nil
-	}
-	return nil, errUnencodable
-}
-
-// emptyConfigValue is yaml.v3's omitempty test for the kinds the configuration has.
-func emptyConfigValue(v reflect.Value) (empty, ok bool) {
-	switch v.Kind() {
-	case reflect.Pointer:
-		return v.IsNil(), true
-	case reflect.Slice, reflect.String:
-		return v.Len() == 0, true
-	case reflect.Bool:
-		return !v.Bool(), true
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return v.Int() == 0, true
-	}
-	return false, false
+	return nil
 }

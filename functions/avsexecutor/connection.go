@@ -14,32 +14,42 @@ import (
 // resolveConnection decides how the executor reaches each performer: through the loopback
 // forwarder (the default; one port per AVS from basePort, in supportedAvs order) or directly.
 func resolveConnection(m *model) (errs, warns field.ErrorList) {
-	e := &m.decl.Spec.Executor
 	p := field.NewPath("spec", "executor", "performerConnection")
-	conn := e.PerformerConnection
+	conn := m.decl.Spec.Executor.PerformerConnection
 	if conn == nil {
 		conn = &fnv1alpha1.PerformerConnectionSpec{}
 	}
 	if conn.Mode == fnv1alpha1.PerformerConnectionDirect {
-		if conn.Forwarder != nil {
-			warns = append(warns, field.Invalid(p.Child("forwarder"), nil, "forwarder settings are ignored in Direct mode"))
-		}
-		if strings.HasPrefix(m.image, DefaultExecutorRepository+":") {
-			warns = append(warns, field.Invalid(p.Child("mode"), conn.Mode, "the released executor ("+DefaultExecutorRepository+
-				") dials performers with TLS unless the address is localhost or 127.0.0.1, and performers serve plaintext gRPC, so in Direct mode it cannot reach them; "+
-				"use mode Forwarder (the default) unless this executor image dials plaintext"))
-		}
-		for i := range m.avss {
-			m.avss[i].endpoint = performerEndpoint(m, m.avss[i])
-		}
-		return errs, warns
+		return nil, resolveDirect(m, conn, p)
 	}
-
 	fw := conn.Forwarder
 	if fw == nil {
 		fw = &fnv1alpha1.ForwarderSpec{}
 	}
 	fp := p.Child("forwarder")
+	errs = resolveForwarder(m, fw, fp)
+	return append(errs, assignPorts(m, fw, fp)...), nil
+}
+
+// resolveDirect has the executor dial each performer's Service, and warns where the executor
+// image is known not to manage that.
+func resolveDirect(m *model, conn *fnv1alpha1.PerformerConnectionSpec, p *field.Path) (warns field.ErrorList) {
+	if conn.Forwarder != nil {
+		warns = append(warns, field.Invalid(p.Child("forwarder"), nil, "forwarder settings are ignored in Direct mode"))
+	}
+	if strings.HasPrefix(m.image, DefaultExecutorRepository+":") {
+		warns = append(warns, field.Invalid(p.Child("mode"), conn.Mode, "the released executor ("+DefaultExecutorRepository+
+			") dials performers with TLS unless the address is localhost or 127.0.0.1, and performers serve plaintext gRPC, so in Direct mode it cannot reach them; "+
+			"use mode Forwarder (the default) unless this executor image dials plaintext"))
+	}
+	for i := range m.avss {
+		m.avss[i].endpoint = performerEndpoint(m, m.avss[i])
+	}
+	return warns
+}
+
+// resolveForwarder sets the forwarder's image and resources.
+func resolveForwarder(m *model, fw *fnv1alpha1.ForwarderSpec, fp *field.Path) (errs field.ErrorList) {
 	f := &forwarderModel{healthPort: DefaultForwarderHealthPort, resources: defaultForwarderResources()}
 	img := fnv1alpha1.ImageSpec{}
 	if fw.Image != nil {
@@ -51,14 +61,19 @@ func resolveConnection(m *model) (errs, warns field.ErrorList) {
 		f.resources = *fw.Resources.DeepCopy()
 		errs = append(errs, checkResourceOrder(fw.Resources, fp.Child("resources"), "")...)
 	}
+	m.forwarder = f
+	return errs
+}
+
+// assignPorts gives the forwarder its health port and each AVS its loopback port. Every port of
+// the pod is taken once: the executor's, the forwarder's health port and one loopback port per
+// AVS.
+func assignPorts(m *model, fw *fnv1alpha1.ForwarderSpec, fp *field.Path) (errs field.ErrorList) {
+	f := m.forwarder
 	base := DefaultForwarderBasePort
 	if fw.BasePort != 0 {
 		base = fw.BasePort
 	}
-	m.forwarder = f
-
-	// Every port of the pod is taken once: the executor's, the forwarder's health port and one
-	// loopback port per AVS.
 	taken := map[int32]string{m.grpcPort: "the executor's grpcPort"}
 	if m.mgmtPort != 0 {
 		taken[m.mgmtPort] = "the executor's managementPort"
@@ -83,7 +98,7 @@ func resolveConnection(m *model) (errs, warns field.ErrorList) {
 	taken[f.healthPort] = "the forwarder's healthPort"
 	if last > 65535 {
 		return append(errs, field.Invalid(fp.Child("basePort"), base, fmt.Sprintf(
-			"basePort %d leaves no room for %d AVSs: the last would listen on port %d, beyond 65535", base, len(m.avss), last))), warns
+			"basePort %d leaves no room for %d AVSs: the last would listen on port %d, beyond 65535", base, len(m.avss), last)))
 	}
 	for i := range m.avss {
 		a := &m.avss[i]
@@ -96,9 +111,11 @@ func resolveConnection(m *model) (errs, warns field.ErrorList) {
 		a.listenPort = port
 		a.endpoint = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	return errs, warns
+	return errs
 }
 
+// defaultForwarderResources are the forwarder's requests and limits unless the declaration sets
+// its own: enough for the default connection cap of a few routes.
 func defaultForwarderResources() corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},

@@ -37,17 +37,22 @@ func decode(fc *yaml.RNode, items []*yaml.RNode) (input, *report) {
 	rep.hide(fc)
 	in := input{declNode: fc, items: items}
 	if fc == nil || fc.IsNilOrEmpty() {
-		rep.about(nil).errs = field.ErrorList{field.Required(nil,
+		rep.about(nil).errs = field.ErrorList{field.Required(field.NewPath("functionConfig"),
 			"no function config: give an "+fnv1alpha1.GroupVersion.String()+" AVSExecutor declaration as the function config")}
 		return in, rep
 	}
 	if !isObject(fc) {
-		rep.about(nil).errs = field.ErrorList{field.Invalid(nil, nil,
+		rep.about(nil).errs = field.ErrorList{field.Invalid(field.NewPath("functionConfig"), nil,
 			"the function config is no object: give an "+fnv1alpha1.GroupVersion.String()+" AVSExecutor declaration as the function config")}
 		return in, rep
 	}
 	if fc.GetApiVersion() != fnv1alpha1.GroupVersion.String() || fc.GetKind() != fnv1alpha1.AVSExecutorKind {
-		rep.about(fc).errs = field.ErrorList{field.Invalid(nil, fc.GetKind(), "the function config is a "+fc.GetApiVersion()+" "+fc.GetKind()+
+		// The path names the field to change: kind, unless only the apiVersion is wrong.
+		p, v := field.NewPath("kind"), fc.GetKind()
+		if v == fnv1alpha1.AVSExecutorKind {
+			p, v = field.NewPath("apiVersion"), fc.GetApiVersion()
+		}
+		rep.about(fc).errs = field.ErrorList{field.Invalid(p, v, "the function config is a "+fc.GetApiVersion()+" "+fc.GetKind()+
 			"; it must be a "+fnv1alpha1.GroupVersion.String()+" "+fnv1alpha1.AVSExecutorKind)}
 		return in, rep
 	}
@@ -109,6 +114,7 @@ func isObject(n *yaml.RNode) bool {
 	return y != nil && y.Kind == yaml.MappingNode && len(y.Content)%2 == 0
 }
 
+// groupOf is the API group of apiVersion, "" for the core group.
 func groupOf(apiVersion string) string {
 	for i := len(apiVersion) - 1; i >= 0; i-- {
 		if apiVersion[i] == '/' {

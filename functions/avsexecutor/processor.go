@@ -96,10 +96,13 @@ func replace(items, objs []*yaml.RNode, id string) (out, dropped []*yaml.RNode, 
 	return append(out, objs...), dropped, errs
 }
 
+// identity names an object by group, kind, namespace and name, as the API server tells objects
+// apart (the version aside).
 func identity(n *yaml.RNode) string {
 	return groupOf(n.GetApiVersion()) + "/" + n.GetKind() + "/" + n.GetNamespace() + "/" + n.GetName()
 }
 
+// displayName is namespace/name, or the name of a cluster-scoped object, for messages.
 func displayName(n *yaml.RNode) string {
 	if ns := n.GetNamespace(); ns != "" {
 		return ns + "/" + n.GetName()

@@ -3,7 +3,6 @@ package avsexecutor
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,6 +23,7 @@ import (
 
 	fnv1alpha1 "github.com/hourglass-gitops/hourglass-gitops/api/fn/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/functions/yamlnode"
 )
 
 // Labels and annotations the function sets.
@@ -60,11 +60,8 @@ const (
 )
 
 // render builds every object of a validated declaration, in the order they are best applied.
-func render(m *model) ([]*yaml.RNode, error) { return renderWith(m, objectNode) }
-
-// renderWith renders with toNode converting each typed object to YAML.
-func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*yaml.RNode, error) {
-	r := &renderer{m: m, toNode: toNode}
+func render(m *model) ([]*yaml.RNode, error) {
+	r := &renderer{m: m}
 	cfg, err := executorConfigFile(m)
 	if err != nil {
 		return nil, err
@@ -128,19 +125,27 @@ func renderWith(m *model, toNode func(runtime.Object) (*yaml.Node, error)) ([]*y
 	if r.err != nil {
 		return nil, r.err
 	}
-	for _, o := range r.objs {
-		if bound, ok := jsonSizeBound(o.YNode()); ok && bound <= maxObjectSize {
+	if err := checkSizes(r.objs); err != nil {
+		return nil, err
+	}
+	return r.objs, nil
+}
+
+// checkSizes refuses an object larger than the API server stores.
+func checkSizes(objs []*yaml.RNode) error {
+	for _, o := range objs {
+		if bound, ok := yamlnode.JSONSizeBound(o.YNode()); ok && bound <= maxObjectSize {
 			continue // surely small enough; measuring exactly costs more than rendering
 		}
 		b, err := o.MarshalJSON()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(b) > maxObjectSize {
-			return nil, &tooBigError{what: fmt.Sprintf("the rendered %s %s is %d bytes, more than the API server stores in one object (%d)", o.GetKind(), displayName(o), len(b), maxObjectSize)}
+			return &tooBigError{what: fmt.Sprintf("the rendered %s %s is %d bytes, more than the API server stores in one object (%d)", o.GetKind(), displayName(o), len(b), maxObjectSize)}
 		}
 	}
-	return r.objs, nil
+	return nil
 }
 
 // maxConfigSize keeps the executor ConfigMap under the API server's 1 MiB object limit, with
@@ -151,48 +156,20 @@ const (
 	maxObjectSize = 1024 * 1024
 )
 
-// jsonSizeBound returns a size that n's JSON form (RNode.MarshalJSON) does not exceed, or false
-// for a node it cannot bound (aliases, merge keys, tags of its own). A string takes at most six
-// bytes per byte escaped, and quotes; a number, boolean or null at most 40 bytes more than written.
-func jsonSizeBound(n *yaml.Node) (int, bool) {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case yaml.NodeTagString:
-			return 2 + 6*len(n.Value), true
-		case yaml.NodeTagInt, yaml.NodeTagBool, yaml.NodeTagNull:
-			return 40 + len(n.Value), true
-		}
-		return 0, false
-	case yaml.MappingNode, yaml.SequenceNode:
-		size := 2 + len(n.Content) // brackets, and a colon or comma after each key or value
-		for i, c := range n.Content {
-			if n.Kind == yaml.MappingNode && i%2 == 0 && c.Value == "<<" {
-				return 0, false
-			}
-			s, ok := jsonSizeBound(c)
-			if !ok {
-				return 0, false
-			}
-			size += s
-		}
-		return size, true
-	}
-	return 0, false
-}
-
 // tooBigError is a declaration too large for the objects it renders.
 type tooBigError struct{ what string }
 
+// Error says what is too big and how to make it fit.
 func (e *tooBigError) Error() string { return e.what + "; split the AVSs over several executors" }
 
+// renderer collects the rendered objects of one declaration; the first error stops it.
 type renderer struct {
-	m      *model
-	toNode func(runtime.Object) (*yaml.Node, error)
-	objs   []*yaml.RNode
-	err    error
+	m    *model
+	objs []*yaml.RNode
+	err  error
 }
 
+// meta is the type of a rendered object.
 func meta(apiVersion, kind string) metav1.TypeMeta {
 	return metav1.TypeMeta{APIVersion: apiVersion, Kind: kind}
 }
@@ -220,6 +197,7 @@ func (r *renderer) selector() map[string]string {
 	}
 }
 
+// objectMeta names an object of the declaration's namespace and gives it the labels of component.
 func (r *renderer) objectMeta(name, component string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: r.m.namespace, Labels: r.labels(component)}
 }
@@ -263,94 +241,17 @@ func (r *renderer) add(obj runtime.Object, wave string) {
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
 	ann[kioutil.PathAnnotation] = fmt.Sprintf("%s/%s_%s.yaml", r.m.name, strings.ToLower(kind), strings.ReplaceAll(om.GetName(), ":", "_"))
 	om.SetAnnotations(ann)
-	n, err := r.toNode(obj)
+	n, err := yamlnode.FromObject(obj)
 	if err != nil {
 		r.err = err
 		return
 	}
-	tidy(n)
+	yamlnode.Tidy(n)
 	r.objs = append(r.objs, yaml.NewRNode(n))
 }
 
-// objectNode converts obj to YAML, directly where encodeObject can.
-func objectNode(obj runtime.Object) (*yaml.Node, error) {
-	n, err := encodeObject(obj)
-	if errors.Is(err, errUnencodable) {
-		return unstructuredNode(obj)
-	}
-	return n, err
-}
-
-// unstructuredNode converts obj to YAML through its unstructured form, for what encodeObject
-// does not write itself.
-func unstructuredNode(obj runtime.Object) (*yaml.Node, error) {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	delete(u, "status")
-	clean(u)
-	n, err := yaml.FromMap(u)
-	if err != nil {
-		return nil, err
-	}
-	return n.YNode(), nil
-}
-
-// tidy puts apiVersion, kind and metadata first, as people write them, and quotes hex strings
-// such as Ethereum addresses, which YAML 1.1 readers would otherwise take for numbers.
-func tidy(n *yaml.Node) {
-	quoteHex(n)
-	var head, rest []*yaml.Node
-	for _, k := range []string{"apiVersion", "kind", "metadata"} {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				head = append(head, n.Content[i], n.Content[i+1])
-			}
-		}
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch n.Content[i].Value {
-		case "apiVersion", "kind", "metadata":
-		default:
-			rest = append(rest, n.Content[i], n.Content[i+1])
-		}
-	}
-	n.Content = append(head, rest...)
-}
-
-func quoteHex(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == yaml.NodeTagString && strings.HasPrefix(n.Value, "0x") {
-		n.Style = yaml.DoubleQuotedStyle
-	}
-	for _, c := range n.Content {
-		quoteHex(c)
-	}
-}
-
-// clean drops the empty creationTimestamp and empty objects that typed Kubernetes structs
-// carry into their unstructured form.
-func clean(v any) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			clean(x)
-			switch y := x.(type) {
-			case nil:
-				delete(t, k)
-			case map[string]any:
-				if len(y) == 0 && k != "emptyDir" {
-					delete(t, k)
-				}
-			}
-		}
-	case []any:
-		for _, x := range t {
-			clean(x)
-		}
-	}
-}
-
+// rbac renders what the executor may do: a Role and RoleBinding for its Performers, and a
+// ClusterRole and ClusterRoleBinding to read its own namespace.
 func (r *renderer) rbac() {
 	m := r.m
 	r.add(&rbacv1.Role{
@@ -382,6 +283,7 @@ func (r *renderer) rbac() {
 	}, waveSupport)
 }
 
+// ports are the ports the executor serves: gRPC, and management and metrics where enabled.
 func (r *renderer) ports() []corev1.ServicePort {
 	m := r.m
 	ports := []corev1.ServicePort{{Name: "grpc", Port: m.grpcPort, TargetPort: intstr.FromString("grpc"), Protocol: corev1.ProtocolTCP}}
@@ -394,6 +296,7 @@ func (r *renderer) ports() []corev1.ServicePort {
 	return ports
 }
 
+// services renders the executor's Service and its headless Service.
 func (r *renderer) services() {
 	m := r.m
 	r.add(&corev1.Service{
@@ -408,6 +311,9 @@ func (r *renderer) services() {
 	}, waveSupport)
 }
 
+// performer renders the Performer of one AVS: its image, port, environment and the settings
+// resolved from profiles and the hardware mapping. Plain environment values go to
+// config.environment, references to Secrets and ConfigMaps to config.environmentFrom.
 func (r *renderer) performer(a avsModel) {
 	m := r.m
 	perf := a.spec.Performer
@@ -445,6 +351,8 @@ func (r *renderer) performer(a avsModel) {
 	r.add(&v1alpha1.Performer{TypeMeta: meta(v1alpha1.GroupVersion.String(), v1alpha1.PerformerKind), ObjectMeta: om, Spec: spec}, wavePerformer)
 }
 
+// networkPolicy admits to the performer pods of the declaration only the executor pods, on the
+// performers' gRPC ports.
 func (r *renderer) networkPolicy() {
 	m := r.m
 	var names []string
@@ -496,14 +404,46 @@ func (r *renderer) executorNetworkPolicy() {
 	}, waveSupport)
 }
 
+// statefulSet renders the executor: its container, the forwarder beside it where the AVSs need
+// one, its pod and, with persistence, the claim for its data.
 func (r *renderer) statefulSet(configMap, hash string) {
 	m := r.m
-	e := m.decl.Spec.Executor
 	podLabels := merge(r.labels("executor"), map[string]string{"app": m.name})
 	replicas := m.replicas
-	falseV, trueV := false, true
-	user := int64(65532)
+	container := r.executorContainer()
+	volumes := executorVolumes(configMap)
+	if m.keys.blsKeystore != "" {
+		volumes = append(volumes, r.keysVolume())
+		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "operator-keys", MountPath: keysDir, ReadOnly: true})
+	}
+	if m.volume != nil {
+		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "data", MountPath: dataDir})
+	}
+	sts := &appsv1.StatefulSet{
+		TypeMeta:   meta("apps/v1", "StatefulSet"),
+		ObjectMeta: metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, Labels: podLabels},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    &replicas,
+			ServiceName: m.name + "-headless",
+			Selector:    &metav1.LabelSelector{MatchLabels: r.selector()},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{ConfigHashAnnotation: hash}},
+				Spec:       r.executorPod(container, volumes),
+			},
+		},
+	}
+	if m.volume != nil {
+		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{r.dataClaim()}
+	}
+	r.add(sts, waveExecutor)
+}
 
+// executorContainer is the executor's container: its command, ports, key environment, probes and
+// a restricted security context.
+func (r *renderer) executorContainer() corev1.Container {
+	m := r.m
+	e := m.decl.Spec.Executor
+	falseV, trueV := false, true
 	container := corev1.Container{
 		Name:            "executor",
 		Image:           m.image,
@@ -530,31 +470,47 @@ func (r *renderer) statefulSet(configMap, hash string) {
 	if e.Resources != nil {
 		container.Resources = *e.Resources.DeepCopy()
 	}
-	var initContainers []corev1.Container
-	if m.forwarder != nil {
-		initContainers = append(initContainers, r.forwarder())
-	}
 	if m.mgmtPort != 0 {
 		container.Ports = append(container.Ports, corev1.ContainerPort{Name: "management", ContainerPort: m.mgmtPort, Protocol: corev1.ProtocolTCP})
 	}
 	if m.metrics != 0 {
 		container.Ports = append(container.Ports, corev1.ContainerPort{Name: "metrics", ContainerPort: m.metrics, Protocol: corev1.ProtocolTCP})
 	}
-	volumes := []corev1.Volume{
+	return container
+}
+
+// executorVolumes are the volumes every executor pod has: its configuration and a writable /tmp.
+func executorVolumes(configMap string) []corev1.Volume {
+	return []corev1.Volume{
 		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: configMap},
 		}}},
 		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
-	if m.keys.blsKeystore != "" {
-		mode := int32(0o440)
-		volumes = append(volumes, corev1.Volume{Name: "operator-keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: m.keys.secretName, DefaultMode: &mode,
-			Items: []corev1.KeyToPath{{Key: m.keys.blsKeystore, Path: blsKeystoreFile}},
-		}}})
-		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "operator-keys", MountPath: keysDir, ReadOnly: true})
-	}
+}
 
+// keysVolume mounts the BLS keystore from the operator key Secret, readable by the pod's group.
+func (r *renderer) keysVolume() corev1.Volume {
+	k := r.m.keys
+	mode := int32(0o440)
+	return corev1.Volume{Name: "operator-keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: k.secretName, DefaultMode: &mode,
+		Items: []corev1.KeyToPath{{Key: k.blsKeystore, Path: blsKeystoreFile}},
+	}}}
+}
+
+// executorPod is the executor's pod: a non-root user, the forwarder as a native sidecar where the
+// AVSs need one, the declared scheduling, and replicas spread over nodes unless the declaration
+// says otherwise.
+func (r *renderer) executorPod(container corev1.Container, volumes []corev1.Volume) corev1.PodSpec {
+	m := r.m
+	e := m.decl.Spec.Executor
+	trueV := true
+	user := int64(65532)
+	var initContainers []corev1.Container
+	if m.forwarder != nil {
+		initContainers = append(initContainers, r.forwarder())
+	}
 	pod := corev1.PodSpec{
 		ServiceAccountName: m.name,
 		SecurityContext: &corev1.PodSecurityContext{
@@ -573,55 +529,47 @@ func (r *renderer) statefulSet(configMap, hash string) {
 		pod.RuntimeClassName = s.RuntimeClass
 		pod.PriorityClassName = s.PriorityClassName
 	}
-	if replicas > 1 && (pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil) {
+	if m.replicas > 1 && (pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil) {
 		if pod.Affinity == nil {
 			pod.Affinity = &corev1.Affinity{}
 		}
-		// Preferred, not required: a small cluster still runs every replica.
-		pod.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{
-			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
-				Weight: 100,
-				PodAffinityTerm: corev1.PodAffinityTerm{
-					LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
-					TopologyKey:   corev1.LabelHostname,
-				},
-			}},
-		}
+		pod.Affinity.PodAntiAffinity = r.spreadReplicas()
 	}
+	return pod
+}
 
-	sts := &appsv1.StatefulSet{
-		TypeMeta:   meta("apps/v1", "StatefulSet"),
-		ObjectMeta: metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, Labels: podLabels},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:    &replicas,
-			ServiceName: m.name + "-headless",
-			Selector:    &metav1.LabelSelector{MatchLabels: r.selector()},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{ConfigHashAnnotation: hash}},
-				Spec:       pod,
+// spreadReplicas prefers, not requires, executor replicas on different nodes: a small cluster
+// still runs every replica.
+func (r *renderer) spreadReplicas() *corev1.PodAntiAffinity {
+	return &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
+				TopologyKey:   corev1.LabelHostname,
 			},
+		}},
+	}
+}
+
+// dataClaim is the claim template for the executor's data. The API server defaults volumeMode and
+// the status of a claim template, and treats the templates as one value: written out, a
+// server-side diff or apply by anyone but the field's owner (Flux's drift check, Argo CD's diff)
+// finds no difference to fight over.
+func (r *renderer) dataClaim() corev1.PersistentVolumeClaim {
+	v := r.m.volume
+	filesystem := corev1.PersistentVolumeFilesystem
+	return corev1.PersistentVolumeClaim{
+		TypeMeta:   meta("v1", "PersistentVolumeClaim"),
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: r.selector()},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: v.storageClass,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: v.size}},
+			VolumeMode:       &filesystem,
 		},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
 	}
-	if v := m.volume; v != nil {
-		sts.Spec.Template.Spec.Containers[0].VolumeMounts = append(sts.Spec.Template.Spec.Containers[0].VolumeMounts,
-			corev1.VolumeMount{Name: "data", MountPath: dataDir})
-		// The API server defaults volumeMode and the status of a claim template, and treats the
-		// templates as one value: written out, a server-side diff or apply by anyone but the
-		// field's owner (Flux's drift check, Argo CD's diff) finds no difference to fight over.
-		filesystem := corev1.PersistentVolumeFilesystem
-		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{
-			TypeMeta:   meta("v1", "PersistentVolumeClaim"),
-			ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: r.selector()},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				StorageClassName: v.storageClass,
-				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: v.size}},
-				VolumeMode:       &filesystem,
-			},
-			Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
-		}}
-	}
-	r.add(sts, waveExecutor)
 }
 
 // forwarder is the loopback forwarder: a native sidecar (an init container that keeps running),
@@ -720,6 +668,7 @@ func (r *renderer) keyEnv() []corev1.EnvVar {
 	return env
 }
 
+// tcpProbe checks the executor's gRPC port every period seconds, failing after failures misses.
 func tcpProbe(period, failures int32) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("grpc")}},
@@ -728,6 +677,7 @@ func tcpProbe(period, failures int32) *corev1.Probe {
 	}
 }
 
+// merge is a copy of a with the entries of b over it.
 func merge(a, b map[string]string) map[string]string {
 	out := make(map[string]string, len(a)+len(b))
 	for k, v := range a {
@@ -739,6 +689,7 @@ func merge(a, b map[string]string) map[string]string {
 	return out
 }
 
+// sortedPorts is the ports of a set, in ascending order.
 func sortedPorts(m map[int32]bool) []int32 {
 	out := make([]int32, 0, len(m))
 	for p := range m {

@@ -80,6 +80,7 @@ func resolve(in input) (*model, *report) {
 	return m, rep
 }
 
+// resolveExecutor resolves the executor itself: its name, replicas, image, resources and ports.
 func resolveExecutor(m *model) field.ErrorList {
 	var errs field.ErrorList
 	e := &m.decl.Spec.Executor
@@ -154,22 +155,8 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 	for _, name := range slices.Sorted(maps.Keys(chains)) {
 		c := chains[name]
 		cp := strictyaml.KeyPath(p, name)
-		switch {
-		case c.RPCURL == "" && c.RPCURLFrom == nil:
-			errs = append(errs, field.Required(cp.Child("rpcUrl"), "is required: give rpcUrl, or rpcUrlFrom.secretKeyRef for a URL that carries an API key"))
-		case c.RPCURL != "" && c.RPCURLFrom != nil:
-			errs = append(errs, field.Invalid(cp, nil, "give either rpcUrl or rpcUrlFrom, not both"))
-		case c.RPCURLFrom != nil:
-			ref := c.RPCURLFrom.SecretKeyRef
-			errs = append(errs, checkKeyRef(ref.Name, ref.Key, cp.Child("rpcUrlFrom", "secretKeyRef"))...)
-		default:
-			errs = append(errs, checkURL(c.RPCURL, cp.Child("rpcUrl"))...)
-			if looksLikeCredentialURL(c.RPCURL) {
-				warns = append(warns, field.Invalid(cp.Child("rpcUrl"), nil, "the URL seems to carry credentials (user info, a key parameter or a long token in its path), "+
-					"which would end up in Git and in the rendered ConfigMap: put the URL in a Secret and name it in rpcUrlFrom.secretKeyRef"))
-			}
-		}
-		errs = append(errs, checkAddress(c.TaskMailboxAddress, cp.Child("taskMailboxAddress"))...)
+		chainErrs, chainWarns := checkChain(c, cp)
+		errs, warns = append(errs, chainErrs...), append(warns, chainWarns...)
 		if c.Enabled == nil || *c.Enabled {
 			enabled = append(enabled, name)
 			if c.L1 {
@@ -179,20 +166,52 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 			errs = append(errs, field.Invalid(cp.Child("l1"), true, fmt.Sprintf("chain %s is the L1 but is not enabled", redact.String(name))))
 		}
 	}
-	var l1 string
+	l1, err := pickL1(enabled, marked, p)
+	if err != nil {
+		return append(errs, err), warns
+	}
+	return append(errs, resolveL1Chain(m, l1, chains[l1], p)...), warns
+}
+
+// checkChain checks one declared chain: where its RPC URL comes from, and its TaskMailbox.
+func checkChain(c fnv1alpha1.ChainSpec, cp *field.Path) (errs, warns field.ErrorList) {
+	switch {
+	case c.RPCURL == "" && c.RPCURLFrom == nil:
+		errs = append(errs, field.Required(cp.Child("rpcUrl"), "is required: give rpcUrl, or rpcUrlFrom.secretKeyRef for a URL that carries an API key"))
+	case c.RPCURL != "" && c.RPCURLFrom != nil:
+		errs = append(errs, field.Invalid(cp, nil, "give either rpcUrl or rpcUrlFrom, not both"))
+	case c.RPCURLFrom != nil:
+		ref := c.RPCURLFrom.SecretKeyRef
+		errs = append(errs, checkKeyRef(ref.Name, ref.Key, cp.Child("rpcUrlFrom", "secretKeyRef"))...)
+	default:
+		errs = append(errs, checkURL(c.RPCURL, cp.Child("rpcUrl"))...)
+		if looksLikeCredentialURL(c.RPCURL) {
+			warns = append(warns, field.Invalid(cp.Child("rpcUrl"), nil, "the URL seems to carry credentials (user info, a key parameter or a long token in its path), "+
+				"which would end up in Git and in the rendered ConfigMap: put the URL in a Secret and name it in rpcUrlFrom.secretKeyRef"))
+		}
+	}
+	errs = append(errs, checkAddress(c.TaskMailboxAddress, cp.Child("taskMailboxAddress"))...)
+	return errs, warns
+}
+
+// pickL1 names the L1 chain: the one enabled chain marked l1, or the only one enabled.
+func pickL1(enabled, marked []string, p *field.Path) (string, *field.Error) {
 	switch {
 	case len(enabled) == 0:
-		return append(errs, field.Invalid(p, nil, "no chain is enabled; the executor needs its L1 chain")), warns
+		return "", field.Invalid(p, nil, "no chain is enabled; the executor needs its L1 chain")
 	case len(marked) == 1:
-		l1 = marked[0]
+		return marked[0], nil
 	case len(marked) > 1:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", capList(redactAll(marked), 20)))), warns
+		return "", field.Invalid(p, nil, fmt.Sprintf("chains %s are all marked l1; mark exactly one", capList(redactAll(marked), 20)))
 	case len(enabled) == 1:
-		l1 = enabled[0]
-	default:
-		return append(errs, field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", capList(redactAll(enabled), 20)))), warns
+		return enabled[0], nil
 	}
-	c := chains[l1]
+	return "", field.Invalid(p, nil, fmt.Sprintf("chains %s are enabled; mark the executor's L1 chain with l1: true", capList(redactAll(enabled), 20)))
+}
+
+// resolveL1Chain sets the L1 chain's RPC URL and chain ID, a well-known name standing for its ID,
+// and checks that the released executor serves it.
+func resolveL1Chain(m *model, l1 string, c fnv1alpha1.ChainSpec, p *field.Path) (errs field.ErrorList) {
 	m.l1 = chain{rpcURL: c.RPCURL, chainID: c.ChainID}
 	if c.RPCURLFrom != nil {
 		m.l1.rpcURLSecret = c.RPCURLFrom.SecretKeyRef.DeepCopy()
@@ -201,7 +220,7 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 	if m.l1.chainID == 0 {
 		id, ok := wellKnownChains[strings.ToLower(l1)]
 		if !ok {
-			return append(errs, field.Required(idPath, fmt.Sprintf("is required: %s is no well-known chain name", redact.String(l1)))), warns
+			return field.ErrorList{field.Required(idPath, fmt.Sprintf("is required: %s is no well-known chain name", redact.String(l1)))}
 		}
 		m.l1.chainID = id
 		idPath = strictyaml.KeyPath(p, l1)
@@ -210,7 +229,7 @@ func resolveL1(m *model) (errs, warns field.ErrorList) {
 		errs = append(errs, &field.Error{Type: field.ErrorTypeNotSupported, Field: idPath.String(), BadValue: m.l1.chainID, Detail: fmt.Sprintf("the released executor has no TaskMailbox contract for L1 chain %d and stops with \"task mailbox contract not found\"; "+
 			"it supports %s. For an executor image that knows this chain, set spec.executor.allowUnlistedChains: true", m.l1.chainID, supportedChains())})
 	}
-	return errs, warns
+	return errs
 }
 
 // supportedChains lists the released executor's L1 chains for messages.
@@ -249,6 +268,8 @@ func resolveImage(img fnv1alpha1.ImageSpec, p *field.Path, repository, tag strin
 	return img.Repository + ":" + img.Tag, errs
 }
 
+// resolveAVSs resolves every listed AVS, and checks that their names and addresses are valid
+// and unique.
 func resolveAVSs(m *model, set map[string]profiles.Profile, broken map[string]bool) (errs, warns field.ErrorList) {
 	list := m.decl.Spec.AVS.SupportedAVS
 	lp := field.NewPath("spec", "avs", "supportedAvs")
@@ -294,6 +315,28 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	am = avsModel{spec: a, profiles: a.Profiles}
 	perf := a.Performer
 	pp := p.Child("performer")
+	errs = resolvePerformerImage(&am, perf, pp)
+	am.grpcPort = v1alpha1.DefaultGRPCPort
+	if perf.GRPCPort != 0 {
+		am.grpcPort = perf.GRPCPort
+	}
+	perfErrs, perfWarns := checkPerformer(perf, pp)
+	errs, warns = append(errs, perfErrs...), append(warns, perfWarns...)
+	errs = append(errs, checkScheduling(a.Scheduling, p.Child("scheduling"))...)
+	errs = append(errs, checkHardwareFields(a.HardwareRequirements, p.Child("hardwareRequirements"))...)
+
+	chosen, profileErrs, ok := chooseProfiles(a.Profiles, p.Child("profiles"), set, broken)
+	errs = append(errs, profileErrs...)
+	if !ok {
+		return am, errs, warns
+	}
+	settingErrs, settingWarns := resolveSettings(&am, a, p, chosen)
+	return am, append(errs, settingErrs...), append(warns, settingWarns...)
+}
+
+// resolvePerformerImage checks the performer's image and version and sets the image the
+// Performer runs and the repository and tag the executor asks for.
+func resolvePerformerImage(am *avsModel, perf fnv1alpha1.AVSPerformer, pp *field.Path) (errs field.ErrorList) {
 	ref := imageref.Split(perf.Image)
 	if perf.Version != "" {
 		if err := checkImageTag(perf.Version); err != nil {
@@ -319,10 +362,12 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	if ref.Digest != "" {
 		am.tag += "@" + ref.Digest
 	}
-	am.grpcPort = v1alpha1.DefaultGRPCPort
-	if perf.GRPCPort != 0 {
-		am.grpcPort = perf.GRPCPort
-	}
+	return errs
+}
+
+// checkPerformer checks the performer's environment, ServiceAccount and pull secrets, and warns
+// of environment values that look like private keys.
+func checkPerformer(perf fnv1alpha1.AVSPerformer, pp *field.Path) (errs, warns field.ErrorList) {
 	errs = append(errs, checkEnv(perf.Env, pp.Child("env"))...)
 	for i, e := range perf.Env {
 		if e.ValueFrom == nil && looksLikeKeyMaterial(e.Value) {
@@ -337,20 +382,22 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		}
 	}
 	errs = append(errs, checkPullSecrets(perf.ImagePullSecrets, pp.Child("imagePullSecrets"))...)
-	errs = append(errs, checkScheduling(a.Scheduling, p.Child("scheduling"))...)
-	errs = append(errs, checkHardwareFields(a.HardwareRequirements, p.Child("hardwareRequirements"))...)
+	return errs, warns
+}
 
-	var chosen []profiles.Profile
+// chooseProfiles looks up the profiles an AVS lists. ok is false when one of them is broken
+// (reported where it is defined): the AVS's settings are then not resolved.
+func chooseProfiles(names []string, p *field.Path, set map[string]profiles.Profile, broken map[string]bool) (chosen []profiles.Profile, errs field.ErrorList, ok bool) {
 	seen, skip := map[string]bool{}, false
-	for j, name := range a.Profiles {
-		pr, ok := set[name]
+	for j, name := range names {
+		pr, known := set[name]
 		switch {
 		case broken[name]:
-			skip = true // reported where the profile is defined
+			skip = true
 		case seen[name]:
-			errs = append(errs, duplicate(p.Child("profiles").Index(j), name, fmt.Sprintf("profile %s is listed twice", redact.String(name))))
-		case !ok:
-			errs = append(errs, invalid(p.Child("profiles").Index(j), name, fmt.Sprintf("unknown profile %s; known profiles: %s (custom profiles come from spec.customProfiles, "+
+			errs = append(errs, duplicate(p.Index(j), name, fmt.Sprintf("profile %s is listed twice", redact.String(name))))
+		case !known:
+			errs = append(errs, invalid(p.Index(j), name, fmt.Sprintf("unknown profile %s; known profiles: %s (custom profiles come from spec.customProfiles, "+
 				"or from PerformerProfile resources in the input, which a kustomize generator does not see: run the function as a transformer for those)",
 				redact.String(name), capList(profiles.Names(set), 20))))
 		default:
@@ -358,9 +405,12 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 		}
 		seen[name] = true
 	}
-	if skip {
-		return am, errs, warns
-	}
+	return chosen, errs, !skip
+}
+
+// resolveSettings combines the chosen profiles under the AVS's own settings, checks the result
+// and applies the hardware mapping once: rendering writes the result out in full.
+func resolveSettings(am *avsModel, a fnv1alpha1.SupportedAVS, p *field.Path, chosen []profiles.Profile) (errs, warns field.ErrorList) {
 	combined, conflicts := profiles.Combine(chosen)
 	for _, c := range conflicts {
 		errs = append(errs, field.Invalid(p.Child("profiles"), c.BadValue, c.Field+": "+c.Detail))
@@ -386,8 +436,6 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 			"but only code outside the enclave can reach it, so whatever the performer computes on it is not protected by SGX"+from+
 			"; for confidential GPU work use tee-sev-snp or tee-tdx with a GPU"))
 	}
-
-	// The hardware mapping, applied once: rendering writes the result out in full.
 	am.hardware = settings.HardwareRequirements
 	resolved := hardware.Resolve(settings.HardwareRequirements, settings.Scheduling, settings.Resources)
 	if !reflect.DeepEqual(resolved.Scheduling, v1alpha1.Scheduling{}) {
@@ -396,7 +444,7 @@ func resolveAVS(a fnv1alpha1.SupportedAVS, p *field.Path, set map[string]profile
 	if r := resolved.Resources; len(r.Requests) > 0 || len(r.Limits) > 0 || len(r.Claims) > 0 {
 		am.resources = &resolved.Resources
 	}
-	return am, errs, warns
+	return errs, warns
 }
 
 // resolveKeys finds the operator keys: a Secret the declaration names, or keys written in the
@@ -409,65 +457,89 @@ func resolveKeys(m *model) (errs, warns field.ErrorList) {
 	}
 	errs = append(errs, checkAddress(o.Address, op.Child("address"))...)
 
-	ip := field.NewPath("spec", "secrets", "operatorKeys")
+	var keyErrs, keyWarns field.ErrorList
+	var ok bool
 	if sec := m.decl.Spec.Secrets; sec != nil && sec.OperatorKeys != nil && *sec.OperatorKeys != (fnv1alpha1.InlineOperatorKeys{}) {
-		inline := sec.OperatorKeys
-		if !sec.AllowInlineKeys {
-			return append(errs, field.Forbidden(ip, "operator keys must not be written in the declaration, where they would end up in Git and in the rendered output: "+
-				"put them in a Secret in namespace "+m.namespace+" (made with SOPS, Sealed Secrets or External Secrets) and name it in spec.operator.keys.secretName; "+
-				"only for a throwaway test network, set spec.secrets.allowInlineKeys: true to render them into a plain Secret")), warns
-		}
-		if o.Keys != nil {
-			return append(errs, field.Invalid(ip, nil, "give the keys either inline or as spec.operator.keys, not both")), warns
-		}
-		warns = append(warns, field.Invalid(ip, nil, fmt.Sprintf("operator keys are rendered in plain text (base64) into Secret %s/%s because spec.secrets.allowInlineKeys is true; "+
-			"anyone who can read the rendered output or the Git repository holding it can take over the operator", m.namespace, m.name+"-operator-keys")))
-		if inline.BLSPrivateKey != "" {
-			errs = append(errs, field.Forbidden(ip.Child("blsPrivateKey"), "the executor reads BLS keys only from a keystore: give blsKeystore (the keystore JSON) and blsPassword instead"))
-		}
-		if inline.ECDSAPrivateKey == "" {
-			errs = append(errs, field.Required(ip.Child("ecdsaPrivateKey"), "is required: the executor signs transactions with it"))
-		}
-		if (inline.BLSKeystore == "") != (inline.BLSPassword == "") {
-			errs = append(errs, field.Invalid(ip, nil, "blsKeystore and blsPassword go together"))
-		}
-		m.keys = keysModel{secretName: m.name + "-operator-keys", ecdsaKey: DefaultECDSAKey, inline: inline}
-		if inline.BLSKeystore != "" {
-			m.keys.blsKeystore, m.keys.blsPassword = "bls-keystore.json", "bls-password"
-		}
+		keyErrs, keyWarns, ok = resolveInlineKeys(m, sec)
 	} else {
-		k := o.Keys
-		kp := op.Child("keys")
-		if k == nil {
-			return append(errs, field.Required(kp, "is required: name the existing Secret that holds the operator keys (secretName, and the keys ecdsaPrivateKey, blsKeystore, blsPassword in it)")), warns
-		}
-		m.keys = keysModel{secretName: k.SecretName, ecdsaKey: k.ECDSAPrivateKey, blsKeystore: k.BLSKeystore, blsPassword: k.BLSPassword}
-		if m.keys.ecdsaKey == "" {
-			m.keys.ecdsaKey = DefaultECDSAKey
-		}
-		if looksLikeKeyMaterial(k.SecretName) || redact.LooksSecret(k.SecretName) {
-			errs = append(errs, secretInvalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("names the Secret that holds the operator keys, but %s looks like key material or a credential itself: "+
-				"put the keys in a Secret (made with SOPS, Sealed Secrets or External Secrets) and give its name here", redact.Secret(k.SecretName))))
-		} else if k.SecretName != "" {
-			if msgs := validation.IsDNS1123Subdomain(k.SecretName); len(msgs) > 0 {
-				errs = append(errs, secretInvalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("%s is no valid Secret name: %s", redact.Secret(k.SecretName), strings.Join(msgs, "; "))))
-			}
-		}
-		for _, sk := range []struct{ field, key, holds string }{
-			{"ecdsaPrivateKey", m.keys.ecdsaKey, "the ECDSA private key"}, {"blsKeystore", k.BLSKeystore, "the BLS keystore"}, {"blsPassword", k.BLSPassword, "the BLS keystore password"},
-		} {
-			if sk.key != "" {
-				errs = append(errs, checkSecretKeyName(kp.Child(sk.field), sk.key, sk.holds, k.SecretName)...)
-			}
-		}
-		if (k.BLSKeystore == "") != (k.BLSPassword == "") {
-			errs = append(errs, field.Invalid(kp, nil, "blsKeystore and blsPassword go together: the executor needs the password to open the keystore"))
+		keyErrs, ok = resolveKeySecret(m, op.Child("keys"))
+	}
+	errs, warns = append(errs, keyErrs...), append(warns, keyWarns...)
+	if !ok {
+		return errs, warns
+	}
+	return append(errs, resolveSigningKeys(m, op.Child("signingKeys"))...), warns
+}
+
+// resolveInlineKeys takes keys written in the declaration, where that is allowed. ok is false
+// where the keys cannot be used at all.
+func resolveInlineKeys(m *model, sec *fnv1alpha1.SecretsSpec) (errs, warns field.ErrorList, ok bool) {
+	ip := field.NewPath("spec", "secrets", "operatorKeys")
+	inline := sec.OperatorKeys
+	if !sec.AllowInlineKeys {
+		return field.ErrorList{field.Forbidden(ip, "operator keys must not be written in the declaration, where they would end up in Git and in the rendered output: "+
+			"put them in a Secret in namespace "+m.namespace+" (made with SOPS, Sealed Secrets or External Secrets) and name it in spec.operator.keys.secretName; "+
+			"only for a throwaway test network, set spec.secrets.allowInlineKeys: true to render them into a plain Secret")}, nil, false
+	}
+	if m.decl.Spec.Operator.Keys != nil {
+		return field.ErrorList{field.Invalid(ip, nil, "give the keys either inline or as spec.operator.keys, not both")}, nil, false
+	}
+	warns = append(warns, field.Invalid(ip, nil, fmt.Sprintf("operator keys are rendered in plain text (base64) into Secret %s/%s because spec.secrets.allowInlineKeys is true; "+
+		"anyone who can read the rendered output or the Git repository holding it can take over the operator", m.namespace, m.name+"-operator-keys")))
+	if inline.BLSPrivateKey != "" {
+		errs = append(errs, field.Forbidden(ip.Child("blsPrivateKey"), "the executor reads BLS keys only from a keystore: give blsKeystore (the keystore JSON) and blsPassword instead"))
+	}
+	if inline.ECDSAPrivateKey == "" {
+		errs = append(errs, field.Required(ip.Child("ecdsaPrivateKey"), "is required: the executor signs transactions with it"))
+	}
+	if (inline.BLSKeystore == "") != (inline.BLSPassword == "") {
+		errs = append(errs, field.Invalid(ip, nil, "blsKeystore and blsPassword go together"))
+	}
+	m.keys = keysModel{secretName: m.name + "-operator-keys", ecdsaKey: DefaultECDSAKey, inline: inline}
+	if inline.BLSKeystore != "" {
+		m.keys.blsKeystore, m.keys.blsPassword = "bls-keystore.json", "bls-password"
+	}
+	return errs, warns, true
+}
+
+// resolveKeySecret takes the Secret that spec.operator.keys names and the keys in it. ok is false
+// where none is named.
+func resolveKeySecret(m *model, kp *field.Path) (errs field.ErrorList, ok bool) {
+	k := m.decl.Spec.Operator.Keys
+	if k == nil {
+		return field.ErrorList{field.Required(kp, "is required: name the existing Secret that holds the operator keys (secretName, and the keys ecdsaPrivateKey, blsKeystore, blsPassword in it)")}, false
+	}
+	m.keys = keysModel{secretName: k.SecretName, ecdsaKey: k.ECDSAPrivateKey, blsKeystore: k.BLSKeystore, blsPassword: k.BLSPassword}
+	if m.keys.ecdsaKey == "" {
+		m.keys.ecdsaKey = DefaultECDSAKey
+	}
+	if looksLikeKeyMaterial(k.SecretName) || redact.LooksSecret(k.SecretName) {
+		errs = append(errs, secretInvalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("names the Secret that holds the operator keys, but %s looks like key material or a credential itself: "+
+			"put the keys in a Secret (made with SOPS, Sealed Secrets or External Secrets) and give its name here", redact.Secret(k.SecretName))))
+	} else if k.SecretName != "" {
+		if msgs := validation.IsDNS1123Subdomain(k.SecretName); len(msgs) > 0 {
+			errs = append(errs, secretInvalid(kp.Child("secretName"), k.SecretName, fmt.Sprintf("%s is no valid Secret name: %s", redact.Secret(k.SecretName), strings.Join(msgs, "; "))))
 		}
 	}
+	for _, sk := range []struct{ field, key, holds string }{
+		{"ecdsaPrivateKey", m.keys.ecdsaKey, "the ECDSA private key"}, {"blsKeystore", k.BLSKeystore, "the BLS keystore"}, {"blsPassword", k.BLSPassword, "the BLS keystore password"},
+	} {
+		if sk.key != "" {
+			errs = append(errs, checkSecretKeyName(kp.Child(sk.field), sk.key, sk.holds, k.SecretName)...)
+		}
+	}
+	if (k.BLSKeystore == "") != (k.BLSPassword == "") {
+		errs = append(errs, field.Invalid(kp, nil, "blsKeystore and blsPassword go together: the executor needs the password to open the keystore"))
+	}
+	return errs, true
+}
 
+// resolveSigningKeys checks the keys the executor signs with; without any named, it signs with
+// BLS where it has a keystore, else with ECDSA.
+func resolveSigningKeys(m *model, sp *field.Path) (errs field.ErrorList) {
 	seen := map[fnv1alpha1.SigningKeyType]bool{}
-	for i, t := range o.SigningKeys {
-		p := op.Child("signingKeys").Index(i)
+	for i, t := range m.decl.Spec.Operator.SigningKeys {
+		p := sp.Index(i)
 		switch {
 		case seen[t]:
 			errs = append(errs, duplicate(p, t, fmt.Sprintf("%s is listed twice", redact.String(string(t)))))
@@ -476,16 +548,18 @@ func resolveKeys(m *model) (errs, warns field.ErrorList) {
 		}
 		seen[t] = true
 	}
-	m.keys.signing = o.SigningKeys
+	m.keys.signing = m.decl.Spec.Operator.SigningKeys
 	if len(m.keys.signing) == 0 {
 		m.keys.signing = []fnv1alpha1.SigningKeyType{fnv1alpha1.SigningKeyECDSA}
 		if m.keys.blsKeystore != "" {
 			m.keys.signing = []fnv1alpha1.SigningKeyType{fnv1alpha1.SigningKeyBLS}
 		}
 	}
-	return errs, warns
+	return errs
 }
 
+// resolveStorage resolves the executor's volume where persistence is enabled: its size and
+// storage class.
 func resolveStorage(m *model) field.ErrorList {
 	ps := m.decl.Spec.Persistence
 	if !ps.Enabled {
@@ -509,6 +583,8 @@ func resolveStorage(m *model) field.ErrorList {
 	return errs
 }
 
+// resolveKubernetes resolves the operator namespace and the connection timeout the executor
+// configuration carries, with their defaults.
 func resolveKubernetes(m *model) field.ErrorList {
 	var errs field.ErrorList
 	m.operatorNamespace, m.timeout = DefaultOperatorNamespace, DefaultConnectionTimeout
@@ -623,6 +699,7 @@ func profileSet(in input, rep *report) (map[string]profiles.Profile, map[string]
 	return set, broken
 }
 
+// validName reports whether n is a DNS-1123 label: a profile name must be one.
 func validName(n string) bool {
 	if n == "" || len(n) > 63 {
 		return false

@@ -237,10 +237,12 @@ func clearLocalAnnotations(n *yaml.RNode) {
 	}
 }
 
+// isKind reports whether n is a kind of the function's API group and version.
 func isKind(n *yaml.RNode, kind string) bool {
 	return n.GetKind() == kind && n.GetApiVersion() == fnv1alpha1.GroupVersion.String()
 }
 
+// groupOf is the API group of apiVersion, "" for the core group.
 func groupOf(apiVersion string) string {
 	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
 		return apiVersion[:i]
@@ -264,6 +266,7 @@ func yamlFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
+// read parses the objects of a YAML file, without kyaml's reader annotations.
 func read(file string) ([]*yaml.RNode, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -276,6 +279,7 @@ func read(file string) ([]*yaml.RNode, error) {
 	return nodes, nil
 }
 
+// write writes n to file, readable by its owner alone: it may hold keys.
 func write(file string, n *yaml.RNode) error {
 	s, err := n.String()
 	if err != nil {

@@ -155,10 +155,12 @@ func (c *claim[T]) offer(path *field.Path, p Profile, v T, same func(a, b T) boo
 	}
 }
 
+// conflict reports two profiles that give the field at path different values.
 func conflict(path *field.Path, a, b Profile, va, vb any) *field.Error {
 	return field.Invalid(path, display(vb), fmt.Sprintf("profiles %q and %q disagree: %v versus %v", a.Name, b.Name, display(va), display(vb)))
 }
 
+// display shows a value in a message: a quantity as written, anything else as is.
 func display(v any) any {
 	if q, ok := v.(resource.Quantity); ok {
 		return q.String()
@@ -169,6 +171,7 @@ func display(v any) any {
 // claims is a claim per map key, for node selectors, labels and resources.
 type claims[T any] map[string]*claim[T]
 
+// offer offers the value of p for entry key of a map-valued field (see claim.offer).
 func (cs claims[T]) offer(path *field.Path, key string, p Profile, v T, same func(a, b T) bool, errs *field.ErrorList) {
 	if cs[key] == nil {
 		cs[key] = &claim[T]{}
@@ -176,6 +179,7 @@ func (cs claims[T]) offer(path *field.Path, key string, p Profile, v T, same fun
 	cs[key].offer(path.Key(strconv.Quote(key)), p, v, same, errs)
 }
 
+// values is the map the claims make, nil without any.
 func (cs claims[T]) values() map[string]T {
 	if len(cs) == 0 {
 		return nil
@@ -187,6 +191,7 @@ func (cs claims[T]) values() map[string]T {
 	return out
 }
 
+// equal is == as a function, for claim.offer.
 func equal[T comparable](a, b T) bool { return a == b }
 
 // affinityText shows an affinity in a conflict message; the whole structure would not help.
@@ -195,6 +200,7 @@ type affinityText struct {
 	text string
 }
 
+// String is the affinity's short form for messages.
 func (a affinityText) String() string { return a.text }
 
 // Combine merges the profiles in order (rule 1 of the package comment): profiles must agree, so
@@ -202,104 +208,135 @@ func (a affinityText) String() string { return a.text }
 // and tolerations add up. Conflicts are reported at paths relative to the AVS (for example
 // hardwareRequirements.teeType).
 func Combine(ps []Profile) (Settings, field.ErrorList) {
-	var errs field.ErrorList
-	hwPath, schedPath, resPath := field.NewPath("hardwareRequirements"), field.NewPath("scheduling"), field.NewPath("resources")
-	var (
-		gpuType, teeType, runtime, priority claim[string]
-		gpuCount                            claim[int32]
-		affinity                            claim[affinityText]
-		labels, explicitSel, effectiveSel   = claims[string]{}, claims[string]{}, claims[string]{}
-		requests, limits                    = claims[resource.Quantity]{}, claims[resource.Quantity]{}
-		teeRequired                         bool
-		tolerations                         []corev1.Toleration
-	)
-	sameQuantity := func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }
-	var ignored field.ErrorList // the effective node selection reports selector conflicts
+	c := &combiner{
+		labels: claims[string]{}, explicitSel: claims[string]{}, effectiveSel: claims[string]{},
+		requests: claims[resource.Quantity]{}, limits: claims[resource.Quantity]{},
+	}
 	for _, p := range ps {
-		if h := p.Spec.HardwareRequirements; h != nil {
-			if h.GPUType != "" {
-				gpuType.offer(hwPath.Child("gpuType"), p, h.GPUType, strings.EqualFold, &errs)
-			}
-			if h.GPUCount != 0 {
-				gpuCount.offer(hwPath.Child("gpuCount"), p, h.GPUCount, equal, &errs)
-			}
-			teeRequired = teeRequired || h.TEERequired
-			if h.TEEType != "" {
-				teeType.offer(hwPath.Child("teeType"), p, string(h.TEEType), equal, &errs)
-			}
-			for _, k := range slices.Sorted(maps.Keys(h.CustomLabels)) {
-				labels.offer(hwPath.Child("customLabels"), k, p, h.CustomLabels[k], equal, &errs)
-			}
-		}
+		c.offerHardware(p)
+		c.offerNodeSelection(p)
+		c.offerScheduling(p)
+		c.offerResources(p)
+	}
+	return c.settings(), c.errs
+}
 
-		// A profile's node selection is what it states plus what its hardware implies, so that
-		// a custom selector cannot silently contradict a hardware profile.
-		own := map[string]string{}
-		if p.Spec.HardwareRequirements != nil {
-			for k, v := range hardware.PlacementFor(p.Spec.HardwareRequirements).NodeSelector {
-				own[k] = v
-			}
-		}
-		if s := p.Spec.Scheduling; s != nil {
-			for k, v := range s.NodeSelector {
-				own[k] = v
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(own)) {
-			effectiveSel.offer(schedPath.Child("nodeSelector"), k, p, own[k], equal, &errs)
-		}
+var (
+	hwPath    = field.NewPath("hardwareRequirements")
+	schedPath = field.NewPath("scheduling")
+	resPath   = field.NewPath("resources")
+)
 
-		if s := p.Spec.Scheduling; s != nil {
-			for _, k := range slices.Sorted(maps.Keys(s.NodeSelector)) {
-				explicitSel.offer(schedPath.Child("nodeSelector"), k, p, s.NodeSelector[k], equal, &ignored)
-			}
-			tolerations = addTolerations(tolerations, s.Tolerations)
-			if s.Affinity != nil {
-				text := "one affinity"
-				if affinity.set {
-					text = "another"
-				}
-				affinity.offer(schedPath.Child("affinity"), p, affinityText{s.Affinity, text}, func(a, b affinityText) bool {
-					return reflect.DeepEqual(a.Affinity, b.Affinity)
-				}, &errs)
-			}
-			if s.RuntimeClass != nil {
-				runtime.offer(schedPath.Child("runtimeClass"), p, *s.RuntimeClass, equal, &errs)
-			}
-			if s.PriorityClassName != "" {
-				priority.offer(schedPath.Child("priorityClassName"), p, s.PriorityClassName, equal, &errs)
-			}
-		}
+// combiner holds what the profiles combined so far claim for each field, and the conflicts.
+type combiner struct {
+	errs                                field.ErrorList
+	gpuType, teeType, runtime, priority claim[string]
+	gpuCount                            claim[int32]
+	affinity                            claim[affinityText]
+	labels, explicitSel, effectiveSel   claims[string]
+	requests, limits                    claims[resource.Quantity]
+	teeRequired                         bool
+	tolerations                         []corev1.Toleration
+}
 
-		if r := p.Spec.Resources; r != nil {
-			for _, n := range slices.Sorted(maps.Keys(r.Requests)) {
-				requests.offer(resPath.Child("requests"), string(n), p, r.Requests[n], sameQuantity, &errs)
-			}
-			for _, n := range slices.Sorted(maps.Keys(r.Limits)) {
-				limits.offer(resPath.Child("limits"), string(n), p, r.Limits[n], sameQuantity, &errs)
-			}
+// offerHardware claims the hardware requirements of profile p.
+func (c *combiner) offerHardware(p Profile) {
+	h := p.Spec.HardwareRequirements
+	if h == nil {
+		return
+	}
+	if h.GPUType != "" {
+		c.gpuType.offer(hwPath.Child("gpuType"), p, h.GPUType, strings.EqualFold, &c.errs)
+	}
+	if h.GPUCount != 0 {
+		c.gpuCount.offer(hwPath.Child("gpuCount"), p, h.GPUCount, equal, &c.errs)
+	}
+	c.teeRequired = c.teeRequired || h.TEERequired
+	if h.TEEType != "" {
+		c.teeType.offer(hwPath.Child("teeType"), p, string(h.TEEType), equal, &c.errs)
+	}
+	for _, k := range slices.Sorted(maps.Keys(h.CustomLabels)) {
+		c.labels.offer(hwPath.Child("customLabels"), k, p, h.CustomLabels[k], equal, &c.errs)
+	}
+}
+
+// offerNodeSelection claims profile p's node selection: what it states plus what its hardware
+// implies, so that a custom selector cannot silently contradict a hardware profile.
+func (c *combiner) offerNodeSelection(p Profile) {
+	own := map[string]string{}
+	if p.Spec.HardwareRequirements != nil {
+		for k, v := range hardware.PlacementFor(p.Spec.HardwareRequirements).NodeSelector {
+			own[k] = v
 		}
 	}
-
-	hw := &v1alpha1.HardwareRequirements{GPUType: gpuType.value, GPUCount: gpuCount.value, TEERequired: teeRequired,
-		TEEType: v1alpha1.TEEType(teeType.value), CustomLabels: labels.values()}
-	sched := &v1alpha1.Scheduling{NodeSelector: explicitSel.values(), Tolerations: tolerations, PriorityClassName: priority.value}
-	if affinity.set {
-		sched.Affinity = affinity.value.DeepCopy()
+	if s := p.Spec.Scheduling; s != nil {
+		for k, v := range s.NodeSelector {
+			own[k] = v
+		}
 	}
-	if runtime.set {
-		rc := runtime.value
+	for _, k := range slices.Sorted(maps.Keys(own)) {
+		c.effectiveSel.offer(schedPath.Child("nodeSelector"), k, p, own[k], equal, &c.errs)
+	}
+}
+
+// offerScheduling claims the scheduling profile p states. Its node selector's conflicts are those
+// of the node selection, reported there.
+func (c *combiner) offerScheduling(p Profile) {
+	s := p.Spec.Scheduling
+	if s == nil {
+		return
+	}
+	var ignored field.ErrorList
+	for _, k := range slices.Sorted(maps.Keys(s.NodeSelector)) {
+		c.explicitSel.offer(schedPath.Child("nodeSelector"), k, p, s.NodeSelector[k], equal, &ignored)
+	}
+	c.tolerations = addTolerations(c.tolerations, s.Tolerations)
+	if s.Affinity != nil {
+		text := "one affinity"
+		if c.affinity.set {
+			text = "another"
+		}
+		c.affinity.offer(schedPath.Child("affinity"), p, affinityText{s.Affinity, text}, func(a, b affinityText) bool {
+			return reflect.DeepEqual(a.Affinity, b.Affinity)
+		}, &c.errs)
+	}
+	if s.RuntimeClass != nil {
+		c.runtime.offer(schedPath.Child("runtimeClass"), p, *s.RuntimeClass, equal, &c.errs)
+	}
+	if s.PriorityClassName != "" {
+		c.priority.offer(schedPath.Child("priorityClassName"), p, s.PriorityClassName, equal, &c.errs)
+	}
+}
+
+// offerResources claims the requests and limits of profile p.
+func (c *combiner) offerResources(p Profile) {
+	r := p.Spec.Resources
+	if r == nil {
+		return
+	}
+	sameQuantity := func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }
+	for _, n := range slices.Sorted(maps.Keys(r.Requests)) {
+		c.requests.offer(resPath.Child("requests"), string(n), p, r.Requests[n], sameQuantity, &c.errs)
+	}
+	for _, n := range slices.Sorted(maps.Keys(r.Limits)) {
+		c.limits.offer(resPath.Child("limits"), string(n), p, r.Limits[n], sameQuantity, &c.errs)
+	}
+}
+
+// settings are the combined settings, nil where no profile set any; a runtime class that does not
+// fit another profile's TEE is a conflict.
+func (c *combiner) settings() Settings {
+	hw := &v1alpha1.HardwareRequirements{GPUType: c.gpuType.value, GPUCount: c.gpuCount.value, TEERequired: c.teeRequired,
+		TEEType: v1alpha1.TEEType(c.teeType.value), CustomLabels: c.labels.values()}
+	sched := &v1alpha1.Scheduling{NodeSelector: c.explicitSel.values(), Tolerations: c.tolerations, PriorityClassName: c.priority.value}
+	if c.affinity.set {
+		sched.Affinity = c.affinity.value.DeepCopy()
+	}
+	if c.runtime.set {
+		rc := c.runtime.value
 		sched.RuntimeClass = &rc
 	}
-	// A runtime class stated by one profile must be the one the TEE of another profile needs
-	// (a custom kata-qemu-tdx next to tee-sev-snp is a mistake). A profile that states both is
-	// taken at its word: that is how a provider-specific runtime class is chosen.
-	if runtime.set && teeType.set && teeType.by.Name != runtime.by.Name {
-		if rc := hardware.PlacementFor(hw).RuntimeClassName; rc != nil && *rc != runtime.value {
-			errs = append(errs, conflict(schedPath.Child("runtimeClass"), runtime.by, teeType.by, runtime.value, *rc))
-		}
-	}
-
+	c.checkRuntimeClass(hw)
 	var out Settings
 	if !reflect.DeepEqual(*hw, v1alpha1.HardwareRequirements{}) {
 		out.HardwareRequirements = hw
@@ -307,13 +344,26 @@ func Combine(ps []Profile) (Settings, field.ErrorList) {
 	if !reflect.DeepEqual(*sched, v1alpha1.Scheduling{}) {
 		out.Scheduling = sched
 	}
-	res := &corev1.ResourceRequirements{Requests: resourceList(requests.values()), Limits: resourceList(limits.values())}
+	res := &corev1.ResourceRequirements{Requests: resourceList(c.requests.values()), Limits: resourceList(c.limits.values())}
 	if len(res.Requests) > 0 || len(res.Limits) > 0 {
 		out.Resources = res
 	}
-	return out, errs
+	return out
 }
 
+// checkRuntimeClass holds a runtime class stated by one profile to the one the TEE of another
+// profile needs (a custom kata-qemu-tdx next to tee-sev-snp is a mistake). A profile that states
+// both is taken at its word: that is how a provider-specific runtime class is chosen.
+func (c *combiner) checkRuntimeClass(hw *v1alpha1.HardwareRequirements) {
+	if !c.runtime.set || !c.teeType.set || c.teeType.by.Name == c.runtime.by.Name {
+		return
+	}
+	if rc := hardware.PlacementFor(hw).RuntimeClassName; rc != nil && *rc != c.runtime.value {
+		c.errs = append(c.errs, conflict(schedPath.Child("runtimeClass"), c.runtime.by, c.teeType.by, c.runtime.value, *rc))
+	}
+}
+
+// resourceList turns combined quantities into a ResourceList, nil without any.
 func resourceList(m map[string]resource.Quantity) corev1.ResourceList {
 	if len(m) == 0 {
 		return nil
@@ -331,81 +381,101 @@ func resourceList(m map[string]resource.Quantity) corev1.ResourceList {
 func Overlay(base Settings, own Settings) Settings {
 	out := Settings{}
 	if base.HardwareRequirements != nil || own.HardwareRequirements != nil {
-		hw := &v1alpha1.HardwareRequirements{}
-		if base.HardwareRequirements != nil {
-			hw = base.HardwareRequirements.DeepCopy()
-		}
-		if o := own.HardwareRequirements; o != nil {
-			if o.GPUType != "" {
-				hw.GPUType = o.GPUType
-			}
-			if o.GPUCount != 0 {
-				hw.GPUCount = o.GPUCount
-			}
-			hw.TEERequired = hw.TEERequired || o.TEERequired
-			if o.TEEType != "" {
-				hw.TEEType = o.TEEType
-			}
-			for k, v := range o.CustomLabels {
-				if hw.CustomLabels == nil {
-					hw.CustomLabels = map[string]string{}
-				}
-				hw.CustomLabels[k] = v
-			}
-		}
-		out.HardwareRequirements = hw
+		out.HardwareRequirements = overlayHardware(base.HardwareRequirements, own.HardwareRequirements)
 	}
 	if base.Scheduling != nil || own.Scheduling != nil {
-		s := &v1alpha1.Scheduling{}
-		if base.Scheduling != nil {
-			s = base.Scheduling.DeepCopy()
-		}
-		if o := own.Scheduling; o != nil {
-			for k, v := range o.NodeSelector {
-				if s.NodeSelector == nil {
-					s.NodeSelector = map[string]string{}
-				}
-				s.NodeSelector[k] = v
-			}
-			s.Tolerations = addTolerations(s.Tolerations, o.Tolerations)
-			if o.Affinity != nil {
-				s.Affinity = o.Affinity.DeepCopy()
-			}
-			if o.RuntimeClass != nil {
-				rc := *o.RuntimeClass
-				s.RuntimeClass = &rc
-			}
-			if o.PriorityClassName != "" {
-				s.PriorityClassName = o.PriorityClassName
-			}
-		}
-		out.Scheduling = s
+		out.Scheduling = overlayScheduling(base.Scheduling, own.Scheduling)
 	}
 	if base.Resources != nil || own.Resources != nil {
-		r := &corev1.ResourceRequirements{}
-		if base.Resources != nil {
-			r = base.Resources.DeepCopy()
-		}
-		if o := own.Resources; o != nil {
-			for n, q := range o.Requests {
-				if r.Requests == nil {
-					r.Requests = corev1.ResourceList{}
-				}
-				r.Requests[n] = q.DeepCopy()
-			}
-			for n, q := range o.Limits {
-				if r.Limits == nil {
-					r.Limits = corev1.ResourceList{}
-				}
-				r.Limits[n] = q.DeepCopy()
-			}
-			r.Claims = append(r.Claims, o.Claims...)
-		}
-		out.Resources = r
+		out.Resources = overlayResources(base.Resources, own.Resources)
 	}
 	return out
 }
 
+// overlayHardware puts the AVS's own hardware requirements over the profiles'; either may be nil.
+func overlayHardware(base, o *v1alpha1.HardwareRequirements) *v1alpha1.HardwareRequirements {
+	hw := &v1alpha1.HardwareRequirements{}
+	if base != nil {
+		hw = base.DeepCopy()
+	}
+	if o == nil {
+		return hw
+	}
+	if o.GPUType != "" {
+		hw.GPUType = o.GPUType
+	}
+	if o.GPUCount != 0 {
+		hw.GPUCount = o.GPUCount
+	}
+	hw.TEERequired = hw.TEERequired || o.TEERequired
+	if o.TEEType != "" {
+		hw.TEEType = o.TEEType
+	}
+	for k, v := range o.CustomLabels {
+		if hw.CustomLabels == nil {
+			hw.CustomLabels = map[string]string{}
+		}
+		hw.CustomLabels[k] = v
+	}
+	return hw
+}
+
+// overlayScheduling puts the AVS's own scheduling over the profiles'; either may be nil.
+func overlayScheduling(base, o *v1alpha1.Scheduling) *v1alpha1.Scheduling {
+	s := &v1alpha1.Scheduling{}
+	if base != nil {
+		s = base.DeepCopy()
+	}
+	if o == nil {
+		return s
+	}
+	for k, v := range o.NodeSelector {
+		if s.NodeSelector == nil {
+			s.NodeSelector = map[string]string{}
+		}
+		s.NodeSelector[k] = v
+	}
+	s.Tolerations = addTolerations(s.Tolerations, o.Tolerations)
+	if o.Affinity != nil {
+		s.Affinity = o.Affinity.DeepCopy()
+	}
+	if o.RuntimeClass != nil {
+		rc := *o.RuntimeClass
+		s.RuntimeClass = &rc
+	}
+	if o.PriorityClassName != "" {
+		s.PriorityClassName = o.PriorityClassName
+	}
+	return s
+}
+
+// overlayResources puts the AVS's own requests and limits over the profiles' by resource name;
+// claims add up. Either may be nil.
+func overlayResources(base, o *corev1.ResourceRequirements) *corev1.ResourceRequirements {
+	r := &corev1.ResourceRequirements{}
+	if base != nil {
+		r = base.DeepCopy()
+	}
+	if o == nil {
+		return r
+	}
+	for n, q := range o.Requests {
+		if r.Requests == nil {
+			r.Requests = corev1.ResourceList{}
+		}
+		r.Requests[n] = q.DeepCopy()
+	}
+	for n, q := range o.Limits {
+		if r.Limits == nil {
+			r.Limits = corev1.ResourceList{}
+		}
+		r.Limits[n] = q.DeepCopy()
+	}
+	r.Claims = append(r.Claims, o.Claims...)
+	return r
+}
+
+// addTolerations adds to list the tolerations of more it does not hold yet.
 func addTolerations(list, more []corev1.Toleration) []corev1.Toleration {
 	for _, t := range more {
 		dup := false

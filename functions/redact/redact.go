@@ -121,10 +121,12 @@ func tokenRun(s string) int {
 	return best
 }
 
+// isAlnum reports whether c may appear in a base64 token: letters, digits, +, / and =.
 func isAlnum(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' || c == '/' || c == '='
 }
 
+// longestRun is the length of the longest run of bytes of s for which in holds.
 func longestRun(s string, in func(byte) bool) int {
 	best, run := 0, 0
 	for i := 0; i < len(s); i++ {

@@ -94,10 +94,14 @@ var (
 	oneOf       = lazyRegexp(`should be one of \[(.*)\]$`)
 )
 
+// lazyRegexp compiles expr on first use: the function's start-up must not pay for messages it
+// may never write.
 func lazyRegexp(expr string) func() *regexp.Regexp {
 	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
 
+// toFieldError turns an OpenAPI validation error into a field error in the words of the
+// function's own messages, redacting values that may be secret.
 func toFieldError(err error) *field.Error {
 	v, ok := err.(*openapierrors.Validation)
 	if !ok {

@@ -81,6 +81,7 @@ func marshalJSON(n *yaml.Node) ([]byte, error) {
 	return yaml.NewRNode(n).MarshalJSON()
 }
 
+// hasAlias reports whether n or a node under it is an alias.
 func hasAlias(n *yaml.Node) bool {
 	if n.Kind == yaml.AliasNode {
 		return true
@@ -157,14 +158,7 @@ var (
 // walk checks n against t and reports whether n can be decoded; nodes that cannot are removed by
 // the caller.
 func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
-	if d.visits++; d.visits > d.budget {
-		if !d.exhausted {
-			d.exhausted = true
-			// Reported for the object as a whole: nothing in it can be trusted to be decoded.
-			d.errs = append(d.errs, field.Forbidden(nil, fmt.Sprintf(
-				"YAML aliases expand this object beyond %d nodes (it is written in %d; the expansion passed %s): write the repeated values out or nest fewer aliases",
-				d.budget, (d.budget-aliasAllowance)/aliasFactor, path)))
-		}
+	if !d.visit(path) {
 		return false
 	}
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -176,108 +170,169 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path *field.Path) bool {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == yaml.NodeTagNull {
 		return true
 	}
-	switch t {
-	case objectMetaType:
-		return d.expect(n, yaml.MappingNode, path, "an object")
-	case quantityType:
-		if !d.scalar(n, path, "a quantity such as 500m or 1Gi", yaml.NodeTagString, yaml.NodeTagInt, yaml.NodeTagFloat) {
-			return false
-		}
-		if _, err := resource.ParseQuantity(n.Value); err != nil {
-			d.invalid(path, n, "invalid quantity "+valueOf(path, n)+": use a number with an optional suffix such as 500m, 2 or 4Gi")
-			return false
-		}
-		return true
-	case intOrStringType:
-		return d.scalar(n, path, "an integer or a percentage", yaml.NodeTagInt, yaml.NodeTagString)
-	case durationType:
-		if !d.scalar(n, path, "a duration such as 30s", yaml.NodeTagString) {
-			return false
-		}
-		if _, err := time.ParseDuration(n.Value); err != nil {
-			d.invalid(path, n, "invalid duration "+valueOf(path, n)+": use a duration such as 30s or 1m")
-			return false
-		}
-		return true
+	if ok, known := d.walkKnownType(n, t, path); known {
+		return ok
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if !d.expect(n, yaml.MappingNode, path, "an object") {
-			return false
-		}
-		fields := fieldsOf(t)
-		kept := n.Content[:0]
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := KeyPath(path, k.Value)
-			f, ok := fields[k.Value]
-			if !ok {
-				d.errs = append(d.errs, field.Forbidden(p, unknownField(k.Value, fields)))
-				continue
-			}
-			if d.walk(v, f, p) {
-				kept = append(kept, k, v)
-			}
-		}
-		n.Content = kept
-		return true
+		return d.walkStruct(n, t, path)
 	case reflect.Map:
-		if !d.expect(n, yaml.MappingNode, path, "an object") {
-			return false
-		}
-		kept := n.Content[:0]
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if d.walk(v, t.Elem(), KeyPath(path, k.Value)) {
-				kept = append(kept, k, v)
-			}
-		}
-		n.Content = kept
-		return true
+		return d.walkMap(n, t, path)
 	case reflect.Slice:
-		if !d.expect(n, yaml.SequenceNode, path, "a list") {
-			return false
-		}
-		for i, v := range n.Content {
-			// A bad item becomes null rather than going away, so the items after it keep the
-			// indexes that the caller's messages name.
-			if !d.walk(v, t.Elem(), path.Index(i)) {
-				n.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"}
-			}
-		}
+		return d.walkSlice(n, t, path)
+	case reflect.Interface:
 		return true
+	}
+	return d.walkScalar(n, t, path)
+}
+
+// visit counts one more node visited and reports whether the alias budget allows it; the first
+// time it does not, the object as a whole is refused.
+func (d *decoder) visit(path *field.Path) bool {
+	if d.visits++; d.visits <= d.budget {
+		return true
+	}
+	if !d.exhausted {
+		d.exhausted = true
+		// Reported for the object as a whole: nothing in it can be trusted to be decoded.
+		d.errs = append(d.errs, field.Forbidden(nil, fmt.Sprintf(
+			"YAML aliases expand this object beyond %d nodes (it is written in %d; the expansion passed %s): write the repeated values out or nest fewer aliases",
+			d.budget, (d.budget-aliasAllowance)/aliasFactor, path)))
+	}
+	return false
+}
+
+// walkKnownType checks the Kubernetes types that are written as scalars of their own form
+// (quantities, durations, int-or-strings) and object metadata, which the API server checks. known
+// is false for any other type.
+func (d *decoder) walkKnownType(n *yaml.Node, t reflect.Type, path *field.Path) (ok, known bool) {
+	switch t {
+	case objectMetaType:
+		return d.expect(n, yaml.MappingNode, path, "an object"), true
+	case quantityType:
+		if !d.scalar(n, path, "a quantity such as 500m or 1Gi", yaml.NodeTagString, yaml.NodeTagInt, yaml.NodeTagFloat) {
+			return false, true
+		}
+		if _, err := resource.ParseQuantity(n.Value); err != nil {
+			d.invalid(path, n, "invalid quantity "+valueOf(path, n)+": use a number with an optional suffix such as 500m, 2 or 4Gi")
+			return false, true
+		}
+		return true, true
+	case intOrStringType:
+		return d.scalar(n, path, "an integer or a percentage", yaml.NodeTagInt, yaml.NodeTagString), true
+	case durationType:
+		if !d.scalar(n, path, "a duration such as 30s", yaml.NodeTagString) {
+			return false, true
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			d.invalid(path, n, "invalid duration "+valueOf(path, n)+": use a duration such as 30s or 1m")
+			return false, true
+		}
+		return true, true
+	}
+	return false, false
+}
+
+// walkStruct checks a mapping against the fields of struct t: unknown keys are reported and
+// dropped, and so are values that cannot be decoded.
+func (d *decoder) walkStruct(n *yaml.Node, t reflect.Type, path *field.Path) bool {
+	if !d.expect(n, yaml.MappingNode, path, "an object") {
+		return false
+	}
+	fields := fieldsOf(t)
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := KeyPath(path, k.Value)
+		f, ok := fields[k.Value]
+		if !ok {
+			d.errs = append(d.errs, field.Forbidden(p, unknownField(k.Value, fields)))
+			continue
+		}
+		if d.walk(v, f, p) {
+			kept = append(kept, k, v)
+		}
+	}
+	n.Content = kept
+	return true
+}
+
+// walkMap checks each value of a mapping against the element type of map t, dropping those that
+// cannot be decoded.
+func (d *decoder) walkMap(n *yaml.Node, t reflect.Type, path *field.Path) bool {
+	if !d.expect(n, yaml.MappingNode, path, "an object") {
+		return false
+	}
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if d.walk(v, t.Elem(), KeyPath(path, k.Value)) {
+			kept = append(kept, k, v)
+		}
+	}
+	n.Content = kept
+	return true
+}
+
+// walkSlice checks each item of a sequence against the element type of slice t.
+func (d *decoder) walkSlice(n *yaml.Node, t reflect.Type, path *field.Path) bool {
+	if !d.expect(n, yaml.SequenceNode, path, "a list") {
+		return false
+	}
+	for i, v := range n.Content {
+		// A bad item becomes null rather than going away, so the items after it keep the
+		// indexes that the caller's messages name.
+		if !d.walk(v, t.Elem(), path.Index(i)) {
+			n.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"}
+		}
+	}
+	return true
+}
+
+// walkScalar checks a scalar against a string, boolean or number type, numbers against the range
+// of their type.
+func (d *decoder) walkScalar(n *yaml.Node, t reflect.Type, path *field.Path) bool {
+	switch t.Kind() {
 	case reflect.String:
 		return d.scalar(n, path, "a string (quote values such as \"1.0\" or \"true\")", yaml.NodeTagString)
 	case reflect.Bool:
 		return d.scalar(n, path, "true or false", yaml.NodeTagBool)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if !d.scalar(n, path, "an integer", yaml.NodeTagInt) {
-			return false
-		}
-		v, err := strconv.ParseInt(n.Value, 0, 64)
-		bits := t.Bits()
-		if err != nil || v < -(1<<(bits-1)) || (bits < 64 && v > 1<<(bits-1)-1) {
-			d.invalid(path, n, fmt.Sprintf("%s is out of range for a %d-bit integer", numberOf(path, n), bits))
-			return false
-		}
-		return true
+		return d.walkInt(n, t, path)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if !d.scalar(n, path, "an integer", yaml.NodeTagInt) {
-			return false
-		}
-		v, err := strconv.ParseUint(n.Value, 0, 64)
-		if err != nil || (t.Bits() < 64 && v > math.MaxUint64>>(64-t.Bits())) {
-			d.invalid(path, n, fmt.Sprintf("%s is out of range for an unsigned %d-bit integer", numberOf(path, n), t.Bits()))
-			return false
-		}
-		return true
+		return d.walkUint(n, t, path)
 	case reflect.Float32, reflect.Float64:
 		return d.scalar(n, path, "a number", yaml.NodeTagInt, yaml.NodeTagFloat)
-	case reflect.Interface:
-		return true
 	}
 	d.invalid(path, n, "cannot be decoded into "+t.String())
 	return false
+}
+
+// walkInt checks an integer against the range of signed integer type t.
+func (d *decoder) walkInt(n *yaml.Node, t reflect.Type, path *field.Path) bool {
+	if !d.scalar(n, path, "an integer", yaml.NodeTagInt) {
+		return false
+	}
+	v, err := strconv.ParseInt(n.Value, 0, 64)
+	bits := t.Bits()
+	if err != nil || v < -(1<<(bits-1)) || (bits < 64 && v > 1<<(bits-1)-1) {
+		d.invalid(path, n, fmt.Sprintf("%s is out of range for a %d-bit integer", numberOf(path, n), bits))
+		return false
+	}
+	return true
+}
+
+// walkUint checks an integer against the range of unsigned integer type t.
+func (d *decoder) walkUint(n *yaml.Node, t reflect.Type, path *field.Path) bool {
+	if !d.scalar(n, path, "an integer", yaml.NodeTagInt) {
+		return false
+	}
+	v, err := strconv.ParseUint(n.Value, 0, 64)
+	if err != nil || (t.Bits() < 64 && v > math.MaxUint64>>(64-t.Bits())) {
+		d.invalid(path, n, fmt.Sprintf("%s is out of range for an unsigned %d-bit integer", numberOf(path, n), t.Bits()))
+		return false
+	}
+	return true
 }
 
 // dropRepeatedKeys reports every key given twice in one mapping, which YAML forbids, and keeps
@@ -307,6 +362,8 @@ func (d *decoder) dropRepeatedKeys(n *yaml.Node, path *field.Path) {
 	}
 }
 
+// expect reports whether n is of kind, and records a type error naming what was expected
+// where it is not.
 func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what string) bool {
 	if n.Kind != kind {
 		d.errs = append(d.errs, field.TypeInvalid(path, valueOf(path, n), fmt.Sprintf("must be %s, not %s", what, describe(path, n))))
@@ -315,6 +372,8 @@ func (d *decoder) expect(n *yaml.Node, kind yaml.Kind, path *field.Path, what st
 	return true
 }
 
+// scalar reports whether n is a scalar with one of tags, and records a type error naming what
+// was expected where it is not.
 func (d *decoder) scalar(n *yaml.Node, path *field.Path, what string, tags ...string) bool {
 	if n.Kind == yaml.ScalarNode {
 		for _, t := range tags {
@@ -381,6 +440,8 @@ func valueOf(path *field.Path, n *yaml.Node) string {
 // renames are fields of the Helm values layout that the declaration spells differently.
 var renames = map[string]string{"replicaCount": "replicas"}
 
+// unknownField is the message for an unknown key: it suggests the field meant where one is close
+// (or renamed from the Helm values layout), and does not repeat a key that looks secret.
 func unknownField(name string, fields map[string]reflect.Type) string {
 	if !isPlainKey(name) || redact.LooksSecret(name) {
 		return "unknown field " + redact.String(name)

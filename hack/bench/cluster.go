@@ -87,6 +87,8 @@ type usage struct {
 	restartPeakRSSKiB        int64          // of the restarted process, until every workload was checked
 }
 
+// clusterBench starts a local cluster with audit logging, measures the raw bound (Deployments and
+// Services written directly) and then the controller with n Performers, and prints the report.
 func clusterBench(ctx context.Context, root, work string, n, nodes int, idle time.Duration, restart bool, ctrlBin string, ctrlArgs []string) error {
 	if ctrlBin == "" {
 		fmt.Printf("bench: building the controller\n")
@@ -192,6 +194,8 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 	return nil
 }
 
+// clusterScript runs hack/local-cluster.sh verb for the cluster in folder state, with audit
+// logging.
 func clusterScript(ctx context.Context, root, state, verb string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "local-cluster.sh"), verb)
 	cmd.Env = append(os.Environ(), "HOURGLASS_CLUSTER_DIR="+state, "HOURGLASS_AUDIT=1")
@@ -255,6 +259,8 @@ func addNodes(ctx context.Context, c client.Client, n, nodes int) error {
 	return nil
 }
 
+// newClient is a client of the cluster of kubeconfig whose requests carry user agent agent, so
+// that the audit log tells the bench's writes from the controller's.
 func newClient(kubeconfig, agent string) (client.Client, error) {
 	ctrllog.SetLogger(logr.Discard())
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -270,6 +276,7 @@ func newClient(kubeconfig, agent string) (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
+// performerObject is the i-th Performer of the bench, running image (none for a patch or delete).
 func performerObject(ns string, i int, image string) *v1alpha1.Performer {
 	return &v1alpha1.Performer{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.PerformerKind},
@@ -281,6 +288,7 @@ func performerObject(ns string, i int, image string) *v1alpha1.Performer {
 	}
 }
 
+// ensureNamespace creates namespace ns unless it exists.
 func ensureNamespace(ctx context.Context, c client.Client, ns string) error {
 	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
@@ -455,50 +463,17 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	}
 	logStart := fileSize(logPath)
 
-	createStart := time.Now()
-	if err := parallel(n, func(i int) error { return c.Create(ctx, performerObject(ns, i, imageV1)) }); err != nil {
+	if err := createPerformers(ctx, c, ns, n, &ph); err != nil {
 		return ph, use, err
 	}
-	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, createStart, ns, imageV1, n, performersCurrent); err != nil {
-		return ph, use, err
-	}
-	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
-	fmt.Printf("  create → Performers Current  %s\n", secs(ph.createCurrent))
 	use.logBytes = fileSize(logPath) - logStart
 	use.logLines = countLines(logPath, logStart)
-
-	time.Sleep(settle)
-	updateStart := time.Now()
-	if err := parallel(n, func(i int) error {
-		p := performerObject(ns, i, "")
-		patch := []byte(fmt.Sprintf(`{"spec":{"image":%q}}`, imageV2))
-		return c.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
-	}); err != nil {
+	if err := updatePerformers(ctx, c, ns, n, &ph); err != nil {
 		return ph, use, err
 	}
-	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, updateStart, ns, imageV2, n, performersCurrent); err != nil {
+	if err := measureIdle(audit, auditStart, idle, &use); err != nil {
 		return ph, use, err
 	}
-	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
-	fmt.Printf("  image → Performers Current   %s\n", secs(ph.updateCurrent))
-	// The image change's requests are counted until here: the idle minute and the restart follow.
-	time.Sleep(settle)
-	updateEnd := time.Now()
-
-	// Idle: everything converged; any write now is a write that changes nothing.
-	time.Sleep(5 * time.Second) // let the audit log's batch flush
-	before, _, err := auditRequests(audit, controllerAgent, auditStart)
-	if err != nil {
-		return ph, use, err
-	}
-	fmt.Printf("  idle for %s ...\n", idle)
-	time.Sleep(idle)
-	after, _, err := auditRequests(audit, controllerAgent, auditStart)
-	if err != nil {
-		return ph, use, err
-	}
-	use.idle = idle
-	use.idleWrites = total(after) - total(before)
 
 	// The first process's peak and CPU, when it was restarted.
 	var firstPeak int64
@@ -512,25 +487,94 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 		stopSampling = sampleRSS(cmd.Process.Pid, &use)
 	}
 
-	start := time.Now()
-	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
-	if err := parallel(n, func(i int) error { return c.Delete(ctx, performerObject(ns, i, ""), bg) }); err != nil {
+	if err := deletePerformers(ctx, c, ns, n, &ph); err != nil {
 		return ph, use, err
 	}
-	if err := waitGone(ctx, c, ns); err != nil {
-		return ph, use, err
-	}
-	ph.delete = time.Since(start)
-	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
-	ph.windows = []window{{"create", createStart, updateStart}, {"image change", updateStart, updateEnd},
-		{"delete", start, time.Now().Add(3 * time.Second)}}
-
 	peak, cpu := procUsage(cmd.Process.Pid)
 	use.peakRSSKiB, use.cpu = max(firstPeak, peak), firstCPU+cpu
 	stopSampling()
 	time.Sleep(3 * time.Second)
 	use.writes, _, err = auditRequests(audit, controllerAgent, auditStart)
 	return ph, use, err
+}
+
+// createPerformers creates n Performers at once; the clocks start before the first create and
+// stop when every pod is Ready and when every Performer is Current.
+func createPerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
+	start := time.Now()
+	ph.windows = append(ph.windows, window{name: "create", from: start})
+	if err := parallel(n, func(i int) error { return c.Create(ctx, performerObject(ns, i, imageV1)) }); err != nil {
+		return err
+	}
+	var err error
+	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, start, ns, imageV1, n, performersCurrent); err != nil {
+		return err
+	}
+	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
+	fmt.Printf("  create → Performers Current  %s\n", secs(ph.createCurrent))
+	return nil
+}
+
+// updatePerformers changes the image of n Performers at once, after a pause; the clocks start
+// before the first patch and stop when every new pod is Ready and when every Performer is Current
+// again. The create phase's requests are counted until the first patch, the image change's until
+// a pause after the last Performer is Current.
+func updatePerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
+	time.Sleep(settle)
+	start := time.Now()
+	ph.windows[len(ph.windows)-1].to = start
+	if err := parallel(n, func(i int) error {
+		p := performerObject(ns, i, "")
+		patch := []byte(fmt.Sprintf(`{"spec":{"image":%q}}`, imageV2))
+		return c.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
+	}); err != nil {
+		return err
+	}
+	var err error
+	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, start, ns, imageV2, n, performersCurrent); err != nil {
+		return err
+	}
+	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
+	fmt.Printf("  image → Performers Current   %s\n", secs(ph.updateCurrent))
+	time.Sleep(settle)
+	ph.windows = append(ph.windows, window{name: "image change", from: start, to: time.Now()})
+	return nil
+}
+
+// measureIdle counts the controller's writes while everything has converged: any write now is a
+// write that changes nothing.
+func measureIdle(audit string, auditStart int, idle time.Duration, use *usage) error {
+	time.Sleep(5 * time.Second) // let the audit log's batch flush
+	before, _, err := auditRequests(audit, controllerAgent, auditStart)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  idle for %s ...\n", idle)
+	time.Sleep(idle)
+	after, _, err := auditRequests(audit, controllerAgent, auditStart)
+	if err != nil {
+		return err
+	}
+	use.idle = idle
+	use.idleWrites = total(after) - total(before)
+	return nil
+}
+
+// deletePerformers deletes n Performers at once; the clock starts before the first delete and
+// stops when their workloads are gone. The phase's requests are counted until 3 s after that.
+func deletePerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
+	start := time.Now()
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	if err := parallel(n, func(i int) error { return c.Delete(ctx, performerObject(ns, i, ""), bg) }); err != nil {
+		return err
+	}
+	if err := waitGone(ctx, c, ns); err != nil {
+		return err
+	}
+	ph.delete = time.Since(start)
+	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
+	ph.windows = append(ph.windows, window{name: "delete", from: start, to: time.Now().Add(3 * time.Second)})
+	return nil
 }
 
 // restartRun stops the controller once everything converged and starts it again: the new process
@@ -683,6 +727,7 @@ func allCurrent(ctx context.Context, c client.Client, ns string, n int, apiVersi
 	return current >= n, nil
 }
 
+// waitGone waits until no pod, Service or Deployment is left in namespace ns.
 func waitGone(ctx context.Context, c client.Client, ns string) error {
 	return poll(ctx, 20*time.Minute, func() (bool, error) {
 		for _, list := range []client.ObjectList{&corev1.PodList{}, &corev1.ServiceList{}, &appsv1.DeploymentList{}} {
@@ -711,6 +756,7 @@ func waitGone(ctx context.Context, c client.Client, ns string) error {
 	})
 }
 
+// poll calls cond until it holds, fails, or timeout passes.
 func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -732,6 +778,7 @@ func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error))
 	}
 }
 
+// freeAddr is a loopback address with a port that was free a moment ago.
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -798,6 +845,7 @@ func procUsage(pid int) (int64, time.Duration) {
 	return peak, cpu
 }
 
+// fileSize is the size of the file at path, 0 if it cannot be read.
 func fileSize(path string) int64 {
 	if fi, err := os.Stat(path); err == nil {
 		return fi.Size()
@@ -805,6 +853,7 @@ func fileSize(path string) int64 {
 	return 0
 }
 
+// countLines counts the lines of the file at path after offset from.
 func countLines(path string, from int64) int {
 	b, err := os.ReadFile(path)
 	if err != nil || int64(len(b)) < from {
@@ -813,6 +862,8 @@ func countLines(path string, from int64) int {
 	return strings.Count(string(b[from:]), "\n")
 }
 
+// report prints the raw bound and the controller's phases side by side, and what the controller
+// cost.
 func report(n int, raw phases, plain *phases, ctl phases, use usage) {
 	fmt.Printf("\n## Controller at N=%d\n\n", n)
 	fmt.Printf("Clocks: each starts just before the first request of its phase is sent (%d workers, client\n"+

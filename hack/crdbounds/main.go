@@ -150,6 +150,7 @@ var stringBounds = map[string]int64{
 
 const defaultStringBound = 256
 
+// main bounds the CRD file named by its argument in place.
 func main() {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: crdbounds CRD.yaml")
@@ -161,6 +162,7 @@ func main() {
 	}
 }
 
+// run bounds the spec schema of every version of the CRD at path and writes it back.
 func run(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -190,6 +192,7 @@ func run(path string) error {
 	return os.WriteFile(path, append([]byte("---\n"), out...), 0o644)
 }
 
+// dig follows keys through nested maps, nil where one is missing.
 func dig(v any, keys ...string) any {
 	for _, k := range keys {
 		m, ok := v.(map[string]any)
@@ -222,70 +225,12 @@ func bound(path []string, s map[string]any) error {
 	}
 	switch {
 	case s["type"] == "string" || intOrString:
-		if _, ok := s["maxLength"]; !ok && s["enum"] == nil && s["format"] != "date-time" {
-			n, ok := valueBounds[p]
-			if !ok {
-				n, ok = stringBounds[name]
-			}
-			if !ok {
-				n = defaultStringBound
-			}
-			if intOrString && n > 32 {
-				n = 32
-			}
-			s["maxLength"] = n
-		}
+		boundString(s, p, name, intOrString)
 	case s["type"] == "array":
-		if _, ok := s["maxItems"]; !ok {
-			n, ok := listBounds[p]
-			if !ok && slices.Contains(path, "namespaceSelector") {
-				n, ok = namespaceSelectorBounds[name]
-			}
-			if !ok && slices.Contains(path, "labelSelector") {
-				n, ok = labelSelectorBounds[name]
-			}
-			if !ok && slices.Contains(path, "nodeAffinity") {
-				n, ok = nodeAffinityBounds[name]
-			}
-			if !ok {
-				n, ok = namedListBounds[name]
-			}
-			if !ok {
-				return fmt.Errorf("spec.%s: a list without a bound", p)
-			}
-			s["maxItems"] = n
-		}
-		items, _ := s["items"].(map[string]any)
-		if items == nil {
-			return fmt.Errorf("spec.%s: a list without an item schema", p)
-		}
-		return bound(append(path, "[]"), items)
+		return boundList(path, p, name, s)
 	case s["type"] == "object":
 		if values, ok := s["additionalProperties"].(map[string]any); ok {
-			if _, ok := s["maxProperties"]; !ok {
-				m, ok := mapBounds[p]
-				if !ok {
-					m, ok = mapBounds[name]
-					if n, sel := namespaceSelectorBounds[name]; sel && slices.Contains(path, "namespaceSelector") {
-						m.entries = n
-					}
-					if n, sel := labelSelectorBounds[name]; sel && slices.Contains(path, "labelSelector") {
-						m.entries = n
-					}
-				}
-				if !ok {
-					return fmt.Errorf("spec.%s: a map without a bound", p)
-				}
-				s["maxProperties"] = m.entries
-				addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", m.keyLength), fmt.Sprintf("%s must be at most %d characters", m.what, m.keyLength))
-			}
-			if k, ok := keyBounds[p]; ok && !hasKeyRule(s) {
-				addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", k.length), fmt.Sprintf("%s must be at most %d characters", k.what, k.length))
-			}
-			if !hasKeyRule(s) {
-				return fmt.Errorf("spec.%s: a map without a bound on its keys", p)
-			}
-			return bound(append(path, "{}"), values)
+			return boundMap(path, p, name, s, values)
 		}
 		props, _ := s["properties"].(map[string]any)
 		for _, k := range slices.Sorted(maps.Keys(props)) {
@@ -297,6 +242,83 @@ func bound(path []string, s map[string]any) error {
 	return nil
 }
 
+// boundString sets the length of a string (or int-or-string) at path p, named name, unless it has
+// one or is an enum or a time.
+func boundString(s map[string]any, p, name string, intOrString bool) {
+	if _, ok := s["maxLength"]; ok || s["enum"] != nil || s["format"] == "date-time" {
+		return
+	}
+	n, ok := valueBounds[p]
+	if !ok {
+		n, ok = stringBounds[name]
+	}
+	if !ok {
+		n = defaultStringBound
+	}
+	if intOrString && n > 32 {
+		n = 32
+	}
+	s["maxLength"] = n
+}
+
+// boundList sets the number of items of a list at path p, named name, and bounds its items.
+func boundList(path []string, p, name string, s map[string]any) error {
+	if _, ok := s["maxItems"]; !ok {
+		n, ok := listBounds[p]
+		if !ok && slices.Contains(path, "namespaceSelector") {
+			n, ok = namespaceSelectorBounds[name]
+		}
+		if !ok && slices.Contains(path, "labelSelector") {
+			n, ok = labelSelectorBounds[name]
+		}
+		if !ok && slices.Contains(path, "nodeAffinity") {
+			n, ok = nodeAffinityBounds[name]
+		}
+		if !ok {
+			n, ok = namedListBounds[name]
+		}
+		if !ok {
+			return fmt.Errorf("spec.%s: a list without a bound", p)
+		}
+		s["maxItems"] = n
+	}
+	items, _ := s["items"].(map[string]any)
+	if items == nil {
+		return fmt.Errorf("spec.%s: a list without an item schema", p)
+	}
+	return bound(append(path, "[]"), items)
+}
+
+// boundMap sets the number of entries and the length of the keys of a map at path p, named name,
+// and bounds its values.
+func boundMap(path []string, p, name string, s, values map[string]any) error {
+	if _, ok := s["maxProperties"]; !ok {
+		m, ok := mapBounds[p]
+		if !ok {
+			m, ok = mapBounds[name]
+			if n, sel := namespaceSelectorBounds[name]; sel && slices.Contains(path, "namespaceSelector") {
+				m.entries = n
+			}
+			if n, sel := labelSelectorBounds[name]; sel && slices.Contains(path, "labelSelector") {
+				m.entries = n
+			}
+		}
+		if !ok {
+			return fmt.Errorf("spec.%s: a map without a bound", p)
+		}
+		s["maxProperties"] = m.entries
+		addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", m.keyLength), fmt.Sprintf("%s must be at most %d characters", m.what, m.keyLength))
+	}
+	if k, ok := keyBounds[p]; ok && !hasKeyRule(s) {
+		addRule(s, fmt.Sprintf("self.all(k, size(k) <= %d)", k.length), fmt.Sprintf("%s must be at most %d characters", k.what, k.length))
+	}
+	if !hasKeyRule(s) {
+		return fmt.Errorf("spec.%s: a map without a bound on its keys", p)
+	}
+	return bound(append(path, "{}"), values)
+}
+
+// addRule adds a CEL validation rule with its message to schema node s.
 func addRule(s map[string]any, rule, message string) {
 	rules, _ := s["x-kubernetes-validations"].([]any)
 	s["x-kubernetes-validations"] = append(rules, map[string]any{"rule": rule, "message": message})
@@ -307,6 +329,7 @@ const quantityPattern = `^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[n
 
 const quantityRule = "type(self) == int || isQuantity(self)"
 
+// hasRule reports whether schema node s has the CEL validation rule.
 func hasRule(s map[string]any, rule string) bool {
 	rules, _ := s["x-kubernetes-validations"].([]any)
 	for _, r := range rules {
@@ -317,6 +340,7 @@ func hasRule(s map[string]any, rule string) bool {
 	return false
 }
 
+// hasKeyRule reports whether map schema node s bounds the length of its keys.
 func hasKeyRule(s map[string]any) bool {
 	rules, _ := s["x-kubernetes-validations"].([]any)
 	for _, r := range rules {

@@ -12,6 +12,13 @@
 // Argo CD's side starts in the background while Flux's phases run. When its binaries cannot be
 // built or it does not start, the demo says so and Flux syncs examples/basic as well.
 //
+// When it can (root, containerd, runc, ctr, iptables: docs/real-node.md), the demo adds a real
+// node and runs examples/basic there in real containers: its declaration pointed at the node and
+// at local images (the stand-in executor, the sample performer, the controller image for the
+// forwarder), synced by Flux, while Argo CD syncs examples/multi-avs instead. It ends by sending
+// one task to the executor pod and printing the round trip. Otherwise it says why and runs on
+// KWOK nodes only; HOURGLASS_DEMO_NODE=kwok chooses that.
+//
 //	go run ./hack/demo        (make demo)
 //
 // HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster).
@@ -40,14 +47,18 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/flux"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitops"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/realnode"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
 // argoExample is the example Argo CD syncs, under the path the Application of
-// examples/argocd/application.yaml names in the GitOps repository.
+// examples/argocd/application.yaml names in the GitOps repository; with the real node it syncs
+// argoExampleRealNode and Flux syncs examples/basic onto the node.
 const (
-	argoExample = "basic"
-	argoPath    = "executors/" + argocd.ExecutorApplication
+	argoExample         = "basic"
+	argoExampleRealNode = "multi-avs"
+	argoPath            = "executors/" + argocd.ExecutorApplication
+	nodeExample         = "basic"
 )
 
 func main() {
@@ -132,8 +143,14 @@ type tools struct {
 type demo struct {
 	root, dir    string
 	e            *gitops.Env
+	examples     []string
+	argoExample  string
 	fluxExamples []string
 	start        time.Time
+
+	realNode bool   // examples/basic runs on the real node
+	whyKWOK  string // why it does not
+	images   *realnode.Images
 
 	argo       *background
 	toolsReady chan tools
@@ -189,27 +206,61 @@ func newDemo() (*demo, error) {
 		argoSynced: make(chan error, 1),
 	}
 	for _, ex := range examples {
-		if name := filepath.Base(ex); name != argoExample {
+		d.examples = append(d.examples, filepath.Base(ex))
+	}
+	switch {
+	case os.Getenv("HOURGLASS_DEMO_NODE") == "kwok":
+		d.setNode(false, "HOURGLASS_DEMO_NODE=kwok")
+	case realnode.Missing() != "":
+		d.setNode(false, realnode.Missing())
+	default:
+		d.setNode(true, "")
+	}
+	return d, nil
+}
+
+// setNode chooses between the real node and KWOK nodes only, and which engine syncs which example.
+func (d *demo) setNode(real bool, why string) {
+	d.realNode, d.whyKWOK, d.e.RealNode = real, why, real
+	d.argoExample = argoExample
+	if real {
+		d.argoExample = argoExampleRealNode
+	}
+	d.fluxExamples = nil
+	for _, name := range d.examples {
+		if name != d.argoExample {
 			d.fluxExamples = append(d.fluxExamples, name)
 		}
 	}
-	return d, nil
 }
 
 // phases are the demo's steps, in order; some run others alongside.
 func (d *demo) phases() []phase {
 	e := d.e
-	return []phase{
-		{name: "local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes)",
-			run: d.clusterUp,
-			alongside: []phase{
-				{name: "KRM function (go build ./functions)", run: func(ctx context.Context, out io.Writer) error {
-					return cluster.BuildFunction(ctx, d.root, out)
-				}},
-				{name: "controller (go build ./controller)", run: func(ctx context.Context, out io.Writer) error {
-					return cluster.BuildController(ctx, d.root, d.dir, out)
-				}},
-			}},
+	clusterName := "local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes)"
+	alongside := []phase{
+		{name: "KRM function (go build ./functions)", run: func(ctx context.Context, out io.Writer) error {
+			return cluster.BuildFunction(ctx, d.root, out)
+		}},
+		{name: "controller (go build ./controller)", run: func(ctx context.Context, out io.Writer) error {
+			return cluster.BuildController(ctx, d.root, d.dir, out)
+		}},
+	}
+	var nodePhases []phase
+	if d.realNode {
+		clusterName = "local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK nodes) and a real node (kubelet, containerd, kube-proxy, CoreDNS)"
+		alongside = append(alongside, phase{name: "images for the real node (hack/images: controller, sample performer; the stand-in executor)",
+			run: func(ctx context.Context, out io.Writer) (err error) {
+				d.images, err = realnode.BuildImages(ctx, d.root, d.dir, false, out)
+				return err
+			}})
+		nodePhases = []phase{{name: "real node: images into its containerd; namespace " + nodeNamespace + " and a throwaway operator key Secret",
+			run: d.prepareNode}}
+	} else {
+		fmt.Printf("KWOK nodes only: %s. examples/basic runs on KWOK nodes (nothing runs in containers); docs/real-node.md says what the real node needs.\n", d.whyKWOK)
+	}
+	return append(append([]phase{
+		{name: clusterName, run: d.clusterUp, alongside: alongside}}, nodePhases...), []phase{
 		{name: "Flux: source-controller and kustomize-controller (hack/flux-bins.sh), CRDs",
 			run: func(ctx context.Context, out io.Writer) error {
 				if err := e.StartFlux(ctx); err != nil {
@@ -246,13 +297,16 @@ func (d *demo) phases() []phase {
 			}},
 		{name: "Argo CD renders " + argoPath + " with the plugin, syncs it in waves and waits until every Performer is Ready",
 			run: d.waitArgo},
-	}
+	}...)
 }
 
 // clusterUp starts the local control plane, then Argo CD in the background.
 func (d *demo) clusterUp(ctx context.Context, out io.Writer) error {
 	if err := d.e.ClusterUp(ctx, true); err != nil {
-		return err
+		if !d.realNode {
+			return err
+		}
+		return fmt.Errorf("%w\n(the real node did not start: HOURGLASS_DEMO_NODE=kwok make demo runs on KWOK nodes only)", err)
 	}
 	d.e.Cluster.ControllerBuilt = true // built alongside
 	go d.startArgo(ctx)
@@ -284,17 +338,24 @@ func (d *demo) publish(ctx context.Context, out io.Writer) (err error) {
 	if err := e.StartGit(ctx, true); err != nil {
 		return err
 	}
+	if d.realNode {
+		e.EditExecutors = d.pointAtNode
+	}
 	if _, err = e.PublishRepos(ctx, d.fluxExamples); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "    %s  executors/ %v rendered into rendered/ (Flux)\n", e.Executors.URL, d.fluxExamples)
-	if err := os.CopyFS(filepath.Join(e.Executors.Repo.Work, argoPath), os.DirFS(filepath.Join(d.root, "examples", argoExample))); err != nil {
+	if d.realNode {
+		fmt.Fprintf(out, "    executors/%s/executor.yaml points at the real node and the local images (the stand-in executor, the sample performer %s)\n",
+			nodeExample, realnode.PerformerRepository+":"+d.images.PerformerTag)
+	}
+	if err := os.CopyFS(filepath.Join(e.Executors.Repo.Work, argoPath), os.DirFS(filepath.Join(d.root, "examples", d.argoExample))); err != nil {
 		return err
 	}
-	if d.revision, err = e.Executors.Commit(ctx, argoPath+": examples/"+argoExample+", rendered by Argo CD's plugin"); err != nil {
+	if d.revision, err = e.Executors.Commit(ctx, argoPath+": examples/"+d.argoExample+", rendered by Argo CD's plugin"); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "    %s  examples/%s as %s, not rendered (Argo CD), %s\n", e.Executors.URL, argoExample, argoPath, d.revision)
+	fmt.Fprintf(out, "    %s  examples/%s as %s, not rendered (Argo CD), %s\n", e.Executors.URL, d.argoExample, argoPath, d.revision)
 	return nil
 }
 
@@ -306,7 +367,7 @@ func (d *demo) applyApplication(ctx context.Context, out io.Writer) error {
 	fmt.Fprint(out, indent(a.out.String()))
 	if a.err != nil {
 		fmt.Fprintf(out, "    !! Argo CD is not running: %v\n", a.err)
-		fmt.Fprintf(out, "    !! the demo goes on with Flux alone: it syncs examples/%s too (%s rendered into rendered/)\n", argoExample, argoPath)
+		fmt.Fprintf(out, "    !! the demo goes on with Flux alone: it syncs examples/%s too (%s rendered into rendered/)\n", d.argoExample, argoPath)
 		if _, err := e.Executors.Render(ctx); err != nil {
 			return err
 		}
@@ -395,6 +456,11 @@ func (d *demo) report(ctx context.Context) error {
 	}
 	fmt.Println("\nWhich engine synced each performer (kustomize-controller's labels, Argo CD's tracking annotation):")
 	fmt.Print(owners)
+	if d.realNode {
+		if err := d.task(ctx); err != nil {
+			return err
+		}
+	}
 	d.howToLook()
 	return nil
 }
@@ -414,6 +480,13 @@ func (d *demo) howToLook() {
 		fmt.Println("  kubectl get application " + argocd.ExecutorApplication + " -n argocd -o yaml    # status.sync, status.health, status.operationState")
 	}
 	fmt.Println("  kubectl get performers -A")
+	if d.realNode {
+		fmt.Printf("  kubectl -n %s get pods -o wide    # the executor and the performer, in containers on %s\n", nodeNamespace, cluster.RealNodeName)
+		fmt.Printf("  kubectl -n %s port-forward pod/%s 9095:%d &\n", nodeNamespace, nodeExecutorPod, nodeExecutorPort)
+		fmt.Println("  go run ./test/executor/cmd/submit-task --addr 127.0.0.1:9095 --payload 12    # one task through the executor pod; --count 20 for a median")
+	} else {
+		fmt.Printf("  (KWOK nodes only: %s)\n", d.whyKWOK)
+	}
 	fmt.Printf("  cd %s && edit executors/*/executor.yaml, render (Flux) and commit: see README.md\n", e.Executors.Repo.Work)
 	fmt.Println("  make demo-down    # stop everything")
 }

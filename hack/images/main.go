@@ -83,6 +83,7 @@ type options struct {
 	only                                                   map[string]bool
 }
 
+// main builds the images named by -only (all by default) for -platforms into -out.
 func main() {
 	var o options
 	var platforms, only string
@@ -100,6 +101,8 @@ func main() {
 	}
 }
 
+// run reads the options that need the checkout (its root, revision and creation time) and builds
+// each image, printing its reference and digest.
 func run(o *options, platforms, only string) error {
 	root, err := gitOut(".", "rev-parse", "--show-toplevel")
 	if err != nil {
@@ -194,27 +197,9 @@ func build(ctx context.Context, o *options, img image) (string, v1.Hash, error) 
 
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range o.platforms {
-		files := []file{
-			{name: "etc/", mode: 0o755, dir: true},
-			{name: "etc/group", mode: 0o644, data: []byte(group)},
-			{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
-			{name: "etc/ssl/", mode: 0o755, dir: true},
-			{name: "etc/ssl/certs/", mode: 0o755, dir: true},
-			{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: ca},
-			{name: "home/", mode: 0o755, dir: true},
-			{name: "home/nonroot/", mode: 0o700, dir: true, uid: 65532},
-			{name: "tmp/", mode: 0o1777, dir: true},
-		}
-		for _, b := range img.binaries {
-			out := filepath.Join(bin, p.Architecture, filepath.Base(b.path))
-			if err := goBuild(ctx, o, p, b.pkg, out); err != nil {
-				return "", v1.Hash{}, err
-			}
-			data, err := os.ReadFile(out)
-			if err != nil {
-				return "", v1.Hash{}, err
-			}
-			files = append(files, file{name: strings.TrimPrefix(b.path, "/"), mode: 0o755, data: data})
+		files, err := platformFiles(ctx, o, img, p, ca, bin)
+		if err != nil {
+			return "", v1.Hash{}, err
 		}
 		layer, err := tarLayer(files, o.created)
 		if err != nil {
@@ -232,28 +217,62 @@ func build(ctx context.Context, o *options, img image) (string, v1.Hash, error) 
 	if err != nil {
 		return "", v1.Hash{}, err
 	}
+	if err := writeLayout(o, img, ref, idx); err != nil {
+		return "", v1.Hash{}, err
+	}
+	return ref, digest, nil
+}
 
+// platformFiles are the files of the image for platform p: a minimal /etc with the CA bundle, the
+// nonroot user's home, /tmp, and the image's binaries built for p in folder bin.
+func platformFiles(ctx context.Context, o *options, img image, p v1.Platform, ca []byte, bin string) ([]file, error) {
+	files := []file{
+		{name: "etc/", mode: 0o755, dir: true},
+		{name: "etc/group", mode: 0o644, data: []byte(group)},
+		{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
+		{name: "etc/ssl/", mode: 0o755, dir: true},
+		{name: "etc/ssl/certs/", mode: 0o755, dir: true},
+		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: ca},
+		{name: "home/", mode: 0o755, dir: true},
+		{name: "home/nonroot/", mode: 0o700, dir: true, uid: 65532},
+		{name: "tmp/", mode: 0o1777, dir: true},
+	}
+	for _, b := range img.binaries {
+		out := filepath.Join(bin, p.Architecture, filepath.Base(b.path))
+		if err := goBuild(ctx, o, p, b.pkg, out); err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file{name: strings.TrimPrefix(b.path, "/"), mode: 0o755, data: data})
+	}
+	return files, nil
+}
+
+// writeLayout writes index idx as the OCI layout OUT/NAME/, named ref, and as OUT/NAME.tar.
+func writeLayout(o *options, img image, ref string, idx v1.ImageIndex) error {
 	dir := filepath.Join(o.out, img.name)
 	if err := os.RemoveAll(dir); err != nil {
-		return "", v1.Hash{}, err
+		return err
 	}
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
-		return "", v1.Hash{}, err
+		return err
 	}
 	// ref.name for skopeo's oci:DIR:REF and podman; io.containerd.image.name for ctr images import.
 	if err := lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{
 		"org.opencontainers.image.ref.name": ref,
 		"io.containerd.image.name":          ref,
 	})); err != nil {
-		return "", v1.Hash{}, err
+		return err
 	}
-	if err := tarDir(dir, dir+".tar", o.created); err != nil {
-		return "", v1.Hash{}, err
-	}
-	return ref, digest, nil
+	return tarDir(dir, dir+".tar", o.created)
 }
 
+// platformImage is the image for platform p: one layer, its labels, the nonroot user and the
+// image's entry point.
 func platformImage(layer v1.Layer, p v1.Platform, img image, labels map[string]string, created time.Time) (v1.Image, error) {
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	im, err := mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{
@@ -388,6 +407,7 @@ func tarDir(dir, out string, mtime time.Time) error {
 	return f.Close()
 }
 
+// gitOut runs git with args in dir and returns its output, trimmed.
 func gitOut(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -29,6 +28,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/argocd"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/poll"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
@@ -250,37 +250,18 @@ func (e *env) performersReady(ctx context.Context) (bool, string, error) {
 		return false, "no Performer", nil
 	}
 	for _, p := range list.Items {
-		if ok, why := ready(&p); !ok {
+		if ok, why := poll.ReadyAtGeneration(&p); !ok {
 			return false, p.GetName() + ": " + why, nil
 		}
 	}
 	return true, "", nil
 }
 
-func ready(p *unstructured.Unstructured) (bool, string) {
-	observed, _, _ := unstructured.NestedInt64(p.Object, "status", "observedGeneration")
-	if observed != p.GetGeneration() {
-		return false, fmt.Sprintf("observedGeneration %d, generation %d", observed, p.GetGeneration())
-	}
-	conds, _, _ := unstructured.NestedSlice(p.Object, "status", "conditions")
-	for _, c := range conds {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Ready" {
-			return m["status"] == "True", fmt.Sprintf("Ready=%v %v: %v", m["status"], m["reason"], m["message"])
-		}
-	}
-	return false, "no Ready condition"
-}
-
-func poll(ctx context.Context, timeout time.Duration, cond func(ctx context.Context) (bool, error)) error {
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, cond)
-}
-
 // converged waits until the Application is Synced and Healthy at revision (any revision if
 // empty) with its last sync operation Succeeded.
 func (e *env) converged(ctx context.Context, revision string, timeout time.Duration) (appState, error) {
 	var last appState
-	err := poll(ctx, timeout, func(ctx context.Context) (bool, error) {
+	err := poll.Until(ctx, timeout, func(ctx context.Context) (bool, error) {
 		_, s, err := e.app(ctx)
 		if err != nil {
 			return false, err
@@ -359,7 +340,7 @@ func (e *env) terminate(ctx context.Context) error {
 // finishes and the Application turns Healthy. At no point is it Healthy with a Performer not Ready.
 func (e *env) healthyWhenReady(t *testing.T, ctx context.Context) {
 	var last appState
-	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+	err := poll.Until(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
 		_, s, err := e.app(ctx)
 		if err != nil {
 			return false, err
@@ -391,7 +372,7 @@ func (e *env) healthyWhenReady(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	var healths []string
-	err = poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+	err = poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		_, s, err := e.app(ctx)
 		if err != nil {
 			return false, err
@@ -659,7 +640,7 @@ func (e *env) selfHeal(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	var got string
-	err = poll(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+	err = poll.Until(ctx, time.Minute, func(ctx context.Context) (bool, error) {
 		p, err := e.performer(ctx, performerName)
 		if err != nil {
 			return false, err
@@ -683,7 +664,7 @@ func (e *env) stalled(t *testing.T, ctx context.Context) {
 		return strings.Replace(d, "        resources:\n", "        profiles: [gpu-h100]\n        resources:\n", 1)
 	})
 	var last appState
-	err := poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+	err := poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		_, s, err := e.app(ctx)
 		if err != nil {
 			return false, err
@@ -698,7 +679,7 @@ func (e *env) stalled(t *testing.T, ctx context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, why := ready(p); ok {
+	if ok, why := poll.ReadyAtGeneration(p); ok {
 		t.Errorf("the Application is Degraded but the Performer is ready: %s", why)
 	} else if !strings.Contains(why, "Unschedulable") {
 		t.Errorf("want the Performer not ready because it is Unschedulable, got %s", why)
@@ -741,7 +722,7 @@ func (e *env) badDeclaration(t *testing.T, ctx context.Context) {
 	})
 	const field = `spec.avs.supportedAvs[0].address: "0x12345" is no Ethereum address`
 	var last appState
-	err = poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+	err = poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		_, s, err := e.app(ctx)
 		if err != nil {
 			return false, err
@@ -796,7 +777,7 @@ func (e *env) otherProgram(t *testing.T, ctx context.Context) {
 	})
 	const refused = `names the KRM function exec.path "/bin/sh"`
 	var last appState
-	err = poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+	err = poll.Until(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		_, s, err := e.app(ctx)
 		if err != nil {
 			return false, err

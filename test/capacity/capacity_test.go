@@ -6,16 +6,13 @@ package capacity
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +25,7 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
@@ -121,7 +119,7 @@ func TestPeakRSSWithLargestPerformers(t *testing.T) {
 	limit := memoryLimit(t)
 	ns := env.Namespace(t)
 	schema := specSchema(t)
-	bin := buildController(t)
+	bin := process.Build(t, "./controller")
 
 	start := time.Now()
 	var created atomic.Int64
@@ -155,7 +153,8 @@ func TestPeakRSSWithLargestPerformers(t *testing.T) {
 	t.Logf("created %d Performers of %d bytes of JSON each (%.1f MiB) in %s", created.Load(), bytes.Load()/int64(n),
 		float64(bytes.Load())/(1<<20), time.Since(start).Round(time.Second))
 
-	cmd, logPath, stop := runController(t, bin, ns, limit)
+	ctl := runController(t, bin, ns, limit)
+	cmd, logPath, stop := ctl.Cmd, ctl.LogPath, func() { _ = ctl.Stop() }
 	defer stop()
 	// The kernel keeps the peak of the whole RSS; the peak of its anonymous part (what the
 	// garbage collector manages, without the binary's file-backed pages) is sampled.
@@ -268,70 +267,14 @@ func manager(t *testing.T) corev1.Container {
 	return d.Spec.Template.Spec.Containers[0]
 }
 
-func buildController(t *testing.T) string {
-	t.Helper()
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "hourglass-controller")
-	build := exec.Command("go", "build", "-o", bin, "./controller")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the controller: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // runController runs the controller against the test API server, reconciling namespace, with the
 // environment of its install (GOMEMLIMIT at the memory limit).
-func runController(t *testing.T, bin, namespace string, limit int64) (*exec.Cmd, string, func()) {
+func runController(t *testing.T, bin, namespace string, limit int64) *process.Process {
 	t.Helper()
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "controller.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--kubeconfig="+kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--watch-namespaces="+namespace)
 	// The garbage collector's traces tell the live heap apart from the headroom it leaves.
-	cmd.Env = append(append(os.Environ(), installEnv(t, limit)...), "GODEBUG=gctrace=1")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var once sync.Once
-	return cmd, logFile.Name(), func() { once.Do(func() { stopController(t, cmd, done, logFile) }) }
-}
-
-func stopController(t *testing.T, cmd *exec.Cmd, done chan error, logFile *os.File) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			t.Errorf("controller: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	logFile.Close()
-	if t.Failed() {
-		if log, err := os.ReadFile(logFile.Name()); err == nil {
-			if len(log) > 20000 {
-				log = log[len(log)-20000:]
-			}
-			t.Logf("controller log (end):\n%s", log)
-		}
-	}
+	return process.Start(t, bin, append(installEnv(t, limit), "GODEBUG=gctrace=1"),
+		"--kubeconfig="+process.Kubeconfig(t, env.KubeConfig), "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--watch-namespaces="+namespace)
 }
 
 // statusKiB reads a kB field of /proc/<pid>/status, such as VmHWM, the peak RSS.

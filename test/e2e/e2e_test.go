@@ -29,7 +29,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
@@ -37,6 +36,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitops"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/poll"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
@@ -159,22 +159,6 @@ func (e *env) getPerformer(ctx context.Context, namespace, name string) (*unstru
 	return p, err
 }
 
-// readyAtGeneration reports whether a Performer is Ready=True for its current generation.
-func readyAtGeneration(p *unstructured.Unstructured) (bool, string) {
-	observed, _, _ := unstructured.NestedInt64(p.Object, "status", "observedGeneration")
-	if observed != p.GetGeneration() {
-		return false, fmt.Sprintf("observedGeneration %d, generation %d", observed, p.GetGeneration())
-	}
-	conds, _, _ := unstructured.NestedSlice(p.Object, "status", "conditions")
-	for _, c := range conds {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Ready" {
-			return m["status"] == "True", fmt.Sprintf("Ready=%v %v: %v", m["status"], m["reason"], m["message"])
-		}
-	}
-	return false, "no Ready condition"
-}
-
 // performerPod returns the one live pod of a Performer.
 func (e *env) performerPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	var pods corev1.PodList
@@ -193,10 +177,6 @@ func (e *env) performerPod(ctx context.Context, namespace, name string) (*corev1
 	return &live[0], nil
 }
 
-func poll(ctx context.Context, timeout time.Duration, cond func(ctx context.Context) (bool, error)) error {
-	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, cond)
-}
-
 // --- checks ----------------------------------------------------------------------------------
 
 // examplesReady: every Performer is Ready for its generation, every executor StatefulSet has all
@@ -211,7 +191,7 @@ func (e *env) examplesReady(t *testing.T, ctx context.Context) {
 			t.Errorf("performer %s/%s: %v", want.GetNamespace(), want.GetName(), err)
 			continue
 		}
-		if ok, why := readyAtGeneration(p); !ok {
+		if ok, why := poll.ReadyAtGeneration(p); !ok {
 			t.Errorf("performer %s/%s is not ready: %s", p.GetNamespace(), p.GetName(), why)
 		}
 	}
@@ -422,12 +402,12 @@ func (e *env) walkthrough(t *testing.T, ctx context.Context) {
 			"-p", `{"spec":{"image":"my-org/my-avs-performer:v1.1.0","version":"v1.1.0"}}`)
 		const image = "my-org/my-avs-performer:v1.1.0"
 		var why string
-		err = poll(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		err = poll.Until(ctx, time.Minute, func(ctx context.Context) (bool, error) {
 			p, err := e.getPerformer(ctx, walkNamespace, walkPerformer)
 			if err != nil {
 				return false, err
 			}
-			ok, w := readyAtGeneration(p)
+			ok, w := poll.ReadyAtGeneration(p)
 			why = w
 			if !ok {
 				return false, nil
@@ -461,7 +441,7 @@ func (e *env) walkthrough(t *testing.T, ctx context.Context) {
 	t.Run("scale the executor", func(t *testing.T) {
 		e.kubectl(t, ctx, "scale", "statefulset", walkExecutor, "-n", walkNamespace, "--replicas=3")
 		var sts appsv1.StatefulSet
-		err := poll(ctx, 90*time.Second, func(ctx context.Context) (bool, error) {
+		err := poll.Until(ctx, 90*time.Second, func(ctx context.Context) (bool, error) {
 			if err := e.cl.Get(ctx, types.NamespacedName{Namespace: walkNamespace, Name: walkExecutor}, &sts); err != nil {
 				return false, err
 			}

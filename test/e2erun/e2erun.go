@@ -29,6 +29,7 @@ func Gate(t *testing.T, what, target string, tools ...string) {
 // Log writes what it is given into the test's log, a line at a time.
 type Log struct{ T *testing.T }
 
+// Write logs p in the test's log, a line at a time.
 func (w Log) Write(p []byte) (int, error) {
 	w.T.Helper()
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {

@@ -218,6 +218,7 @@ func (e *Executor) Performer(avsAddress string) *Performer {
 	return e.performers[strings.ToLower(avsAddress)]
 }
 
+// timeout is the deployment and readiness timeout: the configured one, else DefaultTimeout.
 func (e *Executor) timeout() time.Duration {
 	if e.cfg.Timeout > 0 {
 		return e.cfg.Timeout
@@ -256,64 +257,8 @@ func (e *Executor) createPerformerResource(ctx context.Context, avsAddress strin
 	// (pkg/containerManager/utils.go, HashAvsAddress), and 8 of a UUID without dashes.
 	sum := sha256.Sum256([]byte(avsAddress))
 	id := fmt.Sprintf("performer-%s-%s", hex.EncodeToString(sum[:])[:6], strings.ReplaceAll(uuid.New().String(), "-", "")[:8])
-
-	// buildEnvironmentFromImage: AVS_ADDRESS and GRPC_PORT first, then the configured envs:
-	// Secret and ConfigMap references become environmentFrom, plain values environment; entries
-	// with nothing set and valueFromEnv are skipped.
-	env := map[string]any{"AVS_ADDRESS": avsAddress, "GRPC_PORT": fmt.Sprint(GRPCPort)}
-	var envFrom []any
-	for _, v := range avs.Envs {
-		switch {
-		case v.Value == "" && v.ValueFromEnv == "" && v.KubernetesEnv == nil:
-		case v.KubernetesEnv != nil && v.KubernetesEnv.ValueFrom.SecretKeyRef.Name != "":
-			ref := v.KubernetesEnv.ValueFrom.SecretKeyRef
-			envFrom = append(envFrom, map[string]any{"name": v.Name, "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": ref.Name, "key": ref.Key}}})
-		case v.KubernetesEnv != nil && v.KubernetesEnv.ValueFrom.ConfigMapKeyRef.Name != "":
-			ref := v.KubernetesEnv.ValueFrom.ConfigMapKeyRef
-			envFrom = append(envFrom, map[string]any{"name": v.Name, "valueFrom": map[string]any{"configMapKeyRef": map[string]any{"name": ref.Name, "key": ref.Key}}})
-		case v.Value != "":
-			env[v.Name] = v.Value
-		}
-	}
-	var sa string
-	if avs.Kubernetes != nil {
-		sa = avs.Kubernetes.ServiceAccountName
-	}
-
-	// pkg/kubernetesManager/crd.go, CreatePerformer: the labels, and the spec fields of its
-	// PerformerCRD type as they serialise (resources is a struct without omitempty effect, so {}).
-	cfg := map[string]any{"grpcPort": int64(GRPCPort), "environment": env}
-	if envFrom != nil {
-		cfg["environmentFrom"] = envFrom
-	}
-	if sa != "" {
-		cfg["serviceAccountName"] = sa
-	}
-	spec := map[string]any{
-		"avsAddress":      avsAddress,
-		"image":           avs.Image.Repository + ":" + avs.Image.Tag,
-		"imagePullPolicy": "Never", // "Use local images only for testing"
-		"config":          cfg,
-		"resources":       map[string]any{},
-	}
-	if avs.Image.Tag != "" {
-		spec["version"] = avs.Image.Tag
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": e.cfg.Kubernetes.CRDGroup + "/" + e.cfg.Kubernetes.CRDVersion,
-		"kind":       "Performer",
-		"metadata": map[string]any{
-			"name":      id,
-			"namespace": e.cfg.Kubernetes.Namespace,
-			"labels": map[string]any{
-				"app":                               "hourglass-performer",
-				"hourglass.eigenlayer.io/avs":       avsAddress,
-				"hourglass.eigenlayer.io/performer": id,
-			},
-		},
-		"spec": spec,
-	}}
-	e.log.Info("Creating Kubernetes performer resource", "performerID", id, "avsAddress", avsAddress, "image", spec["image"], "namespace", e.cfg.Kubernetes.Namespace)
+	u := e.performerObject(id, avsAddress, avs)
+	e.log.Info("Creating Kubernetes performer resource", "performerID", id, "avsAddress", avsAddress, "image", avs.Image.Repository+":"+avs.Image.Tag, "namespace", e.cfg.Kubernetes.Namespace)
 	if err := e.client.Create(ctx, u); err != nil {
 		return nil, fmt.Errorf("failed to create Performer CRD: %w", fmt.Errorf("failed to create Performer CRD: %w", err))
 	}
@@ -333,25 +278,91 @@ func (e *Executor) createPerformerResource(ctx context.Context, avsAddress strin
 		}
 		return nil, fmt.Errorf("performer not ready: %w", err)
 	}
+	if err := e.connect(p, avs); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
-	// endpointOverride replaces the computed endpoint, only after the Performer is ready.
+// performerObject is the Performer the executor creates, as pkg/kubernetesManager/crd.go's
+// CreatePerformer writes it: the labels, and the spec fields of its PerformerCRD type as they
+// serialise (resources is a struct without omitempty effect, so {}).
+func (e *Executor) performerObject(id, avsAddress string, avs AvsPerformer) *unstructured.Unstructured {
+	env, envFrom := performerEnv(avsAddress, avs.Envs)
+	cfg := map[string]any{"grpcPort": int64(GRPCPort), "environment": env}
+	if envFrom != nil {
+		cfg["environmentFrom"] = envFrom
+	}
+	if avs.Kubernetes != nil && avs.Kubernetes.ServiceAccountName != "" {
+		cfg["serviceAccountName"] = avs.Kubernetes.ServiceAccountName
+	}
+	spec := map[string]any{
+		"avsAddress":      avsAddress,
+		"image":           avs.Image.Repository + ":" + avs.Image.Tag,
+		"imagePullPolicy": "Never", // "Use local images only for testing"
+		"config":          cfg,
+		"resources":       map[string]any{},
+	}
+	if avs.Image.Tag != "" {
+		spec["version"] = avs.Image.Tag
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": e.cfg.Kubernetes.CRDGroup + "/" + e.cfg.Kubernetes.CRDVersion,
+		"kind":       "Performer",
+		"metadata": map[string]any{
+			"name":      id,
+			"namespace": e.cfg.Kubernetes.Namespace,
+			"labels": map[string]any{
+				"app":                               "hourglass-performer",
+				"hourglass.eigenlayer.io/avs":       avsAddress,
+				"hourglass.eigenlayer.io/performer": id,
+			},
+		},
+		"spec": spec,
+	}}
+}
+
+// performerEnv follows buildEnvironmentFromImage: AVS_ADDRESS and GRPC_PORT first, then the
+// configured envs: Secret and ConfigMap references become environmentFrom (nil without any),
+// plain values environment; entries with nothing set and valueFromEnv are skipped.
+func performerEnv(avsAddress string, envs []Env) (env map[string]any, from []any) {
+	env = map[string]any{"AVS_ADDRESS": avsAddress, "GRPC_PORT": fmt.Sprint(GRPCPort)}
+	for _, v := range envs {
+		switch {
+		case v.Value == "" && v.ValueFromEnv == "" && v.KubernetesEnv == nil:
+		case v.KubernetesEnv != nil && v.KubernetesEnv.ValueFrom.SecretKeyRef.Name != "":
+			ref := v.KubernetesEnv.ValueFrom.SecretKeyRef
+			from = append(from, map[string]any{"name": v.Name, "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": ref.Name, "key": ref.Key}}})
+		case v.KubernetesEnv != nil && v.KubernetesEnv.ValueFrom.ConfigMapKeyRef.Name != "":
+			ref := v.KubernetesEnv.ValueFrom.ConfigMapKeyRef
+			from = append(from, map[string]any{"name": v.Name, "valueFrom": map[string]any{"configMapKeyRef": map[string]any{"name": ref.Name, "key": ref.Key}}})
+		case v.Value != "":
+			env[v.Name] = v.Value
+		}
+	}
+	return env, from
+}
+
+// connect dials the ready Performer's gRPC endpoint; endpointOverride replaces the computed one,
+// only after the Performer is ready.
+func (e *Executor) connect(p *Performer, avs AvsPerformer) error {
 	p.DialEndpoint = p.Endpoint
 	if avs.Kubernetes != nil && avs.Kubernetes.EndpointOverride != "" {
-		e.log.Info("Using endpoint override for performer", "performerID", id, "originalEndpoint", p.Endpoint, "overrideEndpoint", avs.Kubernetes.EndpointOverride)
+		e.log.Info("Using endpoint override for performer", "performerID", p.ID, "originalEndpoint", p.Endpoint, "overrideEndpoint", avs.Kubernetes.EndpointOverride)
 		p.DialEndpoint = avs.Kubernetes.EndpointOverride
 	}
-	e.log.Info("Creating gRPC client for performer", "performerID", id, "endpoint", p.DialEndpoint)
+	e.log.Info("Creating gRPC client for performer", "performerID", p.ID, "endpoint", p.DialEndpoint)
 	retry := PerformerRetry
 	if e.cfg.Retry != nil {
 		retry = *e.cfg.Retry
 	}
 	conn, err := Dial(p.DialEndpoint, retry)
 	if err != nil {
-		return nil, fmt.Errorf("failed to create gRPC connection: %w", err)
+		return fmt.Errorf("failed to create gRPC connection: %w", err)
 	}
 	p.conn, p.client = conn, performerv1.NewPerformerServiceClient(conn)
-	e.log.Info("Created gRPC client for performer", "performerID", id, "endpoint", p.DialEndpoint)
-	return p, nil
+	e.log.Info("Created gRPC client for performer", "performerID", p.ID, "endpoint", p.DialEndpoint)
+	return nil
 }
 
 // waitForPerformerReady follows the function of that name (kubernetesPerformer.go): a ticker, so
@@ -483,6 +494,7 @@ func retryInterceptor(cfg RetryConfig) grpc.UnaryClientInterceptor {
 	}
 }
 
+// retryable reports whether a gRPC call that failed with err is retried.
 func retryable(err error) bool {
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {

@@ -49,6 +49,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
@@ -130,12 +131,8 @@ func setup() error {
 		return fail(err)
 	}
 	suite.bin = filepath.Join(dir, "bin", "hourglass-controller")
-	build := exec.CommandContext(ctx, "go", "build", "-o", suite.bin, "./controller")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fail(fmt.Errorf("building the controller: %w", err))
+	if err := process.GoBuild(ctx, "./controller", suite.bin); err != nil {
+		return fail(err)
 	}
 	if suite.kubeconfig, err = serviceAccountKubeconfig(ctx, dir); err != nil {
 		return fail(err)

@@ -53,8 +53,12 @@ const (
 // c reaches the test API server; its scheme adds the CRD types to the built-in ones.
 var c client.Client
 
+// env is the test API server, for kubectl.
+var env *envtest.Env
+
 func TestMain(m *testing.M) {
 	envtest.Main(m, func(e *envtest.Env) {
+		env = e
 		scheme := runtime.NewScheme()
 		for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme} {
 			if err := add(scheme); err != nil {

@@ -17,7 +17,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +39,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/node"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/realnode"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
 
@@ -63,7 +63,7 @@ type report struct {
 }
 
 func TestRealNode(t *testing.T) {
-	e2erun.Gate(t, "real-node test", "test-node", "kubectl", "containerd", "runc", "ctr", "iptables")
+	e2erun.Gate(t, "real-node test", "test-node", "kubectl", "containerd", "runc", "ctr", "iptables", "conntrack", "kpt")
 	if os.Geteuid() != 0 {
 		t.Fatal("the real node needs root (mounts, network namespaces, iptables, cgroups); CI runs as root")
 	}
@@ -95,6 +95,7 @@ func TestRealNode(t *testing.T) {
 	})
 
 	var c *cluster.Cluster
+	var images *realnode.Images
 	probeBin := filepath.Join(dir, "bin", "nodeprobe")
 	built := make(chan error, 1)
 	go func() {
@@ -102,26 +103,29 @@ func TestRealNode(t *testing.T) {
 			built <- err
 			return
 		}
-		built <- buildOperatorImage(ctx, root, dir, out)
+		var err error
+		images, err = realnode.BuildImages(ctx, root, dir, true, out)
+		built <- err
 	}()
 	phase("cluster with a real node (script start to node Ready)", func() error {
 		c, err = cluster.UpWith(ctx, root, dir, out, cluster.Options{RealNode: true})
 		return err
 	})
-	phase("probe and operator images: built as OCI layouts, imported into the node's containerd", func() error {
+	phase("images: the probe, make images' controller, function and sample performer, the stand-in executor; imported into the node's containerd", func() error {
 		if err := <-built; err != nil {
 			return err
 		}
 		if err := c.LoadImage(ctx, filepath.Join(dir, "images", "nodeprobe")); err != nil {
 			return err
 		}
-		return c.LoadImage(ctx, filepath.Join(dir, "images", "operator"))
+		return images.Load(ctx, c)
 	})
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 
+	var a *avs
 	ok := clock.Steps(ctx, []e2erun.Step{
 		{Name: "node Ready beside the KWOK nodes", Essential: true, F: func(t *testing.T, ctx context.Context) {
 			checkNodes(t, ctx, cs)
@@ -163,6 +167,28 @@ func TestRealNode(t *testing.T) {
 				t.Errorf("sidecar logs = %q, want them to say %q", logs, "sidecar started")
 			}
 		}},
+		{Name: "examples/basic rendered by the function image (kpt fn eval, podman), applied, Ready on the node", Essential: true, F: func(t *testing.T, ctx context.Context) {
+			a = newAVS(t, c, images)
+			a.install(t, ctx)
+		}},
+		{Name: "Pod Security restricted enforced on every namespace with pods", F: func(t *testing.T, ctx context.Context) {
+			a.namespaces(t, ctx)
+		}},
+		{Name: "executor and performer pods: UID and root filesystem as their specs say, forwarder before executor", F: func(t *testing.T, ctx context.Context) {
+			a.pods(t, ctx)
+		}},
+		{Name: "task round trip: executor pod, forwarder, Service DNS name, performer pod", Essential: true, F: func(t *testing.T, ctx context.Context) {
+			a.roundTrip(t, ctx)
+		}},
+		{Name: "performer image change rolls the pod while tasks flow", F: func(t *testing.T, ctx context.Context) {
+			a.roll(t, ctx)
+		}},
+		{Name: "performer pod killed: Ready again, tasks flow", F: func(t *testing.T, ctx context.Context) {
+			a.killPerformer(t, ctx)
+		}},
+		{Name: "executor pod killed: a new Performer bound, none left behind, the volume kept", F: func(t *testing.T, ctx context.Context) {
+			a.killExecutor(t, ctx)
+		}},
 	})
 
 	phase("down: the node's processes, mounts, network namespaces, bridge and cgroups gone", func() error {
@@ -186,20 +212,6 @@ func buildProbe(ctx context.Context, root, bin, layout string) error {
 		return fmt.Errorf("building nodeprobe: %w\n%s", err, b)
 	}
 	return node.Image{Ref: probeImage, Files: map[string]string{"/nodeprobe": bin}, Entrypoint: []string{"/nodeprobe"}}.WriteLayout(layout)
-}
-
-// operatorImage is the controller image base/ names; imported under that name, the Deployment's
-// IfNotPresent pull policy finds it on the node.
-const operatorImage = "ghcr.io/hourglass-gitops/performer-controller:v0.1.0"
-
-// buildOperatorImage builds the controller and packs it as the Dockerfile does (the binary at
-// /hourglass-controller, its entrypoint).
-func buildOperatorImage(ctx context.Context, root, dir string, out io.Writer) error {
-	if err := cluster.BuildController(ctx, root, dir, out); err != nil {
-		return err
-	}
-	return node.Image{Ref: operatorImage, Files: map[string]string{"/hourglass-controller": cluster.ControllerBinary(dir)},
-		Entrypoint: []string{"/hourglass-controller"}, User: "65532:65532"}.WriteLayout(filepath.Join(dir, "images", "operator"))
 }
 
 // runOperator installs base/ as it ships, moves the controller's pod onto the real node (the

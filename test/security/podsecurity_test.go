@@ -2,13 +2,8 @@ package security
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +22,7 @@ import (
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/hardware"
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 )
 
 // restrictedNamespace enforces the restricted Pod Security Standard at the API server's version.
@@ -304,50 +300,12 @@ func reconcile(t *testing.T, namespace string, performers []*v1alpha1.Performer,
 // namespace; the returned function stops it.
 func runController(t *testing.T, namespace string, flags ...string) func() {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "hourglass-controller")
-	build := exec.Command("go", "build", "-o", bin, "./controller")
-	build.Dir = repoRoot(t)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the controller: %v\n%s", err, out)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "controller.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := process.Build(t, "./controller")
 	// The shapes are not declared in Git: --allow-undeclared-performers gives them workloads.
-	cmd := exec.Command(bin, append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+	p := process.Start(t, bin, nil, append([]string{"--kubeconfig=" + process.Kubeconfig(t, env.KubeConfig),
+		"--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--watch-namespaces=" + namespace, "--allow-undeclared-performers"}, flags...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	return func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			var exit *exec.ExitError
-			if err != nil && !errors.As(err, &exit) {
-				t.Errorf("controller: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logFile.Close()
-		if t.Failed() {
-			if log, err := os.ReadFile(logFile.Name()); err == nil {
-				t.Logf("controller log:\n%s", log)
-			}
-		}
-	}
+	return func() { _ = p.Stop() }
 }
 
 // privilegedShapes are what the restricted profile exists to stop.

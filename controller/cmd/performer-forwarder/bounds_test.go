@@ -8,14 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 )
 
 // echoServer answers every connection with what it reads, through a buffer (io.Copy would splice,
@@ -272,22 +272,10 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // connections on the health port. Its memory stays under the sidecar's 64Mi limit, the probe is
 // answered, and its descriptors return to where they were once the clients leave.
 func TestBinaryBounds(t *testing.T) {
-	bin := buildForwarder(t)
+	bin := process.Build(t, "./controller/cmd/performer-forwarder")
 	target := echoServer(t)
 	route, healthAddr := freeAddr(t), freeAddr(t)
-	var logs syncBuffer
-	cmd := exec.Command(bin, "--route="+route+"="+target.Addr().String(), "--health-addr="+healthAddr)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("forwarder output:\n%s", logs.String())
-		}
-	})
+	cmd := process.Start(t, bin, nil, "--route="+route+"="+target.Addr().String(), "--health-addr="+healthAddr).Cmd
 	pid := strconv.Itoa(cmd.Process.Pid)
 	waitFor(t, "/readyz to answer 200", func() bool { return httpStatus("http://"+healthAddr+"/readyz") == 200 })
 	baseline, startRSS := fds(t, pid), rssKiB(t, cmd.Process.Pid)
@@ -325,17 +313,6 @@ func TestBinaryBounds(t *testing.T) {
 	closeAll(flood)
 	took := waitFDs(t, pid, baseline, 10*time.Second)
 	t.Logf("descriptors back to %d %s after the clients left", baseline, took.Round(time.Millisecond))
-}
-
-func buildForwarder(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "performer-forwarder")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func procStatusKiB(t *testing.T, pid int, field string) int {

@@ -64,6 +64,7 @@ func checkHostPort(addr string, needHost bool) error {
 // routeFlag collects repeated --route flags.
 type routeFlag []route
 
+// String shows the routes as the flags give them, comma-separated.
 func (f *routeFlag) String() string {
 	if f == nil {
 		return ""
@@ -75,6 +76,7 @@ func (f *routeFlag) String() string {
 	return strings.Join(s, ",")
 }
 
+// Set adds one --route LISTEN=TARGET, refusing a listen address given twice.
 func (f *routeFlag) Set(v string) error {
 	r, err := parseRoute(v)
 	if err != nil {

@@ -63,6 +63,7 @@ func startHealth(addr string, maxConns int, ready func() bool, log *slog.Logger)
 	return &healthServer{Addr: l.Addr().String(), srv: srv, lim: lim}, nil
 }
 
+// Close stops the health server and its connections.
 func (h *healthServer) Close() error { return h.srv.Close() }
 
 // connLimiter holds at most max connections of an http.Server. At the cap a new connection
@@ -87,6 +88,7 @@ type connSlot struct {
 	since time.Time // accepted, or last went idle
 }
 
+// Accept returns the next connection, making room for it at the cap (see connLimiter).
 func (l *connLimiter) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()

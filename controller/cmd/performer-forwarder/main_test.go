@@ -9,61 +9,37 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 )
 
 // The program as the sidecar runs it: flags, one log line per route and none per connection,
 // health endpoints, a small footprint under load, and a clean exit on SIGTERM.
 func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "performer-forwarder")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
+	bin := process.Build(t, "./controller/cmd/performer-forwarder")
 	l1, l2 := listen(t), listen(t)
 	grpcServer(t, l1)
 	grpcServer(t, l2)
 	route1, route2, healthAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-
-	var logs syncBuffer
-	cmd := exec.Command(bin,
+	fwd := process.Start(t, bin, nil,
 		"--route="+route1+"="+l1.Addr().String(),
 		"--route="+route2+"=localhost:"+port(l2.Addr().String()),
 		"--health-addr="+healthAddr,
 	)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("forwarder output:\n%s", logs.String())
-		}
-	})
 
 	waitFor(t, "/readyz to answer 200", func() bool { return httpStatus("http://"+healthAddr+"/readyz") == 200 })
 	if code := httpStatus("http://" + healthAddr + "/healthz"); code != 200 {
 		t.Errorf("/healthz answered %d", code)
 	}
-	startupLines := len(logLines(t, logs.String()))
+	startupLines := len(logLines(t, fwd.Log()))
 
 	// Many connections, each a new gRPC client, on both routes at once.
 	var wg sync.WaitGroup
@@ -90,26 +66,17 @@ func TestBinary(t *testing.T) {
 	for err := range errs {
 		t.Errorf("Check through the forwarder: %v", err)
 	}
-	rss := rssKiB(t, cmd.Process.Pid)
+	rss := rssKiB(t, fwd.Cmd.Process.Pid)
 	t.Logf("resident memory after 100 connections: %d KiB", rss)
 	if rss > 32*1024 {
 		t.Errorf("resident memory %d KiB after 100 connections, want under 32 MiB", rss)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit within 10s of SIGTERM")
+	if err := fwd.Stop(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
 	}
 
-	lines := logLines(t, logs.String())
+	lines := logLines(t, fwd.Log())
 	var got []string
 	for _, l := range lines {
 		got = append(got, l["level"].(string)+" "+l["msg"].(string)+" "+str(l["listen"])+" "+str(l["target"]))
@@ -130,10 +97,7 @@ func TestBinary(t *testing.T) {
 }
 
 func TestBinaryRefusesBadInput(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "performer-forwarder")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := process.Build(t, "./controller/cmd/performer-forwarder")
 	taken := listen(t)
 	defer taken.Close()
 	for _, tc := range []struct {
@@ -158,23 +122,6 @@ func TestBinaryRefusesBadInput(t *testing.T) {
 			t.Errorf("%q: exit %d, output:\n%s\nwant exit %d and %s", tc.args, code, out.String(), tc.code, tc.want)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func logLines(t *testing.T, s string) []map[string]any {

@@ -5,8 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fluxcd/pkg/apis/meta"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 	"github.com/hourglass-gitops/hourglass-gitops/test/envtest"
@@ -62,4 +64,28 @@ func TestHandWrittenDeclarationAppliedByFlux(t *testing.T) {
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "only Git declares Performers") {
 		t.Errorf("the executor declaring a Performer of its own: %v, want refused by the declaration policy", err)
 	}
+}
+
+// A Performer that exists undeclared (one the upstream operator ran, say) gets its workload as
+// soon as it is annotated as declared: annotations do not bump the generation, so the controller
+// must watch the annotation itself.
+func TestDeclaringAnExistingPerformer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	p := executorMade(ns, "performer-9f8e7d-0a0b0c0d", "v1.0.0")
+	if err := k.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	waitPerformer(t, p, "NotDeclared", func(p *v1alpha1.Performer) bool {
+		c := condition(p, meta.ReadyCondition)
+		return c != nil && c.Reason == v1alpha1.NotDeclaredReason
+	})
+	noWorkload(t, p)
+	patch := client.MergeFrom(p.DeepCopy())
+	p.Annotations = map[string]string{v1alpha1.DeclarationAnnotation: ns + "/" + p.Name}
+	if err := k.Patch(ctx, p, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitDeployment(t, p, "the Deployment of the Performer declared by annotation", func(*appsv1.Deployment) bool { return true })
 }

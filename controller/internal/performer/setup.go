@@ -50,7 +50,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("performer").
 		For(&v1alpha1.Performer{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}, deletionStarted()))).
+			predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}, deletionStarted(), declarationChanged()))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPerformer)).
@@ -78,6 +78,20 @@ func podToPerformer(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// declarationChanged passes the update that adds, changes or removes the declaration annotation:
+// annotations do not bump the generation, and declaring a Performer that exists already (one the
+// upstream operator ran, say) must give it its workload at once.
+func declarationChanged() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetAnnotations()[v1alpha1.DeclarationAnnotation] != e.ObjectNew.GetAnnotations()[v1alpha1.DeclarationAnnotation]
+		},
+	}
 }
 
 // deletionStarted passes the update that sets the deletion timestamp (foreground deletion), so

@@ -71,6 +71,7 @@ func WithoutDocs(s *spec.Schema) {
 
 var schemaType = reflect.TypeOf(spec.Schema{})
 
+// walk clears the description of every schema reachable from v.
 func walk(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:

@@ -24,6 +24,7 @@ import (
 
 const out = "zz_generated.schemas.go"
 
+// main writes zz_generated.schemas.go in the folder -dir from the CRDs beside it.
 func main() {
 	dir := flag.String("dir", ".", "the folder of the CRDs and of the generated file")
 	flag.Parse()
@@ -33,6 +34,7 @@ func main() {
 	}
 }
 
+// run loads the CRDs of dir and writes their schemas, without descriptions, as Go literals.
 func run(dir string) error {
 	schemas, err := crd.Load(dir)
 	if err != nil {
@@ -100,49 +102,11 @@ func literal(b *bytes.Buffer, v reflect.Value) error { return element(b, v, fals
 
 // element writes v; elide leaves out the type of a struct, as inside a slice or map literal.
 func element(b *bytes.Buffer, v reflect.Value, elide bool) error {
-	t := v.Type()
 	switch v.Kind() {
 	case reflect.Struct:
-		if !elide {
-			name, err := typeName(t)
-			if err != nil {
-				return err
-			}
-			b.WriteString(name)
-		}
-		b.WriteString("{")
-		if !v.IsZero() {
-			b.WriteString("\n")
-		}
-		for i := 0; i < t.NumField(); i++ {
-			f, fv := t.Field(i), v.Field(i)
-			if fv.IsZero() {
-				continue
-			}
-			if !f.IsExported() {
-				return fmt.Errorf("%s.%s is set, and the generator cannot write unexported fields", t, f.Name)
-			}
-			b.WriteString(f.Name + ": ")
-			if err := literal(b, fv); err != nil {
-				return err
-			}
-			b.WriteString(",\n")
-		}
-		b.WriteString("}")
+		return structLiteral(b, v, elide)
 	case reflect.Pointer:
-		if v.IsNil() {
-			b.WriteString("nil")
-			return nil
-		}
-		if v.Elem().Kind() == reflect.Struct {
-			b.WriteString("&")
-			return literal(b, v.Elem())
-		}
-		b.WriteString("ptr(")
-		if err := typed(b, v.Elem()); err != nil {
-			return err
-		}
-		b.WriteString(")")
+		return pointerLiteral(b, v)
 	case reflect.Interface:
 		if v.IsNil() {
 			b.WriteString("nil")
@@ -150,50 +114,120 @@ func element(b *bytes.Buffer, v reflect.Value, elide bool) error {
 		}
 		return typed(b, v.Elem())
 	case reflect.Slice:
-		if v.IsNil() {
-			b.WriteString("nil")
-			return nil
-		}
-		name, err := typeName(t)
-		if err != nil {
-			return err
-		}
-		b.WriteString(name + "{")
-		if v.Len() > 1 {
-			b.WriteString("\n")
-		}
-		for i := 0; i < v.Len(); i++ {
-			if err := element(b, v.Index(i), true); err != nil {
-				return err
-			}
-			if v.Len() > 1 {
-				b.WriteString(",\n")
-			}
-		}
-		b.WriteString("}")
+		return sliceLiteral(b, v)
 	case reflect.Map:
-		if v.IsNil() {
-			b.WriteString("nil")
-			return nil
-		}
-		if t.Key().Kind() != reflect.String {
-			return fmt.Errorf("map key type %s", t.Key())
-		}
+		return mapLiteral(b, v)
+	}
+	return scalarLiteral(b, v)
+}
+
+// structLiteral writes a struct with its set fields, one a line.
+func structLiteral(b *bytes.Buffer, v reflect.Value, elide bool) error {
+	t := v.Type()
+	if !elide {
 		name, err := typeName(t)
 		if err != nil {
 			return err
 		}
-		keys := v.MapKeys()
-		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-		b.WriteString(name + "{\n")
-		for _, k := range keys {
-			b.WriteString(strconv.Quote(k.String()) + ": ")
-			if err := element(b, v.MapIndex(k), true); err != nil {
-				return err
-			}
+		b.WriteString(name)
+	}
+	b.WriteString("{")
+	if !v.IsZero() {
+		b.WriteString("\n")
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f, fv := t.Field(i), v.Field(i)
+		if fv.IsZero() {
+			continue
+		}
+		if !f.IsExported() {
+			return fmt.Errorf("%s.%s is set, and the generator cannot write unexported fields", t, f.Name)
+		}
+		b.WriteString(f.Name + ": ")
+		if err := literal(b, fv); err != nil {
+			return err
+		}
+		b.WriteString(",\n")
+	}
+	b.WriteString("}")
+	return nil
+}
+
+// pointerLiteral writes a pointer: &T{...} to a struct, ptr(value) to anything else.
+func pointerLiteral(b *bytes.Buffer, v reflect.Value) error {
+	if v.IsNil() {
+		b.WriteString("nil")
+		return nil
+	}
+	if v.Elem().Kind() == reflect.Struct {
+		b.WriteString("&")
+		return literal(b, v.Elem())
+	}
+	b.WriteString("ptr(")
+	if err := typed(b, v.Elem()); err != nil {
+		return err
+	}
+	b.WriteString(")")
+	return nil
+}
+
+// sliceLiteral writes a slice, its elements one a line when there are several.
+func sliceLiteral(b *bytes.Buffer, v reflect.Value) error {
+	if v.IsNil() {
+		b.WriteString("nil")
+		return nil
+	}
+	name, err := typeName(v.Type())
+	if err != nil {
+		return err
+	}
+	b.WriteString(name + "{")
+	if v.Len() > 1 {
+		b.WriteString("\n")
+	}
+	for i := 0; i < v.Len(); i++ {
+		if err := element(b, v.Index(i), true); err != nil {
+			return err
+		}
+		if v.Len() > 1 {
 			b.WriteString(",\n")
 		}
-		b.WriteString("}")
+	}
+	b.WriteString("}")
+	return nil
+}
+
+// mapLiteral writes a map with string keys, in key order so that the output is deterministic.
+func mapLiteral(b *bytes.Buffer, v reflect.Value) error {
+	if v.IsNil() {
+		b.WriteString("nil")
+		return nil
+	}
+	t := v.Type()
+	if t.Key().Kind() != reflect.String {
+		return fmt.Errorf("map key type %s", t.Key())
+	}
+	name, err := typeName(t)
+	if err != nil {
+		return err
+	}
+	keys := v.MapKeys()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	b.WriteString(name + "{\n")
+	for _, k := range keys {
+		b.WriteString(strconv.Quote(k.String()) + ": ")
+		if err := element(b, v.MapIndex(k), true); err != nil {
+			return err
+		}
+		b.WriteString(",\n")
+	}
+	b.WriteString("}")
+	return nil
+}
+
+// scalarLiteral writes a string, boolean, int64 or finite float64, the kinds a schema holds.
+func scalarLiteral(b *bytes.Buffer, v reflect.Value) error {
+	switch v.Kind() {
 	case reflect.String:
 		b.WriteString(strconv.Quote(v.String()))
 	case reflect.Bool:
@@ -207,7 +241,7 @@ func element(b *bytes.Buffer, v reflect.Value, elide bool) error {
 		}
 		b.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
 	default:
-		return fmt.Errorf("no Go literal for a %s", t)
+		return fmt.Errorf("no Go literal for a %s", v.Type())
 	}
 	return nil
 }

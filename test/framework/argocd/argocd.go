@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,6 +115,36 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 			a.Stop()
 		}
 	}()
+	l, err := a.prepare()
+	if err != nil {
+		return nil, err
+	}
+	installed := make(chan error, 1)
+	go func() { installed <- install(ctx, c, opts) }()
+	if err := errors.Join(a.startServers(ctx, c, l), <-installed); err != nil {
+		return nil, err
+	}
+	if err := a.startController(ctx, c, l); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// launch is what the components share: their ports, the plugin socket folder and the
+// environment.
+type launch struct {
+	sockDir                          string
+	redisPort, repoPort, repoMetrics int
+	ctrlMetrics                      int
+	tmp                              string
+	env, resyncEnv                   []string
+	resync                           time.Duration
+}
+
+// prepare lays out the folders, the tools the sidecar has on PATH and the plugin's
+// configuration, and picks the ports and the environment of the components.
+func (a *ArgoCD) prepare() (*launch, error) {
+	opts := a.opts
 	for _, d := range []string{"logs", "plugin", "cmp-work", "tmp", "tools"} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, d), 0o755); err != nil {
 			return nil, err
@@ -144,79 +175,75 @@ func Start(ctx context.Context, c *cluster.Cluster, opts Options) (_ *ArgoCD, er
 	if err != nil {
 		return nil, err
 	}
-	redisPort, repoPort, repoMetrics, ctrlMetrics := ports[0], ports[1], ports[2], ports[3]
-	a.Redis = "127.0.0.1:" + strconv.Itoa(redisPort)
-	a.RepoServer = "127.0.0.1:" + strconv.Itoa(repoPort)
-	tmp := filepath.Join(opts.Dir, "tmp")
-	env := []string{
+	l := &launch{sockDir: sockDir, redisPort: ports[0], repoPort: ports[1], repoMetrics: ports[2], ctrlMetrics: ports[3],
+		tmp: filepath.Join(opts.Dir, "tmp"), resync: 3 * time.Minute}
+	a.Redis = "127.0.0.1:" + strconv.Itoa(l.redisPort)
+	a.RepoServer = "127.0.0.1:" + strconv.Itoa(l.repoPort)
+	l.env = []string{
 		"PATH=" + tools + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"TMPDIR=" + tmp,
-		"HOME=" + tmp,
+		"TMPDIR=" + l.tmp,
+		"HOME=" + l.tmp,
 		"ARGOCD_PLUGINSOCKFILEPATH=" + sockDir,
 		"ARGOCD_GPG_ENABLED=false",
 		// The user's and the machine's Git configuration must not change what Argo CD sees.
 		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
 	}
-
-	resync := 3 * time.Minute
-	var resyncEnv []string
 	if opts.AppResync > 0 {
-		resync = opts.AppResync
-		resyncEnv = []string{"ARGOCD_RECONCILIATION_TIMEOUT=" + resync.String(), "ARGOCD_RECONCILIATION_JITTER=0"}
+		l.resync = opts.AppResync
+		l.resyncEnv = []string{"ARGOCD_RECONCILIATION_TIMEOUT=" + l.resync.String(), "ARGOCD_RECONCILIATION_JITTER=0"}
 	}
+	return l, nil
+}
 
-	installed := make(chan error, 1)
-	go func() { installed <- install(ctx, c, opts) }()
-	servers := func() error {
-		if err := a.start(ctx, c, cluster.Command{Name: Redis, Path: "redis-server",
-			Args:  []string{"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp},
-			Ready: func() bool { return dial(a.Redis) }, Waiting: a.Redis}); err != nil {
-			return err
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			sock := filepath.Join(sockDir, PluginName+".sock")
-			_ = os.Remove(sock) // left by a CMP server that was killed
-			// The CMP server only removes its socket on the first SIGTERM, and hack/local-cluster.sh
-			// down sends one, then waits 10 seconds before SIGKILL: a shell in front of it turns the
-			// SIGTERM into a SIGKILL.
-			errs[0] = a.start(ctx, c, cluster.Command{Name: CMPServer, Path: "/bin/sh",
-				Args: []string{"-c", `trap 'kill -KILL $pid' TERM INT; "$0" "$@" & pid=$!; wait $pid`,
-					filepath.Join(opts.Bins, CMPServer), "--config-dir-path", filepath.Join(opts.Dir, "plugin"), "--loglevel", "info"},
-				Env:   append(env, "ARGOCD_CMP_WORKDIR="+filepath.Join(opts.Dir, "cmp-work")),
-				Ready: func() bool { _, err := os.Stat(sock); return err == nil }, Waiting: sock})
-		}()
-		go func() {
-			defer wg.Done()
-			errs[1] = a.start(ctx, c, cluster.Command{Name: RepoServer, Path: filepath.Join(opts.Bins, RepoServer),
-				Args: []string{"--address", "127.0.0.1", "--port", strconv.Itoa(repoPort),
-					"--metrics-address", "127.0.0.1", "--metrics-port", strconv.Itoa(repoMetrics),
-					"--redis", a.Redis, "--disable-tls", "--client-ca-path=", "--loglevel", "info"},
-				Env:   append(append(env, resyncEnv...), "ARGOCD_ASK_PASS_SOCK="+filepath.Join(sockDir, "asksock")),
-				Ready: func() bool { return dial(a.RepoServer) }, Waiting: a.RepoServer})
-		}()
-		wg.Wait()
-		return errors.Join(errs...)
+// startServers starts Redis, then the CMP server and the repo server side by side.
+func (a *ArgoCD) startServers(ctx context.Context, c *cluster.Cluster, l *launch) error {
+	opts := a.opts
+	if err := a.start(ctx, c, cluster.Command{Name: Redis, Path: "redis-server",
+		Args:  []string{"--port", strconv.Itoa(l.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", l.tmp},
+		Ready: func() bool { return dial(a.Redis) }, Waiting: a.Redis}); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sock := filepath.Join(l.sockDir, PluginName+".sock")
+		_ = os.Remove(sock) // left by a CMP server that was killed
+		// The CMP server only removes its socket on the first SIGTERM, and hack/local-cluster.sh
+		// down sends one, then waits 10 seconds before SIGKILL: a shell in front of it turns the
+		// SIGTERM into a SIGKILL.
+		errs[0] = a.start(ctx, c, cluster.Command{Name: CMPServer, Path: "/bin/sh",
+			Args: []string{"-c", `trap 'kill -KILL $pid' TERM INT; "$0" "$@" & pid=$!; wait $pid`,
+				filepath.Join(opts.Bins, CMPServer), "--config-dir-path", filepath.Join(opts.Dir, "plugin"), "--loglevel", "info"},
+			Env:   append(slices.Clip(l.env), "ARGOCD_CMP_WORKDIR="+filepath.Join(opts.Dir, "cmp-work")),
+			Ready: func() bool { _, err := os.Stat(sock); return err == nil }, Waiting: sock})
 	}()
-	if err := errors.Join(servers, <-installed); err != nil {
-		return nil, err
-	}
+	go func() {
+		defer wg.Done()
+		errs[1] = a.start(ctx, c, cluster.Command{Name: RepoServer, Path: filepath.Join(opts.Bins, RepoServer),
+			Args: []string{"--address", "127.0.0.1", "--port", strconv.Itoa(l.repoPort),
+				"--metrics-address", "127.0.0.1", "--metrics-port", strconv.Itoa(l.repoMetrics),
+				"--redis", a.Redis, "--disable-tls", "--client-ca-path=", "--loglevel", "info"},
+			Env:   append(append(slices.Clip(l.env), l.resyncEnv...), "ARGOCD_ASK_PASS_SOCK="+filepath.Join(l.sockDir, "asksock")),
+			Ready: func() bool { return dial(a.RepoServer) }, Waiting: a.RepoServer})
+	}()
+	wg.Wait()
+	return errors.Join(errs...)
+}
 
-	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", ctrlMetrics)
-	if err := a.start(ctx, c, cluster.Command{Name: ApplicationController, Path: filepath.Join(opts.Bins, ApplicationController),
+// startController starts the application controller against the cluster, the repo server and
+// Redis.
+func (a *ArgoCD) startController(ctx context.Context, c *cluster.Cluster, l *launch) error {
+	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", l.ctrlMetrics)
+	return a.start(ctx, c, cluster.Command{Name: ApplicationController, Path: filepath.Join(a.opts.Bins, ApplicationController),
 		Args: []string{"--kubeconfig", c.Kubeconfig, "--namespace", Namespace,
 			"--repo-server", a.RepoServer, "--repo-server-plaintext", "--redis", a.Redis,
-			"--metrics-port", strconv.Itoa(ctrlMetrics), "--app-resync", strconv.Itoa(int(resync.Seconds())),
+			"--metrics-port", strconv.Itoa(l.ctrlMetrics), "--app-resync", strconv.Itoa(int(l.resync.Seconds())),
 			"--loglevel", "info"},
 		// ARGOCD_FAKE_IN_CLUSTER makes https://kubernetes.default.svc the cluster of the kubeconfig.
-		Env:   append(append(env, resyncEnv...), "ARGOCD_FAKE_IN_CLUSTER=true", "KUBECONFIG="+c.Kubeconfig),
-		Ready: func() bool { return cluster.HTTPReady(healthz) }, Waiting: healthz}); err != nil {
-		return nil, err
-	}
-	return a, nil
+		Env:   append(append(slices.Clip(l.env), l.resyncEnv...), "ARGOCD_FAKE_IN_CLUSTER=true", "KUBECONFIG="+c.Kubeconfig),
+		Ready: func() bool { return cluster.HTTPReady(healthz) }, Waiting: healthz})
 }
 
 // start runs one component as a process of the cluster, in tmp/, logging to logs/<name>.log.
@@ -391,6 +418,7 @@ func (s Status) Converged() bool {
 	return s.Sync == "Synced" && s.Health == "Healthy" && s.OperationPhase == "Succeeded"
 }
 
+// String shows the Application's sync and health, and the revision it synced.
 func (s Status) String() string {
 	out := fmt.Sprintf("Application %s/%s: %s, %s", s.Namespace, s.Name, or(s.Sync, "no sync status"), or(s.Health, "no health"))
 	if s.HealthMessage != "" {
@@ -408,6 +436,7 @@ func (s Status) String() string {
 	return out
 }
 
+// or is s, or otherwise when s is empty.
 func or(s, otherwise string) string {
 	if s == "" {
 		return otherwise
@@ -497,6 +526,7 @@ func kubectlApply(ctx context.Context, c *cluster.Cluster, stdin io.Reader, args
 	return nil
 }
 
+// dial reports whether something listens on TCP address addr.
 func dial(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {

@@ -205,6 +205,7 @@ type Status struct {
 // IsReady reports Ready=True for the object's current generation.
 func (s Status) IsReady() bool { return s.Ready == "True" && s.ObservedGen == s.Generation }
 
+// String shows the object's Ready condition and the revision it reports.
 func (s Status) String() string {
 	return fmt.Sprintf("%s %s/%s: Ready=%s %s: %s (revision %q)", s.Kind, s.Namespace, s.Name, s.Ready, s.Reason, s.Message, s.Revision)
 }

@@ -46,6 +46,11 @@ type Env struct {
 	// Dir is the cluster's state folder; Flux's and the Git server's logs go to Dir/logs.
 	Dir string
 	Out io.Writer
+	// RealNode makes ClusterUp add the real node (docs/real-node.md).
+	RealNode bool
+	// EditExecutors, when set, changes the GitOps repository's work tree (executors/<example>/)
+	// before PublishRepos renders and commits it.
+	EditExecutors func(work string) error
 
 	Cluster   *cluster.Cluster
 	Client    client.Client
@@ -65,7 +70,7 @@ func (e *Env) ClusterUp(ctx context.Context, fresh bool) (err error) {
 			return err
 		}
 	}
-	if e.Cluster, err = cluster.Up(ctx, e.Root, e.Dir, e.Out); err != nil {
+	if e.Cluster, err = cluster.UpWith(ctx, e.Root, e.Dir, e.Out, cluster.Options{RealNode: e.RealNode}); err != nil {
 		return err
 	}
 	e.Client, err = client.New(e.Cluster.Config, client.Options{})
@@ -143,6 +148,11 @@ func (e *Env) PublishRepos(ctx context.Context, examples []string) (string, erro
 	}
 	if e.Executors, err = NewExecutors(ctx, srv, e.Root, filepath.Join(e.Dir, "git", "work", ExecutorsRepo), ExecutorsRepo, examples); err != nil {
 		return "", err
+	}
+	if e.EditExecutors != nil {
+		if err := e.EditExecutors(e.Executors.Repo.Work); err != nil {
+			return "", err
+		}
 	}
 	if _, err := e.Executors.Render(ctx); err != nil {
 		return "", err

@@ -32,6 +32,8 @@ type Image struct {
 	Entrypoint []string
 	// User is the image's default user ("" for root; pods set runAsUser anyway).
 	User string
+	// Path is the image's PATH, where a command without a slash is looked up; default "/".
+	Path string
 }
 
 // annotations name the image the way `ctr images import` reads it from an OCI layout.
@@ -65,6 +67,9 @@ func (im Image) WriteLayout(dir string) error {
 	cf.Config.Entrypoint = im.Entrypoint
 	cf.Config.User = im.User
 	cf.Config.Env = []string{"PATH=/"}
+	if im.Path != "" {
+		cf.Config.Env = []string{"PATH=" + im.Path}
+	}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
@@ -178,4 +183,45 @@ func TarDir(dir, file string) error {
 		err = cerr
 	}
 	return err
+}
+
+// Retag writes the image (or image index) that the OCI layout src names as a layout in dst named
+// ref, for `ctr images import`: the same content under another name, as `docker tag` gives.
+func Retag(src, dst, ref string) error {
+	p, err := layout.FromPath(src)
+	if err != nil {
+		return fmt.Errorf("%s: no OCI image layout: %w", src, err)
+	}
+	top, err := p.ImageIndex()
+	if err != nil {
+		return err
+	}
+	im, err := top.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(im.Manifests) != 1 {
+		return fmt.Errorf("%s: index.json names %d images, want 1", src, len(im.Manifests))
+	}
+	desc := im.Manifests[0]
+	ann := Image{Ref: ref}.annotations()
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	out, err := layout.Write(dst, empty.Index)
+	if err != nil {
+		return err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := top.ImageIndex(desc.Digest)
+		if err != nil {
+			return err
+		}
+		return out.AppendIndex(idx, layout.WithAnnotations(ann))
+	}
+	img, err := top.Image(desc.Digest)
+	if err != nil {
+		return err
+	}
+	return out.AppendImage(img, layout.WithAnnotations(ann))
 }

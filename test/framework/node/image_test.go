@@ -92,3 +92,50 @@ func TestImageNeedsTag(t *testing.T) {
 		t.Fatalf("WriteLayout without a tag: %v, want an error naming Ref", err)
 	}
 }
+
+// Retag names the same image, with the same digest, under another reference, and PATH follows
+// Image.Path.
+func TestRetag(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "app")
+	if err := os.WriteFile(bin, []byte("#!/bin/true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	if err := (Image{Ref: "localhost/app:1", Files: map[string]string{"/usr/local/bin/app": bin}, Path: "/usr/local/bin"}).WriteLayout(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := Retag(src, dst, "localhost/app:2"); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) (string, string, []string) {
+		idx, err := layout.ImageIndexFromPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := idx.IndexManifest()
+		if err != nil || len(m.Manifests) != 1 {
+			t.Fatalf("%s: %v manifests, %v", p, m, err)
+		}
+		img, err := idx.Image(m.Manifests[0].Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Manifests[0].Digest.String(), m.Manifests[0].Annotations["io.containerd.image.name"], cf.Config.Env
+	}
+	d1, n1, env := read(src)
+	d2, n2, _ := read(dst)
+	if d1 != d2 || n1 != "localhost/app:1" || n2 != "localhost/app:2" {
+		t.Errorf("src %s %s, dst %s %s; want the same digest named localhost/app:1 and localhost/app:2", n1, d1, n2, d2)
+	}
+	if diff := cmp.Diff([]string{"PATH=/usr/local/bin"}, env); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+	if err := Retag(filepath.Join(dir, "missing"), dst, "x:1"); err == nil {
+		t.Error("Retag of a missing layout succeeded")
+	}
+}

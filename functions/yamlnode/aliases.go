@@ -1,4 +1,4 @@
-package avsexecutor
+package yamlnode
 
 import (
 	"bytes"
