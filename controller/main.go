@@ -227,6 +227,7 @@ func addController(log setupLog, mgr ctrl.Manager, s settings) {
 		Recorder:        events,
 		NeverPullPolicy: s.pullPolicy,
 		AllowUndeclared: s.allowUndeclared,
+		Namespaces:      s.namespaces,
 		Security:        workload.Allowance{Level: s.level, ServiceAccounts: splitNamespaces(s.allowedSAs)},
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -37,20 +38,37 @@ import (
 const (
 	imageV1 = "ghcr.io/hourglass-gitops/bench-performer:v1"
 	imageV2 = "ghcr.io/hourglass-gitops/bench-performer:v2"
-	// Both sides send requests from this many goroutines.
-	workers = 32
 	// Agents the audit log tells the two sides apart by.
 	rawAgent        = "hourglass-bench-raw"
+	driverAgent     = "hourglass-bench-driver" // the bench's own polls, nodes and Performers
 	controllerAgent = "hourglass-controller"
 )
 
-// phases are the timings of one side.
+// Both sides send requests from this many goroutines (-workers), through a client limited to qps
+// requests per second with bursts of twice that (-qps).
+var (
+	workers = 32
+	qps     = 1000
+	// plainRaw also times the raw bound as a plain client drives it (-raw-create).
+	plainRaw = true
+)
+
+// settle is the pause after each phase before the next one starts, on both sides: the requests a
+// phase leaves queued (the controller's events) are counted in it and do not slow the next.
+const settle = 5 * time.Second
+
+// phases are the timings of one side. Every clock starts just before the first request of its
+// phase is sent and stops at the first poll (every 200 ms) that finds the condition met.
 type phases struct {
 	createPods    time.Duration // create burst → all pods Ready
-	createCurrent time.Duration // create burst → all Performers Current (controller only)
+	createCurrent time.Duration // create burst → all Current by kstatus: the controller's Performers, the raw bound's Deployments
 	update        time.Duration // image change → all new pods Ready
+	updateCurrent time.Duration // image change → all Current by kstatus
 	restart       time.Duration // controller restart → every workload checked (controller only)
 	delete        time.Duration // delete → all pods, Services and Deployments gone
+	// The phases' spans for the audit log: create, image change and delete, each from its start
+	// until the next phase starts (the last one ends a few seconds after everything was gone).
+	windows []window
 }
 
 // usage is what the controller process cost.
@@ -71,7 +89,7 @@ type usage struct {
 
 // clusterBench starts a local cluster with audit logging, measures the raw bound (Deployments and
 // Services written directly) and then the controller with n Performers, and prints the report.
-func clusterBench(ctx context.Context, root, work string, n int, idle time.Duration, restart bool, ctrlBin string, ctrlArgs []string) error {
+func clusterBench(ctx context.Context, root, work string, n, nodes int, idle time.Duration, restart bool, ctrlBin string, ctrlArgs []string) error {
 	if ctrlBin == "" {
 		fmt.Printf("bench: building the controller\n")
 		var err error
@@ -106,7 +124,11 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 	kubeconfig := filepath.Join(state, "kubeconfig")
 	audit := filepath.Join(state, "logs", "audit.log")
 
-	c, err := newClient(kubeconfig, rawAgent)
+	c, err := newClient(kubeconfig, driverAgent)
+	if err != nil {
+		return err
+	}
+	rc, err := newClient(kubeconfig, rawAgent)
 	if err != nil {
 		return err
 	}
@@ -122,21 +144,53 @@ func clusterBench(ctx context.Context, root, work string, n int, idle time.Durat
 		return fmt.Errorf("the Performer API is not served: %w", err)
 	}
 
-	if err := addNodes(ctx, c, n); err != nil {
+	if err := addNodes(ctx, c, n, nodes); err != nil {
 		return fmt.Errorf("adding nodes for %d performers: %w", n, err)
 	}
 
-	fmt.Printf("bench: raw bound, N=%d\n", n)
-	raw, err := rawBound(ctx, c, "bench-raw", n)
+	fmt.Printf("bench: raw bound, server-side apply, N=%d\n", n)
+	raw, err := rawBound(ctx, c, rc, "bench-raw", n, false)
 	if err != nil {
 		return fmt.Errorf("raw bound: %w", err)
+	}
+	var rawPlain *phases
+	if plainRaw {
+		fmt.Printf("bench: raw bound, create and image patch, N=%d\n", n)
+		ph, err := rawBound(ctx, c, rc, "bench-raw-create", n, true)
+		if err != nil {
+			return fmt.Errorf("raw bound (create and patch): %w", err)
+		}
+		rawPlain = &ph
 	}
 	fmt.Printf("bench: controller, N=%d\n", n)
 	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle, restart)
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
-	report(n, raw, ctl, use)
+	time.Sleep(3 * time.Second) // let the audit log's batch flush
+	sides := []string{"raw"}
+	rawReq, err := auditWindows(audit, rawAgent, raw.windows)
+	if err != nil {
+		return err
+	}
+	counts := [][]map[string]int{rawReq}
+	if rawPlain != nil {
+		plainReq, err := auditWindows(audit, rawAgent, rawPlain.windows)
+		if err != nil {
+			return err
+		}
+		sides, counts = append(sides, "raw create/patch"), append(counts, plainReq)
+	}
+	ctlReq, err := auditWindows(audit, controllerAgent, ctl.windows)
+	if err != nil {
+		return err
+	}
+	sides, counts = append(sides, "controller"), append(counts, ctlReq)
+	report(n, raw, rawPlain, ctl, use)
+	fmt.Printf("\nRequests per Performer by verb and resource (audit log), per phase; each phase from its first\n" +
+		"request until the next phase starts (the controller's image change until all Performers are\n" +
+		"Current again, before the idle minute and the restart):\n\n")
+	perPhaseTable(n, []string{"create", "image change", "delete"}, sides, counts)
 	return nil
 }
 
@@ -156,14 +210,21 @@ func clusterScript(ctx context.Context, root, state, verb string) error {
 const podsPerNode = 500
 
 // addNodes adds simulated nodes until there is room for 2n pods (a rollout surges one pod per
-// performer) beside the local cluster's own, whose 110 pods each would run out above 200.
-func addNodes(ctx context.Context, c client.Client, n int) error {
+// performer) beside the local cluster's own, whose 110 pods each would run out above 200; or,
+// with nodes > 0, that many nodes sharing room for 2n pods.
+func addNodes(ctx context.Context, c client.Client, n, nodes int) error {
+	perNode := podsPerNode
+	if nodes > 0 {
+		perNode = max((2*n+nodes-1)/nodes, 110)
+	} else {
+		nodes = (2*n + podsPerNode - 1) / podsPerNode
+	}
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("1000"),
 		corev1.ResourceMemory: resource.MustParse("4Ti"),
-		corev1.ResourcePods:   resource.MustParse(strconv.Itoa(podsPerNode)),
+		corev1.ResourcePods:   resource.MustParse(strconv.Itoa(perNode)),
 	}
-	for i := 0; i < (2*n+podsPerNode-1)/podsPerNode; i++ {
+	for i := 0; i < nodes; i++ {
 		name := fmt.Sprintf("bench-%d", i)
 		node := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
@@ -208,7 +269,7 @@ func newClient(kubeconfig, agent string) (client.Client, error) {
 	}
 	cfg.UserAgent = agent
 	// The raw bound must not be held back by client-side throttling.
-	cfg.QPS, cfg.Burst = 1000, 2000
+	cfg.QPS, cfg.Burst = float32(qps), 2*qps
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
@@ -268,13 +329,19 @@ func parallel(n int, f func(i int) error) error {
 }
 
 // rawBound applies the controller's own Deployments and Services for n Performers (without owner
-// references: there are no Performers), changes their image, and deletes them.
-func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, error) {
+// references: there are no Performers), changes their image, and deletes them. plain creates them
+// instead (POST) and changes the image with a strategic merge patch of that one field, as a client
+// that is no controller would: cheaper requests for the API server than full applies.
+// c polls, rc sends the raw bound's writes.
+func rawBound(ctx context.Context, c, rc client.Client, ns string, n int, plain bool) (phases, error) {
 	var ph phases
 	if err := ensureNamespace(ctx, c, ns); err != nil {
 		return ph, err
 	}
 	apply := func(image string) func(i int) error {
+		if plain {
+			return plainWrite(ctx, rc, ns, image)
+		}
 		return func(i int) error {
 			p := performerObject(ns, i, image)
 			dep, err := workload.Deployment(p)
@@ -282,43 +349,44 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 				return err
 			}
 			dep.OwnerReferences = nil
-			if err := c.Apply(ctx, dep, client.FieldOwner(rawAgent), client.ForceOwnership); err != nil {
+			if err := rc.Apply(ctx, dep, client.FieldOwner(rawAgent), client.ForceOwnership); err != nil {
 				return err
 			}
 			svc := workload.Service(p)
 			svc.OwnerReferences = nil
-			return c.Apply(ctx, svc, client.FieldOwner(rawAgent), client.ForceOwnership)
+			return rc.Apply(ctx, svc, client.FieldOwner(rawAgent), client.ForceOwnership)
 		}
 	}
 
-	start := time.Now()
+	createStart := time.Now()
 	if err := parallel(n, apply(imageV1)); err != nil {
 		return ph, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
+	var err error
+	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, createStart, ns, imageV1, n, deploymentsCurrent); err != nil {
 		return ph, err
 	}
-	ph.createPods = time.Since(start)
-	fmt.Printf("  create → pods Ready    %s\n", secs(ph.createPods))
+	fmt.Printf("  create → pods Ready    %s\n  create → Current       %s\n", secs(ph.createPods), secs(ph.createCurrent))
 
-	start = time.Now()
+	time.Sleep(settle)
+	updateStart := time.Now()
 	if err := parallel(n, apply(imageV2)); err != nil {
 		return ph, err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, updateStart, ns, imageV2, n, deploymentsCurrent); err != nil {
 		return ph, err
 	}
-	ph.update = time.Since(start)
-	fmt.Printf("  image → new pods Ready %s\n", secs(ph.update))
+	fmt.Printf("  image → new pods Ready %s\n  image → Current        %s\n", secs(ph.update), secs(ph.updateCurrent))
 
-	start = time.Now()
+	time.Sleep(settle)
+	start := time.Now()
 	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
 	if err := parallel(n, func(i int) error {
 		name := v1alpha1.WorkloadName(performerObject(ns, i, "").Name)
-		if err := c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}, bg); err != nil {
+		if err := rc.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}, bg); err != nil {
 			return err
 		}
-		return c.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
+		return rc.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
 	}); err != nil {
 		return ph, err
 	}
@@ -327,7 +395,45 @@ func rawBound(ctx context.Context, c client.Client, ns string, n int) (phases, e
 	}
 	ph.delete = time.Since(start)
 	fmt.Printf("  delete → all gone      %s\n", secs(ph.delete))
+	// Every delete was sent before all was gone; the next side starts right away.
+	ph.windows = []window{{"create", createStart, updateStart}, {"image change", updateStart, start},
+		{"delete", start, time.Now()}}
 	return ph, nil
+}
+
+// plainWrite creates the workload of Performer i with image, or, once it exists, patches the
+// image alone.
+func plainWrite(ctx context.Context, c client.Client, ns, image string) func(i int) error {
+	return func(i int) error {
+		p := performerObject(ns, i, image)
+		if image == imageV2 {
+			patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":%q,"image":%q}]}}}}`, workload.ContainerName, image)
+			dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: workload.Name(p), Namespace: ns}}
+			return c.Patch(ctx, dep, client.RawPatch(types.StrategicMergePatchType, []byte(patch)), client.FieldOwner(rawAgent))
+		}
+		depAC, err := workload.Deployment(p)
+		if err != nil {
+			return err
+		}
+		depAC.OwnerReferences = nil
+		svcAC := workload.Service(p)
+		svcAC.OwnerReferences = nil
+		var dep appsv1.Deployment
+		var svc corev1.Service
+		for _, pair := range []struct{ from, to any }{{depAC, &dep}, {svcAC, &svc}} {
+			b, err := json.Marshal(pair.from)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(b, pair.to); err != nil {
+				return err
+			}
+		}
+		if err := c.Create(ctx, &dep, client.FieldOwner(rawAgent)); err != nil {
+			return err
+		}
+		return c.Create(ctx, &svc, client.FieldOwner(rawAgent))
+	}
 }
 
 // controllerRun drives the controller, running as a local process, through the same three phases
@@ -351,7 +457,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	}
 	defer func() { stopProcess(cmd) }()
 	stopSampling := sampleRSS(cmd.Process.Pid, &use)
-	_, auditStart, err := auditWrites(audit, controllerAgent, 0)
+	_, auditStart, err := auditRequests(audit, controllerAgent, 0)
 	if err != nil {
 		return ph, use, err
 	}
@@ -388,7 +494,7 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 	use.peakRSSKiB, use.cpu = max(firstPeak, peak), firstCPU+cpu
 	stopSampling()
 	time.Sleep(3 * time.Second)
-	use.writes, _, err = auditWrites(audit, controllerAgent, auditStart)
+	use.writes, _, err = auditRequests(audit, controllerAgent, auditStart)
 	return ph, use, err
 }
 
@@ -396,26 +502,27 @@ func controllerRun(ctx context.Context, c client.Client, bin string, args []stri
 // stop when every pod is Ready and when every Performer is Current.
 func createPerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
 	start := time.Now()
+	ph.windows = append(ph.windows, window{name: "create", from: start})
 	if err := parallel(n, func(i int) error { return c.Create(ctx, performerObject(ns, i, imageV1)) }); err != nil {
 		return err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV1, n); err != nil {
+	var err error
+	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, start, ns, imageV1, n, performersCurrent); err != nil {
 		return err
 	}
-	ph.createPods = time.Since(start)
 	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
-	if err := waitCurrent(ctx, c, ns, n); err != nil {
-		return err
-	}
-	ph.createCurrent = time.Since(start)
 	fmt.Printf("  create → Performers Current  %s\n", secs(ph.createCurrent))
 	return nil
 }
 
-// updatePerformers changes the image of n Performers at once; the clock starts before the first
-// patch and stops when every new pod is Ready. It returns once every Performer is Current again.
+// updatePerformers changes the image of n Performers at once, after a pause; the clocks start
+// before the first patch and stop when every new pod is Ready and when every Performer is Current
+// again. The create phase's requests are counted until the first patch, the image change's until
+// a pause after the last Performer is Current.
 func updatePerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
+	time.Sleep(settle)
 	start := time.Now()
+	ph.windows[len(ph.windows)-1].to = start
 	if err := parallel(n, func(i int) error {
 		p := performerObject(ns, i, "")
 		patch := []byte(fmt.Sprintf(`{"spec":{"image":%q}}`, imageV2))
@@ -423,25 +530,28 @@ func updatePerformers(ctx context.Context, c client.Client, ns string, n int, ph
 	}); err != nil {
 		return err
 	}
-	if err := waitPodsReady(ctx, c, ns, imageV2, n); err != nil {
+	var err error
+	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, start, ns, imageV2, n, performersCurrent); err != nil {
 		return err
 	}
-	ph.update = time.Since(start)
 	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
-	return waitCurrent(ctx, c, ns, n)
+	fmt.Printf("  image → Performers Current   %s\n", secs(ph.updateCurrent))
+	time.Sleep(settle)
+	ph.windows = append(ph.windows, window{name: "image change", from: start, to: time.Now()})
+	return nil
 }
 
 // measureIdle counts the controller's writes while everything has converged: any write now is a
 // write that changes nothing.
 func measureIdle(audit string, auditStart int, idle time.Duration, use *usage) error {
 	time.Sleep(5 * time.Second) // let the audit log's batch flush
-	before, _, err := auditWrites(audit, controllerAgent, auditStart)
+	before, _, err := auditRequests(audit, controllerAgent, auditStart)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("  idle for %s ...\n", idle)
 	time.Sleep(idle)
-	after, _, err := auditWrites(audit, controllerAgent, auditStart)
+	after, _, err := auditRequests(audit, controllerAgent, auditStart)
 	if err != nil {
 		return err
 	}
@@ -451,7 +561,7 @@ func measureIdle(audit string, auditStart int, idle time.Duration, use *usage) e
 }
 
 // deletePerformers deletes n Performers at once; the clock starts before the first delete and
-// stops when their workloads are gone.
+// stops when their workloads are gone. The phase's requests are counted until 3 s after that.
 func deletePerformers(ctx context.Context, c client.Client, ns string, n int, ph *phases) error {
 	start := time.Now()
 	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
@@ -463,6 +573,7 @@ func deletePerformers(ctx context.Context, c client.Client, ns string, n int, ph
 	}
 	ph.delete = time.Since(start)
 	fmt.Printf("  delete → all gone            %s\n", secs(ph.delete))
+	ph.windows = append(ph.windows, window{name: "delete", from: start, to: time.Now().Add(3 * time.Second)})
 	return nil
 }
 
@@ -472,7 +583,7 @@ func deletePerformers(ctx context.Context, c client.Client, ns string, n int, ph
 func restartRun(ctx context.Context, cmd *exec.Cmd, bin string, args []string, kubeconfig, audit string, logFile *os.File, logPath string, n int, ph *phases, use *usage) (*exec.Cmd, error) {
 	use.peakRSSKiB, use.cpu = procUsage(cmd.Process.Pid)
 	stopProcess(cmd)
-	_, restartAudit, err := auditWrites(audit, controllerAgent, 0)
+	_, restartAudit, err := auditRequests(audit, controllerAgent, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +594,7 @@ func restartRun(ctx context.Context, cmd *exec.Cmd, bin string, args []string, k
 	stop := sampleRSS(cmd.Process.Pid, use)
 	defer stop()
 	if err := poll(ctx, 10*time.Minute, func() (bool, error) {
-		w, _, err := auditWrites(audit, controllerAgent, restartAudit)
+		w, _, err := auditRequests(audit, controllerAgent, restartAudit)
 		return w["dry-run patch deployments"] >= n && w["dry-run patch services"] >= n, err
 	}); err != nil {
 		stopProcess(cmd)
@@ -493,7 +604,7 @@ func restartRun(ctx context.Context, cmd *exec.Cmd, bin string, args []string, k
 	use.restartPeakRSSKiB, _ = procUsage(cmd.Process.Pid)
 	fmt.Printf("  restart → workloads checked  %s\n", secs(ph.restart))
 	time.Sleep(3 * time.Second)
-	if use.restartWrites, _, err = auditWrites(audit, controllerAgent, restartAudit); err != nil {
+	if use.restartWrites, _, err = auditRequests(audit, controllerAgent, restartAudit); err != nil {
 		stopProcess(cmd)
 		return nil, err
 	}
@@ -538,48 +649,82 @@ func stopProcess(cmd *exec.Cmd) {
 	_ = cmd.Wait()
 }
 
-// waitPodsReady waits until n pods of performers run image and are Ready.
-func waitPodsReady(ctx context.Context, c client.Client, ns, image string, n int) error {
-	return poll(ctx, 20*time.Minute, func() (bool, error) {
-		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AppLabel: v1alpha1.AppName}); err != nil {
-			return false, err
+// podsReady tells whether n pods of image, not being deleted, are Ready.
+func podsReady(ctx context.Context, c client.Client, ns, image string, n int) (bool, error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AppLabel: v1alpha1.AppName}); err != nil {
+		return false, err
+	}
+	ready := 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != image {
+			continue
 		}
-		ready := 0
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != image {
-				continue
-			}
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-					ready++
-				}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				ready++
 			}
 		}
-		return ready >= n, nil
-	})
+	}
+	return ready >= n, nil
 }
 
-// waitCurrent waits until kstatus, as Flux's health checks compute it, says Current for all n
-// Performers.
-func waitCurrent(ctx context.Context, c client.Client, ns string, n int) error {
-	return poll(ctx, 20*time.Minute, func() (bool, error) {
-		var list unstructured.UnstructuredList
-		list.SetAPIVersion(v1alpha1.GroupVersion.String())
-		list.SetKind(v1alpha1.PerformerKind + "List")
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return false, err
-		}
-		current := 0
-		for i := range list.Items {
-			res, err := status.Compute(&list.Items[i])
-			if err == nil && res.Status == status.CurrentStatus {
-				current++
+// waitBoth waits until all n pods of image are Ready and until current says every object is
+// Current, and returns the time from start to each: one poll every 200 ms, pods first.
+func waitBoth(ctx context.Context, c client.Client, start time.Time, ns, image string, n int,
+	current func(context.Context, client.Client, string, int) (bool, error)) (pods, cur time.Duration, err error) {
+	err = poll(ctx, 20*time.Minute, func() (bool, error) {
+		if pods == 0 {
+			ok, err := podsReady(ctx, c, ns, image, n)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				pods = time.Since(start)
 			}
 		}
-		return current >= n, nil
+		if cur == 0 {
+			ok, err := current(ctx, c, ns, n)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				cur = time.Since(start)
+			}
+		}
+		return pods > 0 && cur > 0, nil
 	})
+	return pods, cur, err
+}
+
+// performersCurrent tells whether kstatus, as Flux's health checks compute it, says Current for
+// all n Performers.
+func performersCurrent(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
+	return allCurrent(ctx, c, ns, n, v1alpha1.GroupVersion.String(), v1alpha1.PerformerKind)
+}
+
+// deploymentsCurrent tells whether kstatus says Current for all n Deployments of the raw bound
+// (its Services are Current once they exist).
+func deploymentsCurrent(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
+	return allCurrent(ctx, c, ns, n, "apps/v1", "Deployment")
+}
+
+func allCurrent(ctx context.Context, c client.Client, ns string, n int, apiVersion, kind string) (bool, error) {
+	var list unstructured.UnstructuredList
+	list.SetAPIVersion(apiVersion)
+	list.SetKind(kind + "List")
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return false, err
+	}
+	current := 0
+	for i := range list.Items {
+		res, err := status.Compute(&list.Items[i])
+		if err == nil && res.Status == status.CurrentStatus {
+			current++
+		}
+	}
+	return current >= n, nil
 }
 
 // waitGone waits until no pod, Service or Deployment is left in namespace ns.
@@ -719,13 +864,39 @@ func countLines(path string, from int64) int {
 
 // report prints the raw bound and the controller's phases side by side, and what the controller
 // cost.
-func report(n int, raw, ctl phases, use usage) {
+func report(n int, raw phases, plain *phases, ctl phases, use usage) {
 	fmt.Printf("\n## Controller at N=%d\n\n", n)
-	fmt.Printf("| N=%d | raw bound | controller | ratio |\n|---|---|---|---|\n", n)
-	fmt.Printf("| create burst → all pods Ready | %s | %s | %s |\n", secs(raw.createPods), secs(ctl.createPods), ratio(ctl.createPods, raw.createPods))
-	fmt.Printf("| create burst → all Performers Current | – | %s | %s |\n", secs(ctl.createCurrent), ratio(ctl.createCurrent, raw.createPods))
-	fmt.Printf("| image change → all new pods Ready | %s | %s | %s |\n", secs(raw.update), secs(ctl.update), ratio(ctl.update, raw.update))
-	fmt.Printf("| delete → all pods, Services, Deployments gone | %s | %s | %s |\n", secs(raw.delete), secs(ctl.delete), ratio(ctl.delete, raw.delete))
+	fmt.Printf("Clocks: each starts just before the first request of its phase is sent (%d workers, client\n"+
+		"limit %d QPS, burst %d) and stops at the first poll (every 200 ms) that finds the condition:\n"+
+		"pods Ready = N pods of the phase's image Ready, none being deleted; Current = kstatus Current\n"+
+		"for every Performer (controller) or every Deployment (raw bound; its Services are Current once\n"+
+		"they exist); gone = no pod, Service or Deployment left in the namespace. Each side pauses %s\n"+
+		"between phases. The raw bound server-side applies the controller's own Deployments and\n"+
+		"Services (create, image change) and deletes them; with -raw-create it is also timed as a plain\n"+
+		"client drives it: POST each object, patch the image alone, delete. The controller is driven by\n"+
+		"creating, patching (spec.image) and deleting Performers.\n\n", workers, qps, 2*qps, settle)
+	head, line := "| N=%d | raw bound | controller | ratio |", "|---|---|---|---|"
+	if plain != nil {
+		head, line = "| N=%d | raw bound | controller | ratio | raw bound, create/patch | ratio to it |", "|---|---|---|---|---|---|"
+	}
+	fmt.Printf(head+"\n"+line+"\n", n)
+	row := func(label string, raw, plainD, ctl time.Duration) {
+		r := fmt.Sprintf("| %s | %s | %s | %s |", label, secs(raw), secs(ctl), ratio(ctl, raw))
+		if plain != nil {
+			r += fmt.Sprintf(" %s | %s |", secs(plainD), ratio(ctl, plainD))
+		}
+		fmt.Println(r)
+	}
+	var pl phases
+	if plain != nil {
+		pl = *plain
+	}
+	row("create burst → all pods Ready", raw.createPods, pl.createPods, ctl.createPods)
+	row("create burst → all Current (kstatus)", raw.createCurrent, pl.createCurrent, ctl.createCurrent)
+	row("create burst → Performers Current, to the raw bound's pods Ready", raw.createPods, pl.createPods, ctl.createCurrent)
+	row("image change → all new pods Ready", raw.update, pl.update, ctl.update)
+	row("image change → all Current (kstatus)", raw.updateCurrent, pl.updateCurrent, ctl.updateCurrent)
+	row("delete → all pods, Services, Deployments gone", raw.delete, pl.delete, ctl.delete)
 	if ctl.restart > 0 {
 		fmt.Printf("| controller restart → every workload checked | – | %s | |\n", secs(ctl.restart))
 		fmt.Printf("| writes from the restart until then | – | %d | |\n", total(use.restartWrites))
@@ -740,7 +911,7 @@ func report(n int, raw, ctl phases, use usage) {
 	fmt.Printf("\nController API writes by verb and resource (audit log), whole run, %d Performers:\n\n", n)
 	fmt.Printf("| verb resource | writes | per Performer |\n|---|---|---|\n")
 	for _, k := range slices.Sorted(maps.Keys(use.writes)) {
-		if strings.HasPrefix(k, dryRunPrefix) {
+		if !isWrite(k) {
 			continue
 		}
 		fmt.Printf("| %s | %d | %.2f |\n", k, use.writes[k], float64(use.writes[k])/float64(n))

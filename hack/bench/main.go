@@ -17,9 +17,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -43,6 +41,10 @@ func main() {
 	fwdCalls := flag.Int("forwarder-calls", 6000, "unary calls per path in the forwarder benchmark")
 	fwdMiB := flag.Int("forwarder-mib", 600, "MiB sent per path in 1 MiB messages in the forwarder benchmark")
 	fwdStreams := flag.Int("forwarder-streams", 4, "concurrent callers of the 1 MiB messages")
+	nodes := flag.Int("nodes", 0, "simulated nodes to add, sharing room for 2N pods (0: one per 250 Performers)")
+	flag.IntVar(&workers, "workers", workers, "goroutines each side sends its requests from")
+	flag.IntVar(&qps, "qps", qps, "client-side limit of the bench's own client, requests per second (burst twice that)")
+	flag.BoolVar(&plainRaw, "raw-create", plainRaw, "also time a raw bound that creates the workloads and patches their image alone, as a plain client would")
 	restart := flag.Bool("restart", true, "restart the controller once idle and time how soon it has checked every workload (by its dry runs; false for builds that send none)")
 	flag.Parse()
 
@@ -58,7 +60,7 @@ func main() {
 	}
 
 	if !*skipCluster {
-		if err := clusterBench(ctx, root, work, *n, *idle, *restart, *ctrlBin, strings.Fields(*ctrlArgs)); err != nil {
+		if err := clusterBench(ctx, root, work, *n, *nodes, *idle, *restart, *ctrlBin, strings.Fields(*ctrlArgs)); err != nil {
 			fail(err)
 		}
 	}
@@ -89,73 +91,6 @@ func goBuild(ctx context.Context, root, dir, pkg, name string) (string, error) {
 		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return out, nil
-}
-
-// auditWrites counts the writes in an audit log by verb and resource, for one user agent prefix,
-// from line from on. It returns the counts and the number of lines read.
-func auditWrites(path, agent string, from int) (map[string]int, int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	counts := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	line := 0
-	for sc.Scan() {
-		line++
-		if line <= from {
-			continue
-		}
-		var ev struct {
-			Verb       string `json:"verb"`
-			RequestURI string `json:"requestURI"`
-			UserAgent  string `json:"userAgent"`
-			ObjectRef  struct {
-				Resource    string `json:"resource"`
-				Subresource string `json:"subresource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.UserAgent, agent) {
-			continue
-		}
-		res := ev.ObjectRef.Resource
-		if ev.ObjectRef.Subresource != "" {
-			res += "/" + ev.ObjectRef.Subresource
-		}
-		verb := ev.Verb
-		if strings.Contains(ev.RequestURI, "dryRun=") {
-			verb = dryRunPrefix + verb
-		}
-		counts[verb+" "+res]++
-	}
-	return counts, line, sc.Err()
-}
-
-// dryRunPrefix marks the dry-run requests among the audited writes: the API server stores nothing.
-const dryRunPrefix = "dry-run "
-
-// dryRuns picks the dry runs out of counts.
-func dryRuns(counts map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, v := range counts {
-		if strings.HasPrefix(k, dryRunPrefix) {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// total counts the writes in m, leaving out dry runs.
-func total(m map[string]int) int {
-	t := 0
-	for k, v := range m {
-		if !strings.HasPrefix(k, dryRunPrefix) {
-			t += v
-		}
-	}
-	return t
 }
 
 func ratio(a, b time.Duration) string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,11 +43,13 @@ func (r *Reconciler) applyWorkload(ctx context.Context, p *v1alpha1.Performer, l
 		_, _, err := applyOwned(ctx, r.Client, &r.same, workload.Service(p), live.svc, serviceUnchanged)
 		return err
 	})
-	if err != nil {
+	if err != nil && hasOtherThan(err, errNotCached) {
 		return nil, false, err
 	}
+	// With errNotCached alone, what was found is returned with it: a Deployment created a moment
+	// ago (dep nil) has not rolled out, and the caller looks again once the caches hold it.
 	imageChanged := before != nil && dep != before && containerImage(&before.Spec.Template.Spec) != p.Image()
-	return dep, imageChanged, nil
+	return dep, imageChanged, err
 }
 
 // both runs f and g at the same time and returns their errors.
@@ -159,6 +162,11 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, memo 
 		obj.SetName(name)
 		return obj
 	}
+	if live == nil && memo.createdJustNow(ns, name, kind, want, time.Now()) {
+		// The cache has not seen the object this controller created a moment ago yet: applying
+		// it again would change nothing.
+		return nil, nil, errNotCached
+	}
 	if live != nil {
 		owner := ownerPrint(live)
 		last, known := memo.last(live)
@@ -198,6 +206,9 @@ func applyOwned[T any, PT object[T]](ctx context.Context, c client.Client, memo 
 		return nil, nil, fmt.Errorf("applying %s %s/%s: %w", kind, ns, name, err)
 	}
 	memo.remember(now, applied{owner: ownerPrint(now), desired: want})
+	if live == nil {
+		memo.created(ns, name, kind, want, time.Now())
+	}
 	ctrl.LoggerFrom(ctx).V(1).Info("applied "+kind, "name", name, "created", live == nil, "generation", now.GetGeneration())
 	return now, live, nil
 }
@@ -256,6 +267,54 @@ type sameMemo struct {
 
 type memoEntry struct {
 	deployment, service applied
+	// When the controller last created each, and from what.
+	deploymentCreated, serviceCreated creation
+}
+
+// creation is a create by the controller's apply.
+type creation struct {
+	at      time.Time
+	desired [sha256.Size]byte
+}
+
+// cacheGrace is how long after creating an object the controller takes its absence from the cache
+// for the cache being behind, rather than for the object being gone.
+const cacheGrace = 2 * time.Second
+
+// errNotCached says an object the controller created a moment ago is not in the cache yet.
+var errNotCached = errors.New("not in the cache yet")
+
+func (e *memoEntry) creation(kind string) *creation {
+	if kind == "Service" {
+		return &e.serviceCreated
+	}
+	return &e.deploymentCreated
+}
+
+// created records that the controller created the object of kind named ns/name from desired.
+func (m *sameMemo) created(ns, name, kind string, desired [sha256.Size]byte, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[types.NamespacedName]memoEntry{}
+	}
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	e := m.m[key]
+	*e.creation(kind) = creation{at: now, desired: desired}
+	m.m[key] = e
+}
+
+// createdJustNow tells whether the controller created that object from desired less than
+// cacheGrace ago.
+func (m *sameMemo) createdJustNow(ns, name, kind string, desired [sha256.Size]byte, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.m[types.NamespacedName{Namespace: ns, Name: name}]
+	if !ok {
+		return false
+	}
+	c := e.creation(kind)
+	return c.desired == desired && now.Sub(c.at) < cacheGrace
 }
 
 // applied is an apply of the controller: the object's owner print after it, and the sum of the
@@ -324,4 +383,20 @@ func ownerPrint(obj client.Object) [sha256.Size]byte {
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
 	return sum
+}
+
+// hasOtherThan tells whether err, maybe joined from several, holds an error that is not target.
+func hasOtherThan(err, target error) bool {
+	if err == nil {
+		return false
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if hasOtherThan(e, target) {
+				return true
+			}
+		}
+		return false
+	}
+	return !errors.Is(err, target)
 }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
@@ -39,6 +40,11 @@ type Reconciler struct {
 	// APIReader reads from the API server, past the caches that hold only performer workloads;
 	// SetupWithManager sets the manager's.
 	APIReader client.Reader
+	// Names holds the name, UID and owner references of every Deployment and Service of the
+	// watched namespaces (names.go): a workload name it does not hold is free, without asking the
+	// API server. SetupWithManager makes it for Namespaces (none: all namespaces).
+	Names      client.Reader
+	Namespaces []string
 	// Security is what Performers may ask for beyond the hardened pod security defaults.
 	Security workload.Allowance
 	// NeverPullPolicy replaces the image pull policy Never on Performers not declared in Git (the
@@ -53,6 +59,8 @@ type Reconciler struct {
 	patched patchLog
 	// same remembers which Deployments and Services were last found as desired.
 	same sameMemo
+	// quiet holds the reports of rollouts that have just started (quiet.go).
+	quiet quietLog
 }
 
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch;delete
@@ -80,6 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.patched.forget(req.NamespacedName)
+			r.forgetQuiet(req.NamespacedName)
 			return ctrl.Result{}, r.deleteWorkload(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, err
@@ -176,6 +185,10 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	}
 
 	dep, imageChanged, err := r.applyWorkload(ctx, r.toRun(p), live)
+	notCached := err != nil && !hasOtherThan(err, errNotCached)
+	if notCached {
+		err = nil
+	}
 	if apierrors.IsInvalid(err) {
 		// The API server rejected what the spec asks for: retrying cannot help.
 		return transitions{}, stall(p, v1alpha1.InvalidSpecReason, err.Error())
@@ -195,7 +208,16 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 		return transitions{}, err
 	}
 
-	return observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(time.Now().Truncate(time.Second))), nil
+	now := time.Now()
+	t := observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(now.Truncate(time.Second)))
+	if wait := r.holdFirst(old, p, now); wait > 0 {
+		t.hold, t.requeueAfter = true, wait
+	}
+	if notCached && (t.requeueAfter == 0 || t.requeueAfter > cacheGrace) {
+		// Its watch event reconciles again too; this is in case the object went meanwhile.
+		t.requeueAfter = cacheGrace
+	}
+	return t, nil
 }
 
 // toRun is the Performer as its workload runs it: the executor asks for the image pull policy
@@ -227,10 +249,10 @@ func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer)
 		depMsg, svcMsg string
 	)
 	err := both(func() (err error) {
-		live.dep, depMsg, err = foreign[appsv1.Deployment](ctx, r, p, "Deployment")
+		live.dep, depMsg, err = foreign[appsv1.Deployment](ctx, r, p, deploymentGVK)
 		return err
 	}, func() (err error) {
-		live.svc, svcMsg, err = foreign[corev1.Service](ctx, r, p, "Service")
+		live.svc, svcMsg, err = foreign[corev1.Service](ctx, r, p, serviceGVK)
 		return err
 	})
 	if depMsg != "" {
@@ -239,13 +261,24 @@ func (r *Reconciler) foreignWorkload(ctx context.Context, p *v1alpha1.Performer)
 	return live, svcMsg, err
 }
 
-// foreign looks up one object of p's workload, first in the cache and, when not there, on the API
-// server. It returns the object (nil when there is none) and why the controller must leave it
-// alone, if so.
-func foreign[T any, PT object[T]](ctx context.Context, r *Reconciler, p *v1alpha1.Performer, kind string) (PT, string, error) {
+// foreign looks up one object of p's workload, first in the cache and, when not there but the
+// names cache holds the name, on the API server. It returns the object (nil when there is none)
+// and why the controller must leave it alone, if so.
+func foreign[T any, PT object[T]](ctx context.Context, r *Reconciler, p *v1alpha1.Performer, gvk schema.GroupVersionKind) (PT, string, error) {
+	kind := gvk.Kind
 	obj := PT(new(T))
 	key := types.NamespacedName{Namespace: p.Namespace, Name: workload.Name(p)}
 	err := r.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		// The usual case of a new Performer: the name is free, and an apply creates the object.
+		taken, terr := r.nameTaken(ctx, gvk, key)
+		if terr != nil {
+			return nil, "", fmt.Errorf("looking up %s %s: %w", kind, key, terr)
+		}
+		if !taken {
+			return nil, "", nil
+		}
+	}
 	if apierrors.IsNotFound(err) && r.APIReader != nil {
 		// From the API server's watch cache (resourceVersion 0), not etcd: as recent as a read
 		// from etcd can be a moment later, and cheap in a burst of new Performers.

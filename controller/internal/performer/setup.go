@@ -34,6 +34,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	if r.Names == nil {
+		names, err := newNamesCache(mgr, r.Namespaces)
+		if err != nil {
+			return err
+		}
+		r.Names = names
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Performer{}, avsAddressField, indexAVSAddress); err != nil {
 		return fmt.Errorf("indexing Performers by %s: %w", avsAddressField, err)
 	}

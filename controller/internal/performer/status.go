@@ -32,6 +32,9 @@ type transitions struct {
 	upgradeStarted  string // "from -> to"
 	upgradeFinished string
 	requeueAfter    time.Duration
+	// hold leaves the status unwritten for now (quiet.go): the rollout of a new Performer that
+	// has just started.
+	hold bool
 }
 
 // observe sets the status from the Deployment and the pods: Ready once the rollout is complete
@@ -215,6 +218,10 @@ func short(msg string) string {
 // reconcile that started from a stale cached Performer fail and retry, rather than overwrite a
 // newer status or report a transition (and its event) a second time.
 func (r *Reconciler) patchStatus(ctx context.Context, old, p *v1alpha1.Performer, t transitions) error {
+	if t.hold {
+		ctrl.LoggerFrom(ctx).V(1).Info("rollout started; its status waits", "for", t.requeueAfter)
+		return nil
+	}
 	if equality.Semantic.DeepEqual(old.Status, p.Status) {
 		ctrl.LoggerFrom(ctx).V(1).Info("nothing changed")
 		return nil

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The audit log (hack/local-cluster.sh with HOURGLASS_AUDIT=1) holds every request at the Metadata
+// level: who sent it, its verb, resource and the time the API server received it. The bench tells
+// the two sides apart by their user agents, and the phases by those times.
+
+// window is one phase of a side: the requests the API server received from from until to.
+type window struct {
+	name     string
+	from, to time.Time
+}
+
+// auditLine is what the bench reads of an audit event.
+type auditLine struct {
+	Verb       string    `json:"verb"`
+	RequestURI string    `json:"requestURI"`
+	UserAgent  string    `json:"userAgent"`
+	Received   time.Time `json:"requestReceivedTimestamp"`
+	ObjectRef  struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+	} `json:"objectRef"`
+}
+
+// key is "verb resource[/subresource]", the verb prefixed when the request was a dry run.
+func (l *auditLine) key() string {
+	res := l.ObjectRef.Resource
+	if l.ObjectRef.Subresource != "" {
+		res += "/" + l.ObjectRef.Subresource
+	}
+	verb := l.Verb
+	if strings.Contains(l.RequestURI, "dryRun=") {
+		verb = dryRunPrefix + verb
+	}
+	return verb + " " + res
+}
+
+// readAudit calls f for every event of the audit log from line from on whose user agent starts
+// with agent, and returns the number of lines read.
+func readAudit(path, agent string, from int, f func(*auditLine)) (int, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	line := 0
+	for sc.Scan() {
+		line++
+		if line <= from {
+			continue
+		}
+		var ev auditLine
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.UserAgent, agent) {
+			continue
+		}
+		f(&ev)
+	}
+	return line, sc.Err()
+}
+
+// auditRequests counts the requests in an audit log by verb and resource, for one user agent
+// prefix, from line from on. It returns the counts and the number of lines read.
+func auditRequests(path, agent string, from int) (map[string]int, int, error) {
+	counts := map[string]int{}
+	lines, err := readAudit(path, agent, from, func(l *auditLine) { counts[l.key()]++ })
+	return counts, lines, err
+}
+
+// auditWindows counts one agent's requests by verb and resource in each window.
+func auditWindows(path, agent string, ws []window) ([]map[string]int, error) {
+	out := make([]map[string]int, len(ws))
+	for i := range out {
+		out[i] = map[string]int{}
+	}
+	_, err := readAudit(path, agent, 0, func(l *auditLine) {
+		for i, w := range ws {
+			if !l.Received.Before(w.from) && l.Received.Before(w.to) {
+				out[i][l.key()]++
+			}
+		}
+	})
+	return out, err
+}
+
+// dryRunPrefix marks the dry-run requests among the audited writes: the API server stores nothing.
+const dryRunPrefix = "dry-run "
+
+// dryRuns picks the dry runs out of counts.
+func dryRuns(counts map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range counts {
+		if strings.HasPrefix(k, dryRunPrefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// isWrite tells the writes among the keys: not a read, not a dry run.
+func isWrite(key string) bool {
+	verb, _, _ := strings.Cut(key, " ")
+	switch verb {
+	case "create", "update", "patch", "delete", "deletecollection":
+		return true
+	}
+	return false
+}
+
+// isRead tells the reads among the keys.
+func isRead(key string) bool {
+	verb, _, _ := strings.Cut(key, " ")
+	return verb == "get" || verb == "list" || verb == "watch"
+}
+
+// total counts the writes in m, leaving out reads and dry runs.
+func total(m map[string]int) int {
+	t := 0
+	for k, v := range m {
+		if isWrite(k) {
+			t += v
+		}
+	}
+	return t
+}
+
+// sum counts every request in m that keep accepts.
+func sum(m map[string]int, keep func(string) bool) int {
+	t := 0
+	for k, v := range m {
+		if keep(k) {
+			t += v
+		}
+	}
+	return t
+}
+
+// perPhaseTable prints the requests per Performer by verb and resource, the sides next to each
+// other in each phase: writes, then reads, then dry runs. counts holds per side one map per phase.
+func perPhaseTable(n int, phaseNames, sides []string, counts [][]map[string]int) {
+	keys := map[string]bool{}
+	for _, side := range counts {
+		for _, m := range side {
+			for k := range m {
+				keys[k] = true
+			}
+		}
+	}
+	head, line := "| verb resource |", "|---|"
+	for _, ph := range phaseNames {
+		for _, side := range sides {
+			head += fmt.Sprintf(" %s: %s |", ph, side)
+			line += "---|"
+		}
+	}
+	fmt.Println(head)
+	fmt.Println(line)
+	per := func(v int) string {
+		if v == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", float64(v)/float64(n))
+	}
+	row := func(label string, get func(m map[string]int) int) {
+		r := "| " + label + " |"
+		for i := range phaseNames {
+			for s := range sides {
+				r += " " + per(get(counts[s][i])) + " |"
+			}
+		}
+		fmt.Println(r)
+	}
+	sorted := slices.Sorted(maps.Keys(keys))
+	groups := []struct {
+		label string
+		keep  func(string) bool
+	}{
+		{"writes", isWrite},
+		{"reads", isRead},
+		{"dry runs", func(k string) bool { return strings.HasPrefix(k, dryRunPrefix) }},
+	}
+	for _, g := range groups {
+		for _, k := range sorted {
+			if g.keep(k) {
+				row(k, func(m map[string]int) int { return m[k] })
+			}
+		}
+		row("**"+g.label+"**", func(m map[string]int) int { return sum(m, g.keep) })
+	}
+	row("**all requests**", func(m map[string]int) int { return sum(m, func(string) bool { return true }) })
+}
