@@ -47,6 +47,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/flux"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitops"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/realnode"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/repo"
 )
@@ -167,7 +168,7 @@ func run(ctx context.Context) error {
 	// cluster is up.
 	go func() {
 		var t tools
-		if t.bins, t.err = argocd.Binaries(ctx, d.root, &d.argo.out); t.err == nil {
+		if t.bins, t.err = process.CachedBins(ctx, d.root, "argocd-bins.sh", &d.argo.out); t.err == nil {
 			t.kustomize, t.err = cluster.Kustomize(ctx, d.root)
 		}
 		d.toolsReady <- t

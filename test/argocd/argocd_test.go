@@ -27,6 +27,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/poll"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 )
 
 // What examples/basic declares (the getting started guide's names).
@@ -72,7 +73,7 @@ func TestArgoCD(t *testing.T) {
 	e := &env{root: root}
 	var bins, kustomize string
 	phase("build Argo CD, kustomize and the function", func() (err error) {
-		if bins, err = argocd.Binaries(ctx, root, out); err != nil {
+		if bins, err = process.CachedBins(ctx, root, "argocd-bins.sh", out); err != nil {
 			return err
 		}
 		if kustomize, err = cluster.Kustomize(ctx, root); err != nil {

@@ -58,19 +58,6 @@ const (
 	ApplicationController = "argocd-application-controller"
 )
 
-// Binaries builds (once, then cached) the Argo CD components with hack/argocd-bins.sh, installing
-// Redis if it is missing, and returns their folder. The script's progress goes to out.
-func Binaries(ctx context.Context, root string, out io.Writer) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "argocd-bins.sh"))
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/argocd-bins.sh: %w", err)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	return strings.TrimSpace(lines[len(lines)-1]), nil
-}
-
 // Options says where Argo CD runs and what it renders with.
 type Options struct {
 	// Root is the repository root (examples/argocd is read from there).

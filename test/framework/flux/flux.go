@@ -5,15 +5,11 @@
 package flux
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,19 +36,6 @@ var (
 	OCIRepository = schema.GroupVersionKind{Group: "source.toolkit.fluxcd.io", Version: "v1", Kind: "OCIRepository"}
 	Kustomization = schema.GroupVersionKind{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Kind: "Kustomization"}
 )
-
-// Bins builds the controllers once (hack/flux-bins.sh) and returns the folder holding them and
-// their CRDs (crds/).
-func Bins(ctx context.Context, root string, out io.Writer) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "flux-bins.sh"))
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/flux-bins.sh: %w", err)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	return strings.TrimSpace(lines[len(lines)-1]), nil
-}
 
 // Controllers are the running Flux controllers.
 type Controllers struct {

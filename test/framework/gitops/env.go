@@ -20,6 +20,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/flux"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/gitserver"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/process"
 )
 
 // The repositories, named as the sources of examples/flux name them.
@@ -79,7 +80,7 @@ func (e *Env) ClusterUp(ctx context.Context, fresh bool) (err error) {
 
 // StartFlux builds Flux's controllers once, installs their CRDs and starts them.
 func (e *Env) StartFlux(ctx context.Context) error {
-	bin, err := flux.Bins(ctx, e.Root, e.Out)
+	bin, err := process.CachedBins(ctx, e.Root, "flux-bins.sh", e.Out)
 	if err != nil {
 		return err
 	}

@@ -4,12 +4,15 @@
 package process
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -139,4 +142,18 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// CachedBins runs one of the scripts under hack/ that build a set of binaries once and cache
+// them (flux-bins.sh, argocd-bins.sh), with its progress on out, and returns the folder the script
+// prints on the last line of its output.
+func CachedBins(ctx context.Context, root, script string, out io.Writer) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", script))
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("hack/%s: %w", script, err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), nil
 }
