@@ -88,7 +88,7 @@ func replace(items, objs []*yaml.RNode, id string) (out, dropped []*yaml.RNode, 
 			continue
 		}
 		if rendered[identity(it)] {
-			errs = append(errs, duplicate(nil, identity(it), fmt.Sprintf("the input already has %s %s, which this declaration renders; rename one of them", it.GetKind(), displayName(it))))
+			errs = append(errs, duplicate(field.NewPath("metadata", "name"), identity(it), fmt.Sprintf("the input already has %s %s, which this declaration renders; rename one of them", it.GetKind(), displayName(it))))
 			continue
 		}
 		out = append(out, it)
