@@ -210,7 +210,7 @@ test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local c
 	HOURGLASS_E2E=1 go test ./test/argocd/ -count=1 -v -timeout 20m
 
 .PHONY: test-quickstart
-test-quickstart: ## Run docs/quickstart.md's commands as written against a local cluster of its own (about a minute once built).
+test-quickstart: ## Run docs/quickstart.md's commands as written against a local cluster of its own, its pods on the real node (root; about a minute once built).
 	hack/control-plane-bins.sh >/dev/null
 	HOURGLASS_E2E=1 go test ./test/quickstart/ -count=1 -v -timeout 15m
 

@@ -1,14 +1,19 @@
 // Package quickstart runs docs/quickstart.md as a user would: every sh block of the page, as it is
-// written, in a copy of the repository, against a local cluster with KWOK nodes.
+// written, in a copy of the repository, against a local cluster whose pods run on its real node
+// (docs/real-node.md): the controller the install block applies, the sample performer the task
+// goes to.
 //
-// It runs only with HOURGLASS_E2E=1 (make test-quickstart). The git clone block is skipped (the
-// copy stands for the clone). KWOK pods run no containers, so once the install block has created
-// the hourglass-operator ServiceAccount the controller runs as a local process with its token, as
-// in the other end-to-end tests; everything else is the page's commands.
+// It runs only with HOURGLASS_E2E=1 (make test-quickstart), as root (the real node). The git
+// clone block is skipped (the copy stands for the clone). No registry is reachable, so the images
+// the page names (the controller's, the sample performer's) are built here and imported into the
+// node; the node's taint is taken off and the KWOK nodes cordoned, so that every pod lands on it.
+// Everything else is the page's commands.
 package quickstart
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,24 +22,54 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/docrun"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/node"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/realnode"
 )
 
 const page = "docs/quickstart.md"
 
 func TestQuickStart(t *testing.T) {
 	e2erun.Gate(t, "quick start test (it runs docs/quickstart.md)", "test-quickstart", "kubectl", "make")
+	if why := realnode.Missing(); why != "" {
+		t.Fatalf("the quick start ends with a task sent to a performer pod, which needs the real node: %s", why)
+	}
 	r := e2erun.BeginCluster(t, "HOURGLASS_E2E_CLUSTER_DIR", "quickstart-cluster", 15*time.Minute)
 	root, dir, out, ctx := r.Root, r.Dir, r.Out, r.Ctx
 	start := time.Now()
-	c, err := cluster.Up(ctx, root, dir, out)
+	type built struct {
+		im  *realnode.Images
+		err error
+	}
+	images := make(chan built, 1)
+	go func() {
+		im, err := realnode.BuildImages(ctx, root, dir, false, out)
+		images <- built{im, err}
+	}()
+	c, err := cluster.UpWith(ctx, root, dir, out, cluster.Options{RealNode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("cluster up in %s", time.Since(start).Round(time.Second))
-	if err := cluster.BuildController(ctx, root, dir, out); err != nil {
+	t.Logf("cluster with its real node up in %s", time.Since(start).Round(time.Second))
+	b := <-images
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	// The page names the released sample performer, ghcr.io/...:<VERSION>.
+	version, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.ControllerBuilt = true
+	released := filepath.Join(dir, "images", "sample-performer-released")
+	if err := node.Retag(filepath.Join(dir, "images", "release", "sample-performer"), released,
+		realnode.PerformerRepository+":"+strings.TrimSpace(string(version))); err != nil {
+		t.Fatal(err)
+	}
+	b.im.Layouts = append(b.im.Layouts, released)
+	if err := b.im.Load(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	onRealNode(t, ctx, c)
+	t.Logf("images built and imported, every pod bound for %s, %s after the start", cluster.RealNodeName, time.Since(start).Round(time.Second))
 
 	work, blocks := docrun.Page(t, root, page)
 	sh := &docrun.Shell{Dir: work, Env: append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)}
@@ -51,14 +86,9 @@ func TestQuickStart(t *testing.T) {
 		}
 		outputs[b.Script] = o
 		ran++
-		if strings.Contains(b.Script, "kubectl apply --server-side -k base") {
-			if err := c.StartController(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
-	if ran < 6 {
-		t.Fatalf("%s: ran %d sh blocks, want the install, Secret, render, apply, check and clean-up blocks", page, ran)
+	if ran < 7 {
+		t.Fatalf("%s: ran %d sh blocks, want the install, Secret, render, apply, check, task and clean-up blocks", page, ran)
 	}
 	var check string
 	for b, o := range outputs {
@@ -70,9 +100,39 @@ func TestQuickStart(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^my-avs\s.*\sRunning\s+True\s`).MatchString(check) {
 		t.Errorf("kubectl get performers shows no Ready my-avs:\n%s", check)
 	}
+	var task string
+	for b, o := range outputs {
+		if strings.Contains(b, "submit-task --performer") {
+			task = o
+		}
+	}
+	// The sample performer squares the payload.
+	if !regexp.MustCompile(`payload 12\s+result 144\s`).MatchString(task) {
+		t.Errorf("the task block printed no result 144 for payload 12:\n%s", task)
+	}
 	// Clean up removed the CRD.
 	if o, err := c.Kubectl(ctx, "get", "crd", "performers.hourglass.eigenlayer.io", "--ignore-not-found"); err != nil || strings.TrimSpace(o) != "" {
 		t.Errorf("after the clean up: the Performer CRD is still there (%v):\n%s", err, o)
 	}
 	t.Logf("the page's commands ran in %s", time.Since(start).Round(time.Second))
+}
+
+// onRealNode sends every pod to the real node: its taint off, the KWOK nodes cordoned.
+func onRealNode(t *testing.T, ctx context.Context, c *cluster.Cluster) {
+	t.Helper()
+	if _, err := c.Kubectl(ctx, "taint", "nodes", cluster.RealNodeName, cluster.RealNodeTaint+":NoSchedule-"); err != nil {
+		t.Fatal(err)
+	}
+	names, err := c.Kubectl(ctx, "get", "nodes", "-o", "name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range strings.Fields(names) {
+		if n == "node/"+cluster.RealNodeName {
+			continue
+		}
+		if _, err := c.Kubectl(ctx, "cordon", n); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
