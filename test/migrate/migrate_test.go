@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,57 @@ func TestMigrateFromUpstreamOperator(t *testing.T) {
 	if err := cl.List(ctx, &rels, client.InNamespace(releaseNamespace), client.MatchingLabels{"owner": "helm", "name": release}); err != nil || len(rels.Items) != 0 {
 		t.Errorf("the Helm release is still recorded (%d records, %v)", len(rels.Items), err)
 	}
+	if t.Failed() {
+		return
+	}
+	goBack(ctx, t, c, cl, sh, root, chart, before)
+}
+
+// goBack runs the page's "Going back" block with the test's chart in place of the user's: this
+// controller stopped (its Deployment deleted; here the local process), its performer Deployments
+// gone, the chart installed again without its CRD, and the CRD and every Performer kept.
+func goBack(ctx context.Context, t *testing.T, c *cluster.Cluster, cl client.Client, sh *docrun.Shell, root, chart string, before map[string]types.UID) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)## Going back\n.*?```bash\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s: no bash block under \"## Going back\"", page)
+	}
+	const placeholder = "<the chart you installed from>"
+	script := string(m[1])
+	if !strings.Contains(script, placeholder) {
+		t.Fatalf("%s: the going-back block no longer names %q:\n%s", page, placeholder, script)
+	}
+	script = strings.ReplaceAll(script, placeholder, chart)
+	c.StopController() // what deleting its Deployment (the block's first command) does where it runs in a pod
+	start := time.Now()
+	o, took, err := sh.Run(ctx, docrun.Block{Script: script})
+	t.Logf("%s (Going back, %s):\n%s%s", page, took.Round(time.Millisecond), script, o)
+	if err != nil {
+		t.Fatalf("going back: %v", err)
+	}
+	var deps appsv1.DeploymentList
+	if err := cl.List(ctx, &deps, client.MatchingLabels{"app.kubernetes.io/managed-by": "hourglass-controller"}); err != nil || len(deps.Items) != 0 {
+		t.Errorf("after going back: %d performer Deployments of this controller (%v), want none", len(deps.Items), err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := cl.Get(ctx, types.NamespacedName{Name: crdName}, &crd); err != nil || crd.UID != before[crdName] {
+		t.Errorf("after going back: the CRD is gone or recreated (%v)", err)
+	}
+	for _, u := range performers {
+		var p v1alpha1.Performer
+		if err := cl.Get(ctx, types.NamespacedName{Namespace: u.namespace, Name: u.name}, &p); err != nil || p.UID != before["performer/"+u.namespace+"/"+u.name] {
+			t.Errorf("after going back: Performer %s/%s gone or recreated (%v)", u.namespace, u.name, err)
+		}
+	}
+	var rels corev1.SecretList
+	if err := cl.List(ctx, &rels, client.InNamespace(releaseNamespace), client.MatchingLabels{"owner": "helm", "name": release, "status": "deployed"}); err != nil || len(rels.Items) != 1 {
+		t.Errorf("after going back: %d deployed records of the Helm release (%v), want 1", len(rels.Items), err)
+	}
+	t.Logf("going back took %s", time.Since(start).Round(time.Millisecond))
 }
 
 // tool returns the pinned tool that hack/tools.sh installs.
