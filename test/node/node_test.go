@@ -37,6 +37,7 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/node"
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/node/probe"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/realnode"
 )
 
@@ -45,17 +46,6 @@ const (
 	probeImage = "localhost/hourglass/nodeprobe:test"
 	probeUID   = 65532
 )
-
-// report is what nodeprobe serve answers (test/framework/node/cmd/nodeprobe).
-type report struct {
-	UID             int    `json:"uid"`
-	RootReadOnly    bool   `json:"rootReadOnly"`
-	RootWriteError  string `json:"rootWriteError,omitempty"`
-	SidecarFirst    bool   `json:"sidecarFirst"`
-	VolumeRoundTrip bool   `json:"volumeRoundTrip"`
-	VolumeError     string `json:"volumeError,omitempty"`
-	Hostname        string `json:"hostname"`
-}
 
 func TestRealNode(t *testing.T) {
 	e2erun.Gate(t, "real-node test", "test-node", "kubectl", "containerd", "runc", "ctr", "iptables", "conntrack", "kpt")
@@ -122,8 +112,8 @@ func TestRealNode(t *testing.T) {
 		}},
 		{Name: "Service reached by cluster DNS name from another pod", F: func(t *testing.T, ctx context.Context) {
 			got := fetchThroughService(t, ctx, cs)
-			want := report{UID: probeUID, RootReadOnly: true, SidecarFirst: true, VolumeRoundTrip: true, Hostname: "probe"}
-			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(report{}, "RootWriteError")); diff != "" {
+			want := probe.Report{UID: probeUID, RootReadOnly: true, SidecarFirst: true, VolumeRoundTrip: true, Hostname: "probe"}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(probe.Report{}, "RootWriteError")); diff != "" {
 				t.Errorf("what the probe saw when it started (-want +got):\n%s", diff)
 			}
 		}},
@@ -420,9 +410,9 @@ func runProbe(t *testing.T, ctx context.Context, cs kubernetes.Interface) {
 
 // fetchThroughService runs a pod that GETs the probe's Service by its cluster DNS name and
 // returns what it got.
-func fetchThroughService(t *testing.T, ctx context.Context, cs kubernetes.Interface) report {
+func fetchThroughService(t *testing.T, ctx context.Context, cs kubernetes.Interface) probe.Report {
 	msg := get(t, ctx, cs, "client", "http://probe."+namespace+".svc.cluster.local/", false)
-	var r report
+	var r probe.Report
 	if err := json.Unmarshal([]byte(msg), &r); err != nil {
 		t.Fatalf("client pod's message %q: %v", msg, err)
 	}

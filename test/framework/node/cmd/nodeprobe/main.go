@@ -28,18 +28,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// Report is what serve answers.
-type Report struct {
-	UID             int    `json:"uid"`
-	RootReadOnly    bool   `json:"rootReadOnly"`
-	RootWriteError  string `json:"rootWriteError,omitempty"`
-	SidecarFirst    bool   `json:"sidecarFirst"`
-	VolumeRoundTrip bool   `json:"volumeRoundTrip"`
-	VolumeError     string `json:"volumeError,omitempty"`
-	Hostname        string `json:"hostname"`
-}
+	"github.com/hourglass-gitops/hourglass-gitops/test/framework/node/probe"
+)
 
 func main() {
 	if len(os.Args) < 2 {
@@ -88,7 +79,7 @@ func waitForTerm() {
 }
 
 func serve(addr, marker, data string) error {
-	r := Report{UID: os.Getuid()}
+	r := probe.Report{UID: os.Getuid()}
 	r.Hostname, _ = os.Hostname()
 	_, err := os.Stat(marker)
 	r.SidecarFirst = err == nil
