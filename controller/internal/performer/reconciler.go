@@ -59,8 +59,6 @@ type Reconciler struct {
 	patched patchLog
 	// same remembers which Deployments and Services were last found as desired.
 	same sameMemo
-	// quiet holds the reports of rollouts that have just started (quiet.go).
-	quiet quietLog
 }
 
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch;delete
@@ -88,7 +86,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.patched.forget(req.NamespacedName)
-			r.forgetQuiet(req.NamespacedName)
 			return ctrl.Result{}, r.deleteWorkload(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, err
@@ -210,7 +207,7 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 
 	now := time.Now()
 	t := observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(now.Truncate(time.Second)))
-	if wait := r.holdFirst(old, p, now); wait > 0 {
+	if wait := holdFirst(old, p, now); wait > 0 {
 		t.hold, t.requeueAfter = true, wait
 	}
 	if notCached && (t.requeueAfter == 0 || t.requeueAfter > cacheGrace) {
