@@ -89,7 +89,7 @@ func main() {
 	var platforms, only string
 	flag.StringVar(&o.out, "out", "_output/images", "Directory the OCI layouts and archives are written to.")
 	flag.StringVar(&o.registry, "registry", "ghcr.io/hourglass-gitops", "Repository prefix of the image names.")
-	flag.StringVar(&o.version, "version", "", "Version stamped into the binaries and the tag; default: git describe --tags --always --dirty.")
+	flag.StringVar(&o.version, "version", "", "Version stamped into the binaries and the tag; default: the VERSION file, as make images passes it.")
 	flag.StringVar(&o.source, "source", "https://github.com/hourglass-gitops/hourglass-gitops", "org.opencontainers.image.source label.")
 	flag.StringVar(&o.caFile, "ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "CA bundle copied into the images (Debian's ca-certificates).")
 	flag.StringVar(&platforms, "platforms", "linux/amd64,linux/arm64", "Comma-separated platforms of each image's index.")
@@ -123,9 +123,11 @@ func run(o *options, platforms, only string) error {
 		}
 	}
 	if o.version == "" {
-		if o.version, err = gitOut(root, "describe", "--tags", "--always", "--dirty"); err != nil {
-			return err
+		b, err := os.ReadFile(filepath.Join(root, "VERSION"))
+		if err != nil {
+			return fmt.Errorf("--version not given and no VERSION file: %w", err)
 		}
+		o.version = strings.TrimSpace(string(b))
 	}
 	if !tagRe.MatchString(o.version) {
 		return fmt.Errorf("--version: %q is not a valid image tag (letters, digits, _ . -, at most 128, not starting with . or -)", o.version)

@@ -13,7 +13,6 @@ package quickstart
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,7 +21,6 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/test/e2erun"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/cluster"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/docrun"
-	"github.com/hourglass-gitops/hourglass-gitops/test/framework/node"
 	"github.com/hourglass-gitops/hourglass-gitops/test/framework/realnode"
 )
 
@@ -54,17 +52,6 @@ func TestQuickStart(t *testing.T) {
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
-	// The page names the released sample performer, ghcr.io/...:<VERSION>.
-	version, err := os.ReadFile(filepath.Join(root, "VERSION"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	released := filepath.Join(dir, "images", "sample-performer-released")
-	if err := node.Retag(filepath.Join(dir, "images", "release", "sample-performer"), released,
-		realnode.PerformerRepository+":"+strings.TrimSpace(string(version))); err != nil {
-		t.Fatal(err)
-	}
-	b.im.Layouts = append(b.im.Layouts, released)
 	if err := b.im.Load(ctx, c); err != nil {
 		t.Fatal(err)
 	}

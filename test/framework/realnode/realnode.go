@@ -77,8 +77,8 @@ type Images struct {
 var builtRe = regexp.MustCompile(`(?m)^(\S+)\s+(\S+):([^@\s]+)@sha256:`)
 
 // BuildImages builds, under dir/images: the images of `make images` (hack/images, linux/amd64
-// only) named in names (performer-controller and sample-performer always; avs-executor-fn when
-// asked), the controller image again under ControllerImage, the sample performer again under
+// only, tagged with the VERSION file as base/ names them) named in names (performer-controller and
+// sample-performer always; avs-executor-fn when asked), the sample performer again under
 // RolledTag, and the stand-in executor.
 func BuildImages(ctx context.Context, root, dir string, withFunction bool, out io.Writer) (*Images, error) {
 	imgDir := filepath.Join(dir, "images")
@@ -110,9 +110,8 @@ func BuildImages(ctx context.Context, root, dir string, withFunction bool, out i
 	if withFunction {
 		im.FunctionArchive = rel("avs-executor-fn.tar")
 	}
-	controller := filepath.Join(imgDir, "controller-base-tag")
-	if err := node.Retag(rel("performer-controller"), controller, ControllerImage); err != nil {
-		return nil, err
+	if got := "ghcr.io/hourglass-gitops/performer-controller:" + tags["performer-controller"]; got != ControllerImage {
+		return nil, fmt.Errorf("hack/images built %s, not %s (the name base/ and the function's default name): run make check-version", got, ControllerImage)
 	}
 	rolled := filepath.Join(imgDir, "sample-performer-rolled")
 	if err := node.Retag(rel("sample-performer"), rolled, PerformerRepository+":"+RolledTag); err != nil {
@@ -122,7 +121,7 @@ func BuildImages(ctx context.Context, root, dir string, withFunction bool, out i
 	if err := executor.WriteImage(ctx, root, filepath.Join(dir, "bin", "standin-executor"), standin, ExecutorRepository+":"+ExecutorTag); err != nil {
 		return nil, err
 	}
-	im.Layouts = []string{controller, rel("sample-performer"), rolled, standin}
+	im.Layouts = []string{rel("performer-controller"), rel("sample-performer"), rolled, standin}
 	return im, nil
 }
 
