@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +28,15 @@ import (
 // the client's ExecuteTask call and stops when it returns with the decoded response.
 // Throughput: StartSync calls carrying 1 MiB payloads from `streams` concurrent callers on one
 // connection; the clock starts before the first call of a round and stops when the last returns.
+// The ratio to direct is taken per round (the rounds of both paths run back to back) and its
+// median and range are printed, so that load drifting across the run does not bias it. The
+// forwarder's CPU time (user+system, /proc/PID/stat) is read before and after each of its bulk
+// rounds.
+//
+// socat, where installed, runs as a third path: a plain user-space TCP relay to compare with.
+// Every relay on loopback pays a second TCP transit in the kernel on top of its own work, and
+// on a machine whose cores the client and the performer already fill, that CPU comes out of
+// their throughput.
 func forwarderBench(ctx context.Context, root, work string, calls, mib, streams, rounds int) error {
 	paths, stop, err := startForwarderPair(ctx, root, work)
 	if err != nil {
@@ -39,26 +52,36 @@ func forwarderBench(ctx context.Context, root, work string, calls, mib, streams,
 			return err
 		}
 	}
-	lat, tput, err := measurePaths(ctx, paths, calls, mib, streams, rounds)
+	m, err := measurePaths(ctx, paths, calls, mib, streams, rounds)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nperformer-forwarder on loopback, sample performer as the server (%d unary calls and %d MiB per path, %d rounds alternating)\n",
+	fmt.Printf("\nperformer-forwarder on loopback, sample performer as the server (%d unary calls and %d MiB per path, %d rounds, order rotating)\n",
 		calls/rounds*rounds, mib/rounds*rounds, rounds)
-	fmt.Printf("  %-10s %10s %10s %14s\n", "path", "median", "p99", "1 MiB msgs")
+	fmt.Printf("  %-10s %10s %10s %14s %22s %16s\n", "path", "median", "p99", "1 MiB msgs", "of direct (min–max)", "relay CPU")
 	for _, p := range paths {
-		fmt.Printf("  %-10s %10s %10s %11.0f MiB/s\n", p.name, us(pct(lat[p.name], 50)), us(pct(lat[p.name], 99)), medianF(tput[p.name]))
+		ratio, cpu := "", ""
+		if p.name != "direct" {
+			r := m.ratios(p.name)
+			ratio = fmt.Sprintf("%.0f %% (%.0f–%.0f)", 100*medianF(r), 100*slices.Min(r), 100*slices.Max(r))
+		}
+		if ms := m.cpuPerMiB[p.name]; len(ms) > 0 {
+			cpu = fmt.Sprintf("%.2f ms/MiB", medianF(ms))
+		}
+		fmt.Printf("  %-10s %10s %10s %11.0f MiB/s %22s %16s\n", p.name, us(pct(m.lat[p.name], 50)), us(pct(m.lat[p.name], 99)),
+			medianF(m.tput[p.name]), ratio, cpu)
 	}
 	fmt.Printf("  added by the forwarder: median %s (target ≤ 100 µs), p99 %s; throughput %.0f %% of direct (target ≥ 90 %%)\n",
-		us(pct(lat["forwarder"], 50)-pct(lat["direct"], 50)), us(pct(lat["forwarder"], 99)-pct(lat["direct"], 99)),
-		100*medianF(tput["forwarder"])/medianF(tput["direct"]))
+		us(pct(m.lat["forwarder"], 50)-pct(m.lat["direct"], 50)), us(pct(m.lat["forwarder"], 99)-pct(m.lat["direct"], 99)),
+		100*medianF(m.ratios("forwarder")))
 	return nil
 }
 
-// benchPath is one way to the performer: direct, or through the forwarder.
+// benchPath is one way to the performer: direct, or through a relay whose process is pid.
 type benchPath struct {
 	name   string
 	client performerv1.PerformerServiceClient
+	pid    int
 }
 
 // startForwarderPair builds and starts the sample performer and a forwarder in front of it, and
@@ -79,16 +102,21 @@ func startForwarderPair(ctx context.Context, root, work string) (paths []benchPa
 		}
 	}
 	perfAddr, routeAddr, healthAddr := addrs[0], addrs[1], addrs[2]
-	stopPerf, err := start(ctx, perfBin, "--addr="+perfAddr)
+	perf, err := start(ctx, perfBin, "--addr="+perfAddr)
 	if err != nil {
 		return nil, nil, err
 	}
-	stopFwd, err := start(ctx, fwdBin, "--route="+routeAddr+"="+perfAddr, "--health-addr="+healthAddr, "--log-level=warn")
+	fwd, err := start(ctx, fwdBin, "--route="+routeAddr+"="+perfAddr, "--health-addr="+healthAddr, "--log-level=warn")
 	if err != nil {
-		stopPerf()
+		perf.stop()
 		return nil, nil, err
 	}
-	stop = func() { stopFwd(); stopPerf() }
+	stops := []func(){fwd.stop, perf.stop}
+	stop = func() {
+		for _, s := range stops {
+			s()
+		}
+	}
 	defer func() {
 		if err != nil {
 			stop()
@@ -105,30 +133,119 @@ func startForwarderPair(ctx context.Context, root, work string) (paths []benchPa
 	if err != nil {
 		return nil, nil, err
 	}
-	return []benchPath{{"direct", direct}, {"forwarder", forwarded}}, stop, nil
+	paths = []benchPath{{"direct", direct, 0}, {"forwarder", forwarded, fwd.pid}}
+	if bin, err := exec.LookPath("socat"); err == nil {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		// Its best settings for this traffic: no Nagle delay, 64 KiB reads.
+		s, err := start(ctx, bin, "-b", "65536", "TCP-LISTEN:"+portOf(addr)+",bind=127.0.0.1,reuseaddr,fork,nodelay", "TCP:"+perfAddr+",nodelay")
+		if err != nil {
+			return nil, nil, err
+		}
+		stops = append(stops, s.stop)
+		relayed, err := dialPerformer(addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		paths = append(paths, benchPath{"socat", relayed, s.pid})
+	} else {
+		fmt.Println("performer-forwarder: socat not installed, no plain relay to compare with")
+	}
+	return paths, stop, nil
 }
 
-// measurePaths runs the rounds, alternating which path goes first, and returns each path's call
-// latencies and bulk throughputs.
-func measurePaths(ctx context.Context, paths []benchPath, calls, mib, streams, rounds int) (map[string][]time.Duration, map[string][]float64, error) {
-	lat := map[string][]time.Duration{}
-	tput := map[string][]float64{}
+// portOf is the port of a host:port address.
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
+// measured is what measurePaths saw: per path, call latencies, bulk throughputs (MiB/s) per round
+// and the relay's CPU milliseconds per MiB per round.
+type measured struct {
+	lat       map[string][]time.Duration
+	tput      map[string][]float64
+	cpuPerMiB map[string][]float64
+}
+
+// ratios is path's throughput over direct's, round by round.
+func (m measured) ratios(path string) []float64 {
+	var r []float64
+	for i, t := range m.tput[path] {
+		r = append(r, t/m.tput["direct"][i])
+	}
+	return r
+}
+
+// measurePaths runs the rounds, rotating which path goes first.
+func measurePaths(ctx context.Context, paths []benchPath, calls, mib, streams, rounds int) (measured, error) {
+	m := measured{lat: map[string][]time.Duration{}, tput: map[string][]float64{}, cpuPerMiB: map[string][]float64{}}
 	for r := range rounds {
 		for i := range paths {
-			p := paths[(r+i)%2] // alternate which path goes first
+			p := paths[(r+i)%len(paths)]
 			d, err := unary(ctx, p.client, calls/rounds)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", p.name, err)
+				return m, fmt.Errorf("%s: %w", p.name, err)
 			}
-			lat[p.name] = append(lat[p.name], d...)
+			m.lat[p.name] = append(m.lat[p.name], d...)
+			cpu0 := cpuTime(p.pid)
 			rate, err := bulk(ctx, p.client, 1<<20, streams, mib/rounds)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", p.name, err)
+				return m, fmt.Errorf("%s: %w", p.name, err)
 			}
-			tput[p.name] = append(tput[p.name], rate)
+			if p.pid != 0 {
+				m.cpuPerMiB[p.name] = append(m.cpuPerMiB[p.name], float64((cpuTime(p.pid)-cpu0).Microseconds())/1000/float64(mib/rounds))
+			}
+			m.tput[p.name] = append(m.tput[p.name], rate)
 		}
 	}
-	return lat, tput, nil
+	return m, nil
+}
+
+// cpuTime is the user and system time pid has used, with its children's that it waited for (socat
+// forks one per connection), read from /proc; 0 where that cannot be read.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	var total time.Duration
+	for _, p := range append([]int{pid}, children(pid)...) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		for _, s := range f[11:13] {
+			ticks, _ := strconv.Atoi(s)
+			total += time.Duration(ticks) * time.Second / clockTicks
+		}
+	}
+	return total
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every Linux architecture Go
+// supports.
+const clockTicks = 100
+
+// children lists pid's child processes.
+func children(pid int) []int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, s := range strings.Fields(string(b)) {
+		if c, err := strconv.Atoi(s); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // unary makes n sequential ExecuteTask calls and returns the latency of each.
@@ -194,14 +311,20 @@ func dialPerformer(addr string) (performerv1.PerformerServiceClient, error) {
 	return performerv1.NewPerformerServiceClient(conn), nil
 }
 
-// start starts binary bin with args; the returned function kills it and waits for it.
-func start(ctx context.Context, bin string, args ...string) (func(), error) {
+// started is a process start began; stop kills it and waits for it.
+type started struct {
+	pid  int
+	stop func()
+}
+
+// start starts binary bin with args.
+func start(ctx context.Context, bin string, args ...string) (started, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return started{}, err
 	}
-	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+	return started{cmd.Process.Pid, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }}, nil
 }
 
 // waitReady waits up to 30 seconds for url to answer 200.

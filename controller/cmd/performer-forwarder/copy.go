@@ -35,9 +35,12 @@ func (p *pair) quietFor(now time.Time) time.Duration { return now.Sub(time.Unix(
 // on as a half-close, so the other direction keeps flowing; an error (reset, closed by shutdown,
 // the idle timeout) closes both sides.
 //
-// The copy goes through a pooled buffer, not io.Copy: between two *net.TCPConn io.Copy splices
-// through a pipe from a pool that only the garbage collector empties, two descriptors a
-// connection that stay open long after their clients left.
+// Not io.Copy: between two *net.TCPConn io.Copy splices through a pipe from a pool that only the
+// garbage collector empties, two descriptors a connection that stay open long after their
+// clients left. Here the first read of a burst goes through a pooled buffer, which is quickest for
+// the small messages of unary calls; a read that fills the buffer means a large message, and the
+// rest of it moves in the kernel through a pipe this direction closes when src runs dry (see
+// splice_linux.go).
 func (p *pair) pipe(dst, src net.Conn) int64 {
 	n, err := p.copy(dst, src)
 	if err == nil {
@@ -55,6 +58,7 @@ func (p *pair) copy(dst, src net.Conn) (int64, error) {
 	if sc, ok := src.(syscall.Conn); ok {
 		raw, _ = sc.SyscallConn()
 	}
+	rdst, rsrc, canSplice := spliceable(dst, src)
 	var n int64
 	for {
 		if err := p.wait(src, raw); err != nil {
@@ -78,6 +82,14 @@ func (p *pair) copy(dst, src net.Conn) (int64, error) {
 			}
 		}
 		buffers.Put(bp)
+		if rerr == nil && nr == bufferSize && canSplice {
+			moved, eof, err := p.spliceBurst(dst, rdst, rsrc)
+			n += moved
+			if err != nil || eof {
+				return n, err
+			}
+			continue
+		}
 		switch {
 		case rerr == nil:
 		case errors.Is(rerr, io.EOF):

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -422,4 +426,98 @@ func TestListenAllOrNothing(t *testing.T) {
 			t.Error("the first route still accepts after Listen failed")
 		}
 	}
+}
+
+// Messages far larger than the copy buffer, both ways, move in the kernel through pipes: the
+// bytes arrive whole and in order, the half-close still passes, and no pipe outlives its
+// connection.
+func TestLargeMessages(t *testing.T) {
+	const size = 24 << 20
+	l := listen(t)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req, _ := io.ReadAll(c) // until the client's FIN
+		sum := sha256.Sum256(req)
+		slices.Reverse(req)
+		_, _ = c.Write(append(sum[:], req...))
+	}()
+	_, addr := startForwarder(t, l.Addr().String())
+	baseline := fds(t, "self")
+
+	req := make([]byte, size)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(req)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	go func() {
+		_, _ = c.Write(req)
+		_ = c.(*net.TCPConn).CloseWrite()
+	}()
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	want := sha256.Sum256(req)
+	slices.Reverse(req)
+	if len(resp) != sha256.Size+size {
+		t.Fatalf("answer of %d bytes, want %d", len(resp), sha256.Size+size)
+	}
+	if diff := cmp.Diff(want[:], resp[:sha256.Size]); diff != "" {
+		t.Errorf("server's digest of the request (-want +got):\n%s", diff)
+	}
+	if !bytes.Equal(req, resp[sha256.Size:]) {
+		t.Error("the answer's bytes differ from the request's reversed")
+	}
+	c.Close()
+	waitFDs(t, "self", baseline, 10*time.Second)
+}
+
+// A target that takes nothing while a large message is on its way: the forwarder gives up after
+// the idle timeout instead of holding the connection and its pipe.
+func TestStuckTargetTimesOut(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	l := listen(t)
+	stuck := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			stuck <- c // never read
+		}
+	}()
+	lim := testLimits
+	lim.idleTimeout = idle
+	f, addr := startForwarderWith(t, l.Addr().String(), lim, discardLogger())
+	baseline := fds(t, "self")
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_ = c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	chunk := make([]byte, 1<<20)
+	var werr error
+	for range 256 { // far more than the sockets and the pipe hold
+		if _, werr = c.Write(chunk); werr != nil {
+			break
+		}
+	}
+	if werr == nil {
+		t.Fatal("256 MiB written to a target that reads nothing")
+	}
+	if d := time.Since(start); d > idle+10*time.Second {
+		t.Errorf("writes failed after %s, want about %s past the last byte the target took", d, idle)
+	}
+	waitFor(t, "the idle close to be counted", func() bool { return f.routes[0].idleClosed.Load() == 1 })
+	c.Close()
+	(<-stuck).Close() // the target's side, opened after the baseline
+	waitFDs(t, "self", baseline, 10*time.Second)
 }
