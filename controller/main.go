@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -45,7 +46,17 @@ const (
 	// limit only slows bursts down (make bench).
 	defaultQPS   = -1
 	defaultBurst = 0
+	// The garbage collector's target when GOGC is not set: the heap grows to 1.5× what is live
+	// instead of 2×. At 1000 Performers the peak resident set fell from 90 to 77 MiB, closer to
+	// the container's 64Mi memory request, for about a tenth more CPU (make bench, README: Scale).
+	defaultGCPercent = 50
 )
+
+func init() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
 
 // main reads the flags and runs the controller until it is signalled to stop.
 func main() {

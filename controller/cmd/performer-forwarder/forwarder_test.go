@@ -521,3 +521,62 @@ func TestStuckTargetTimesOut(t *testing.T) {
 	(<-stuck).Close() // the target's side, opened after the baseline
 	waitFDs(t, "self", baseline, 10*time.Second)
 }
+
+// A large message that a slow target takes over several idle timeouts, without ever stopping, is
+// not idleness: it arrives whole and the target's answer comes back. (The target reads the last
+// part at full speed: what the kernel's socket buffers still hold once the forwarder has read the
+// last byte is not the forwarder's to time.)
+func TestSlowTargetIsNotIdle(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	const size, slowPart = 16 << 20, 8 << 20
+	l := listen(t)
+	got := make(chan int, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		n := 0
+		buf := make([]byte, 64<<10)
+		for n < size {
+			m, err := c.Read(buf)
+			n += m
+			if err != nil {
+				break
+			}
+			if n < slowPart {
+				time.Sleep(5 * time.Millisecond) // about 12 MiB/s: the slow part takes 2 idle timeouts
+			}
+		}
+		_, _ = c.Write([]byte("ok"))
+		got <- n
+	}()
+	lim := testLimits
+	lim.idleTimeout = idle
+	f, addr := startForwarderWith(t, l.Addr().String(), lim, discardLogger())
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	start := time.Now()
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatalf("writing %d bytes to a slow target: %v", size, err)
+	}
+	answer := make([]byte, 2)
+	if _, err := io.ReadFull(c, answer); err != nil {
+		t.Errorf("reading the target's answer: %v", err)
+	}
+	n := <-got
+	t.Logf("%d bytes taken in %s", n, time.Since(start).Round(time.Millisecond))
+	if n != size {
+		t.Errorf("the target got %d bytes, want %d", n, size)
+	}
+	if got := f.routes[0].idleClosed.Load(); got != 0 {
+		t.Errorf("%d connections closed as idle, want 0", got)
+	}
+}
