@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	performerv1 "github.com/Layr-Labs/protocol-apis/gen/protos/eigenlayer/hourglass/v1/performer"
@@ -29,16 +30,13 @@ import (
 // Throughput: StartSync calls carrying 1 MiB payloads from `streams` concurrent callers on one
 // connection; the clock starts before the first call of a round and stops when the last returns.
 // The ratio to direct is taken per round (the rounds of both paths run back to back) and its
-// median and range are printed, so that load drifting across the run does not bias it. The
-// forwarder's CPU time (user+system, /proc/PID/stat) is read before and after each of its bulk
-// rounds.
+// median and range are printed, so that load drifting across the run does not bias it. The CPU
+// time (user+system) of the client (this process, getrusage), the performer and the relay
+// (/proc/PID/stat) is read before and after each bulk round and printed as cores busy during it.
 //
 // socat, where installed, runs as a third path: a plain user-space TCP relay to compare with.
-// Every relay on loopback pays a second TCP transit in the kernel on top of its own work, and
-// on a machine whose cores the client and the performer already fill, that CPU comes out of
-// their throughput.
 func forwarderBench(ctx context.Context, root, work string, calls, mib, streams, rounds int) error {
-	paths, stop, err := startForwarderPair(ctx, root, work)
+	paths, performer, stop, err := startForwarderPair(ctx, root, work)
 	if err != nil {
 		return err
 	}
@@ -52,7 +50,7 @@ func forwarderBench(ctx context.Context, root, work string, calls, mib, streams,
 			return err
 		}
 	}
-	m, err := measurePaths(ctx, paths, calls, mib, streams, rounds)
+	m, err := measurePaths(ctx, performer, paths, calls, mib, streams, rounds)
 	if err != nil {
 		return err
 	}
@@ -74,6 +72,12 @@ func forwarderBench(ctx context.Context, root, work string, calls, mib, streams,
 	fmt.Printf("  added by the forwarder: median %s (target ≤ 100 µs), p99 %s; throughput %.0f %% of direct (target ≥ 90 %%)\n",
 		us(pct(m.lat["forwarder"], 50)-pct(m.lat["direct"], 50)), us(pct(m.lat["forwarder"], 99)-pct(m.lat["direct"], 99)),
 		100*medianF(m.ratios("forwarder")))
+	fmt.Printf("  cores busy during the 1 MiB rounds (median), client / performer / relay:")
+	for _, p := range paths {
+		c := m.cores[p.name]
+		fmt.Printf(" %s %.2f / %.2f / %.2f;", p.name, medianF(c[0]), medianF(c[1]), medianF(c[2]))
+	}
+	fmt.Println()
 	return nil
 }
 
@@ -84,32 +88,33 @@ type benchPath struct {
 	pid    int
 }
 
-// startForwarderPair builds and starts the sample performer and a forwarder in front of it, and
-// dials both. stop stops the two processes.
-func startForwarderPair(ctx context.Context, root, work string) (paths []benchPath, stop func(), err error) {
+// startForwarderPair builds and starts the sample performer, a forwarder in front of it and, where
+// installed, socat, and dials each path. It returns the performer's process ID; stop stops the
+// processes.
+func startForwarderPair(ctx context.Context, root, work string) (paths []benchPath, performer int, stop func(), err error) {
 	perfBin, err := goBuild(ctx, root, work, "./examples/performer", "performer")
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	fwdBin, err := goBuild(ctx, root, work, "./controller/cmd/performer-forwarder", "performer-forwarder")
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	var addrs [3]string
 	for i := range addrs {
 		if addrs[i], err = freeAddr(); err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 	}
 	perfAddr, routeAddr, healthAddr := addrs[0], addrs[1], addrs[2]
 	perf, err := start(ctx, perfBin, "--addr="+perfAddr)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	fwd, err := start(ctx, fwdBin, "--route="+routeAddr+"="+perfAddr, "--health-addr="+healthAddr, "--log-level=warn")
 	if err != nil {
 		perf.stop()
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	stops := []func(){fwd.stop, perf.stop}
 	stop = func() {
@@ -123,37 +128,37 @@ func startForwarderPair(ctx context.Context, root, work string) (paths []benchPa
 		}
 	}()
 	if err := waitReady(ctx, "http://"+healthAddr+"/readyz"); err != nil {
-		return nil, nil, fmt.Errorf("forwarder: %w", err)
+		return nil, 0, nil, fmt.Errorf("forwarder: %w", err)
 	}
 	direct, err := dialPerformer(perfAddr)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	forwarded, err := dialPerformer(routeAddr)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	paths = []benchPath{{"direct", direct, 0}, {"forwarder", forwarded, fwd.pid}}
 	if bin, err := exec.LookPath("socat"); err == nil {
 		addr, err := freeAddr()
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		// Its best settings for this traffic: no Nagle delay, 64 KiB reads.
 		s, err := start(ctx, bin, "-b", "65536", "TCP-LISTEN:"+portOf(addr)+",bind=127.0.0.1,reuseaddr,fork,nodelay", "TCP:"+perfAddr+",nodelay")
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		stops = append(stops, s.stop)
 		relayed, err := dialPerformer(addr)
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		paths = append(paths, benchPath{"socat", relayed, s.pid})
 	} else {
 		fmt.Println("performer-forwarder: socat not installed, no plain relay to compare with")
 	}
-	return paths, stop, nil
+	return paths, perf.pid, stop, nil
 }
 
 // portOf is the port of a host:port address.
@@ -162,12 +167,14 @@ func portOf(addr string) string {
 	return port
 }
 
-// measured is what measurePaths saw: per path, call latencies, bulk throughputs (MiB/s) per round
-// and the relay's CPU milliseconds per MiB per round.
+// measured is what measurePaths saw: per path, call latencies, bulk throughputs (MiB/s) per round,
+// the relay's CPU milliseconds per MiB per round, and the cores the client, the performer and the
+// relay kept busy in each round.
 type measured struct {
 	lat       map[string][]time.Duration
 	tput      map[string][]float64
 	cpuPerMiB map[string][]float64
+	cores     map[string]*[3][]float64
 }
 
 // ratios is path's throughput over direct's, round by round.
@@ -180,8 +187,12 @@ func (m measured) ratios(path string) []float64 {
 }
 
 // measurePaths runs the rounds, rotating which path goes first.
-func measurePaths(ctx context.Context, paths []benchPath, calls, mib, streams, rounds int) (measured, error) {
-	m := measured{lat: map[string][]time.Duration{}, tput: map[string][]float64{}, cpuPerMiB: map[string][]float64{}}
+func measurePaths(ctx context.Context, performer int, paths []benchPath, calls, mib, streams, rounds int) (measured, error) {
+	m := measured{lat: map[string][]time.Duration{}, tput: map[string][]float64{}, cpuPerMiB: map[string][]float64{},
+		cores: map[string]*[3][]float64{}}
+	for _, p := range paths {
+		m.cores[p.name] = &[3][]float64{}
+	}
 	for r := range rounds {
 		for i := range paths {
 			p := paths[(r+i)%len(paths)]
@@ -190,11 +201,18 @@ func measurePaths(ctx context.Context, paths []benchPath, calls, mib, streams, r
 				return m, fmt.Errorf("%s: %w", p.name, err)
 			}
 			m.lat[p.name] = append(m.lat[p.name], d...)
-			cpu0 := cpuTime(p.pid)
+			before := [3]time.Duration{selfCPU(), cpuTime(performer), cpuTime(p.pid)}
+			t0 := time.Now()
 			rate, err := bulk(ctx, p.client, 1<<20, streams, mib/rounds)
 			if err != nil {
 				return m, fmt.Errorf("%s: %w", p.name, err)
 			}
+			wall := time.Since(t0)
+			after := [3]time.Duration{selfCPU(), cpuTime(performer), cpuTime(p.pid)}
+			for i := range after {
+				m.cores[p.name][i] = append(m.cores[p.name][i], float64(after[i]-before[i])/float64(wall))
+			}
+			cpu0 := before[2]
 			if p.pid != 0 {
 				m.cpuPerMiB[p.name] = append(m.cpuPerMiB[p.name], float64((cpuTime(p.pid)-cpu0).Microseconds())/1000/float64(mib/rounds))
 			}
@@ -204,8 +222,8 @@ func measurePaths(ctx context.Context, paths []benchPath, calls, mib, streams, r
 	return m, nil
 }
 
-// cpuTime is the user and system time pid has used, with its children's that it waited for (socat
-// forks one per connection), read from /proc; 0 where that cannot be read.
+// cpuTime is the user and system time pid and its live child processes have used (socat serves
+// each connection in a child), read from /proc; 0 where that cannot be read.
 func cpuTime(pid int) time.Duration {
 	if pid == 0 {
 		return 0
@@ -362,3 +380,12 @@ func medianF(xs []float64) float64 {
 
 // us shows d in microseconds.
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
+
+// selfCPU is the user and system time of this process, the bench's client.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
