@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -117,6 +118,9 @@ func (p *pair) drain(k *kpipe, dst net.Conn, rdst syscall.RawConn, want int) (in
 			case err == syscall.EINTR:
 			case err == syscall.EAGAIN:
 				return false // dst's buffer is full: wait until it takes more
+			case err == nil:
+				serr = io.ErrUnexpectedEOF // the pipe held less than was spliced into it
+				return true
 			default:
 				serr = err
 				return true
