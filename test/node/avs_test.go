@@ -18,7 +18,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -415,7 +417,27 @@ func (a *avs) roundTrip(t *testing.T, ctx context.Context) {
 	}
 	t.Logf("first task (payload 12, result 144) %.1f ms, port-forward included", ms(time.Since(t0)))
 	a.flow(t, ctx, 20)
+	a.largeTask(t, ctx)
 	a.conntrack(t, ctx, pod)
+}
+
+// largeTask sends a task far larger than the forwarder's 16 KiB buffer, whose bytes the forwarder
+// splices through a kernel pipe inside the executor pod's seccomp profile (RuntimeDefault). The
+// performer refuses it for its size, and its answer names the number of digits it received: every
+// byte went through.
+func (a *avs) largeTask(t *testing.T, ctx context.Context) {
+	const digits = 1 << 20
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	id := fmt.Sprintf("task-%d", a.seq.Add(1))
+	t0 := time.Now()
+	_, err := executorapi.SubmitTask(ctx, a.conn, &executorapi.TaskSubmission{TaskID: id, AvsAddress: avsAddress,
+		Payload: bytes.Repeat([]byte("7"), digits)})
+	want := fmt.Sprintf("payload: %d digits", digits)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), want) {
+		t.Fatalf("task %s of %d digits: %v, want InvalidArgument saying %q", id, digits, err, want)
+	}
+	t.Logf("task of %d digits through the forwarder and back refused for its size in %.1f ms", digits, ms(time.Since(t0)))
 }
 
 // conntrack shows, from the host's connection tracking (kube-proxy's DNAT), the forwarder's
