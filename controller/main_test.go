@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -99,7 +100,12 @@ func TestBinary(t *testing.T) {
 		t.Errorf("/metrics with a token not allowed to read it answered %d, want 403", code)
 	}
 	body := metricsBody(t, metrics, env.MetricsToken(t, watched, "scraper", true))
-	for _, m := range []string{`controller_runtime_reconcile_total{controller="performer",result="success"}`, "workqueue_depth"} {
+	want := []string{`controller_runtime_reconcile_total{controller="performer",result="success"}`, "workqueue_depth"}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The garbage collector's target is the controller's default where GOGC is not set.
+		want = append(want, fmt.Sprintf("\ngo_gc_gogc_percent %d\n", defaultGCPercent))
+	}
+	for _, m := range want {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics has no %s", m)
 		}
