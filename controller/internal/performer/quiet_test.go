@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // quietRollout is the controller's: a first rollout done sooner is reported once.
@@ -23,6 +24,9 @@ func TestQuickFirstRolloutIsReportedOnce(t *testing.T) {
 	if n := countWrites(ns, "patch/status Performer/quick"); n != 1 {
 		t.Errorf("%d status writes for a quick first rollout, want 1: %v", n, calls.writesIn(ns))
 	}
+	// Events are written after the status, from a queue: wait for the one expected, then check
+	// that it is the only one.
+	waitEvent(t, p, corev1.EventTypeNormal, "Ready")
 	if diff := cmp.Diff([]string{"Normal/Ready"}, eventsOf(t, p)); diff != "" {
 		t.Errorf("events of the first rollout (-want +got):\n%s", diff)
 	}
