@@ -63,8 +63,8 @@ func forwarderBench(ctx context.Context, root, work string, calls, mib, streams,
 			r := m.ratios(p.name)
 			ratio = fmt.Sprintf("%.0f %% (%.0f–%.0f)", 100*medianF(r), 100*slices.Min(r), 100*slices.Max(r))
 		}
-		if ms := m.cpuPerMiB[p.name]; len(ms) > 0 {
-			cpu = fmt.Sprintf("%.2f ms/MiB", medianF(ms))
+		if p.pid != 0 {
+			cpu = fmt.Sprintf("%.2f ms/MiB", medianF(m.relayCPUPerMiB(p.name)))
 		}
 		fmt.Printf("  %-10s %10s %10s %11.0f MiB/s %22s %16s\n", p.name, us(pct(m.lat[p.name], 50)), us(pct(m.lat[p.name], 99)),
 			medianF(m.tput[p.name]), ratio, cpu)
@@ -167,14 +167,22 @@ func portOf(addr string) string {
 	return port
 }
 
-// measured is what measurePaths saw: per path, call latencies, bulk throughputs (MiB/s) per round,
-// the relay's CPU milliseconds per MiB per round, and the cores the client, the performer and the
-// relay kept busy in each round.
+// measured is what measurePaths saw: per path, call latencies, and per bulk round the throughput
+// (MiB/s) and the cores the client, the performer and the relay kept busy.
 type measured struct {
-	lat       map[string][]time.Duration
-	tput      map[string][]float64
-	cpuPerMiB map[string][]float64
-	cores     map[string]*[3][]float64
+	lat   map[string][]time.Duration
+	tput  map[string][]float64
+	cores map[string]*[3][]float64
+}
+
+// relayCPUPerMiB is the relay's CPU milliseconds per MiB moved, round by round: its busy cores
+// over the round's MiB per second.
+func (m measured) relayCPUPerMiB(path string) []float64 {
+	var out []float64
+	for i, c := range m.cores[path][2] {
+		out = append(out, 1000*c/m.tput[path][i])
+	}
+	return out
 }
 
 // ratios is path's throughput over direct's, round by round.
@@ -188,8 +196,7 @@ func (m measured) ratios(path string) []float64 {
 
 // measurePaths runs the rounds, rotating which path goes first.
 func measurePaths(ctx context.Context, performer int, paths []benchPath, calls, mib, streams, rounds int) (measured, error) {
-	m := measured{lat: map[string][]time.Duration{}, tput: map[string][]float64{}, cpuPerMiB: map[string][]float64{},
-		cores: map[string]*[3][]float64{}}
+	m := measured{lat: map[string][]time.Duration{}, tput: map[string][]float64{}, cores: map[string]*[3][]float64{}}
 	for _, p := range paths {
 		m.cores[p.name] = &[3][]float64{}
 	}
@@ -211,10 +218,6 @@ func measurePaths(ctx context.Context, performer int, paths []benchPath, calls, 
 			after := [3]time.Duration{selfCPU(), cpuTime(performer), cpuTime(p.pid)}
 			for i := range after {
 				m.cores[p.name][i] = append(m.cores[p.name][i], float64(after[i]-before[i])/float64(wall))
-			}
-			cpu0 := before[2]
-			if p.pid != 0 {
-				m.cpuPerMiB[p.name] = append(m.cpuPerMiB[p.name], float64((cpuTime(p.pid)-cpu0).Microseconds())/1000/float64(mib/rounds))
 			}
 			m.tput[p.name] = append(m.tput[p.name], rate)
 		}

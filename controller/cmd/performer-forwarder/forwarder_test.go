@@ -224,7 +224,9 @@ func TestTargetDownThenUp(t *testing.T) {
 
 // The client closes its sending side and still reads the whole answer: the FIN is passed on,
 // not turned into a full close.
-func TestHalfClose(t *testing.T) {
+// answerAtFIN serves one connection: it reads the request until the client's FIN and writes back
+// answer(request).
+func answerAtFIN(t *testing.T, answer func(req []byte) []byte) net.Listener {
 	l := listen(t)
 	go func() {
 		c, err := l.Accept()
@@ -232,9 +234,14 @@ func TestHalfClose(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		req, _ := io.ReadAll(c) // until the client's FIN
-		_, _ = c.Write(append([]byte("got "), req...))
+		req, _ := io.ReadAll(c)
+		_, _ = c.Write(answer(req))
 	}()
+	return l
+}
+
+func TestHalfClose(t *testing.T) {
+	l := answerAtFIN(t, func(req []byte) []byte { return append([]byte("got "), req...) })
 	_, addr := startForwarder(t, l.Addr().String())
 
 	c, err := net.Dial("tcp", addr)
@@ -433,18 +440,11 @@ func TestListenAllOrNothing(t *testing.T) {
 // connection.
 func TestLargeMessages(t *testing.T) {
 	const size = 24 << 20
-	l := listen(t)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		req, _ := io.ReadAll(c) // until the client's FIN
+	l := answerAtFIN(t, func(req []byte) []byte {
 		sum := sha256.Sum256(req)
 		slices.Reverse(req)
-		_, _ = c.Write(append(sum[:], req...))
-	}()
+		return append(sum[:], req...)
+	})
 	_, addr := startForwarder(t, l.Addr().String())
 	baseline := fds(t, "self")
 
