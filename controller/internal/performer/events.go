@@ -28,7 +28,8 @@ func (r *Reconciler) emit(old, p *v1alpha1.Performer, t transitions) {
 			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventBound, "Bind", "%s", b.Message)
 		}
 	}
-	if t.upgradeStarted != "" {
+	// An upgrade done before its first status write is told once, by UpgradeSucceeded.
+	if t.upgradeStarted != "" && t.upgradeFinished == "" {
 		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeStarted, "Upgrade", "%s", t.upgradeStarted)
 	}
 	// Events mark what a reader of kubectl describe or a notification wants to know: ready,

@@ -1,11 +1,17 @@
 package performer_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
 // quietRollout is the controller's: a first rollout done sooner is reported once.
@@ -29,5 +35,63 @@ func TestQuickFirstRolloutIsReportedOnce(t *testing.T) {
 	waitEvent(t, p, corev1.EventTypeNormal, "Ready")
 	if diff := cmp.Diff([]string{"Normal/Ready"}, eventsOf(t, p)); diff != "" {
 		t.Errorf("events of the first rollout (-want +got):\n%s", diff)
+	}
+}
+
+// An upgrade done within quietRollout costs one status write and one event too. Until the write,
+// the status still describes the old pod, which serves, and readers see an unobserved generation.
+func TestQuickUpgradeIsReportedOnce(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	p, oldPod := bringUp(t, newPerformer(ns, "quick-up"))
+	waitEvent(t, p, corev1.EventTypeNormal, "Ready")
+	writes := countWrites(ns, "patch/status Performer/quick-up")
+
+	start := time.Now()
+	p.Spec.Version = "v1.1.0"
+	if err := k.Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	dep := waitDeployment(t, p, "the new image", func(d *appsv1.Deployment) bool {
+		return d.Spec.Template.Spec.Containers[0].Image == "registry.example.com/avs/performer:v1.1.0"
+	})
+	during := getPerformer(t, p)
+	if time.Since(start) > quietRollout {
+		t.Skipf("applying the upgrade took %s on this machine, longer than the controller waits", time.Since(start))
+	}
+	if during.Status.ObservedGeneration != 1 || during.Status.Phase != v1alpha1.PhaseRunning {
+		t.Errorf("status written while the upgrade makes progress: %s", statusString(during))
+	}
+	wantKstatus(t, during, status.InProgressStatus)
+
+	newPod := runPod(t, dep, "b")
+	if err := k.Delete(context.Background(), oldPod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	setDeploymentStatus(t, p, rolledOut)
+	got := waitPerformer(t, p, "ready on the new version", func(p *v1alpha1.Performer) bool {
+		return p.Status.ObservedGeneration == 2 && isReady(p)
+	})
+	if time.Since(start) > quietRollout {
+		t.Skipf("the upgrade took %s on this machine, longer than the controller waits", time.Since(start))
+	}
+	wantKstatus(t, got, status.CurrentStatus)
+	if got.Status.CurrentImage != "registry.example.com/avs/performer:v1.1.0" || got.Status.PodName != newPod.Name {
+		t.Errorf("after the upgrade: podName=%q %s", got.Status.PodName, statusString(got))
+	}
+	// The upgrade's start is when the controller saw the new generation, not when it wrote.
+	if lu := got.Status.LastUpgrade; lu == nil || lu.Time.Before(start.Truncate(time.Second)) || lu.Time.After(got.Status.ReadyTime.Time) {
+		t.Errorf("lastUpgrade %v, want between the change at %v and readyTime %v", lu, start, got.Status.ReadyTime)
+	}
+	// status.ready stayed true, but the new pod became ready after the change.
+	if got.Status.ReadyTime.Time.Before(start.Truncate(time.Second)) {
+		t.Errorf("readyTime %v is before the change at %v", got.Status.ReadyTime, start)
+	}
+	if n := countWrites(ns, "patch/status Performer/quick-up") - writes; n != 1 {
+		t.Errorf("%d status writes for a quick upgrade, want 1: %v", n, calls.writesIn(ns))
+	}
+	waitEvent(t, p, corev1.EventTypeNormal, "UpgradeSucceeded")
+	if diff := cmp.Diff([]string{"Normal/Ready", "Normal/UpgradeSucceeded"}, eventsOf(t, p)); diff != "" {
+		t.Errorf("events of the first rollout and a quick upgrade (-want +got):\n%s", diff)
 	}
 }

@@ -59,6 +59,9 @@ type Reconciler struct {
 	patched patchLog
 	// same remembers which Deployments and Services were last found as desired.
 	same sameMemo
+	// rollouts remembers the rollouts not reported yet: when each began and last made a step
+	// (quiet.go).
+	rollouts rollouts
 }
 
 // +kubebuilder:rbac:groups=hourglass.eigenlayer.io,resources=performers,verbs=get;list;watch;delete
@@ -86,6 +89,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.patched.forget(req.NamespacedName)
+			r.rollouts.forget(req.NamespacedName, 0)
 			return ctrl.Result{}, r.deleteWorkload(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, err
@@ -207,7 +211,16 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 
 	now := time.Now()
 	t := observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(now.Truncate(time.Second)))
-	if wait := holdFirst(old, p, now); wait > 0 {
+	started, stepped := now, now
+	if old.Status.ObservedGeneration != p.Generation {
+		// A generation not reported yet: its rollout may go quiet (quiet.go).
+		started, stepped = r.rollouts.seen(old, p, stepOf(dep, pods.Items, p.Image()), now)
+	}
+	if t.upgradeStarted != "" {
+		// The upgrade began when its generation was first seen, not when its status is written.
+		p.Status.LastUpgrade = &metav1.Time{Time: started.Truncate(time.Second)}
+	}
+	if wait := holdRollout(old, p, stepped, now); wait > 0 {
 		t.hold, t.requeueAfter = true, wait
 	}
 	if notCached && (t.requeueAfter == 0 || t.requeueAfter > cacheGrace) {

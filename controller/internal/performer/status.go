@@ -32,8 +32,7 @@ type transitions struct {
 	upgradeStarted  string // "from -> to"
 	upgradeFinished string
 	requeueAfter    time.Duration
-	// hold leaves the status unwritten for now (quiet.go): the rollout of a new Performer that
-	// has just started.
+	// hold leaves the status unwritten for now (quiet.go): a rollout that has just started.
 	hold bool
 }
 
@@ -83,7 +82,9 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 		return t
 	}
 
-	if !old.Status.Ready || st.ReadyTime == nil {
+	if !old.Status.Ready || st.ReadyTime == nil || upgrading {
+		// An upgrade reported only when done leaves status.ready true throughout: the new pod
+		// became ready now all the same.
 		st.ReadyTime = &now
 	}
 	if upgrading {
@@ -238,7 +239,8 @@ func (r *Reconciler) patchStatus(ctx context.Context, old, p *v1alpha1.Performer
 	if old.Status.Phase != p.Status.Phase {
 		ctrl.LoggerFrom(ctx).Info("phase changed", "from", old.Status.Phase, "to", p.Status.Phase)
 	}
-	if p.Status.Ready && !old.Status.Ready {
+	r.rollouts.reported(p)
+	if p.Status.Ready && (!old.Status.Ready || t.upgradeFinished != "") {
 		observeRollout(old, p, t.upgradeFinished != "", time.Now())
 	}
 	r.emit(old, p, t)
