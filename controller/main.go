@@ -75,6 +75,7 @@ func main() {
 		allowedSAs       string
 		concurrent       int
 		maxRetryDelay    time.Duration
+		quietPeriod      time.Duration
 		qps              float64
 		burst            int
 		zapOpts          = zap.Options{}
@@ -101,6 +102,9 @@ func main() {
 	flag.IntVar(&concurrent, "concurrent", defaultConcurrent, "Number of Performers reconciled at the same time.")
 	flag.DurationVar(&maxRetryDelay, "max-retry-delay", 30*time.Second,
 		"Longest wait before retrying a Performer whose reconcile failed (retries back off from 5ms); the executor waits only 5 minutes for its Performers.")
+	flag.DurationVar(&quietPeriod, "rollout-quiet-period", performer.DefaultQuietPeriod,
+		"How long a rollout may go without a step (the Deployment's counts, its pods) before the Performer's status says Pending or Upgrading; "+
+			"a rollout that keeps making steps writes its status once, when done, and readers see its generation as not observed until then. A failure is reported at once; 0 reports every rollout when it starts.")
 	flag.Float64Var(&qps, "kube-api-qps", defaultQPS, "Requests per second the controller may send to the API server, on average.")
 	flag.IntVar(&burst, "kube-api-burst", defaultBurst, "Requests the controller may send to the API server in a burst above --kube-api-qps.")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
@@ -118,7 +122,7 @@ func main() {
 		metricsAddr: metricsAddr, secureMetrics: secureMetrics, probeAddr: probeAddr,
 		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
 		namespaces: splitNamespaces(watchNamespaces), allowUndeclared: allowUndeclared, allowedSAs: allowedSAs,
-		concurrent: concurrent, maxRetryDelay: maxRetryDelay, qps: qps, burst: burst,
+		concurrent: concurrent, maxRetryDelay: maxRetryDelay, quietPeriod: quietPeriod, qps: qps, burst: burst,
 	}
 	s.pullPolicy, s.level = readPolicies(log, neverPullPolicy, podSecurity, allowPrivileged)
 	logStart(log, s)
@@ -139,7 +143,7 @@ type settings struct {
 	pullPolicy                                     corev1.PullPolicy
 	level                                          psapi.Level
 	concurrent, burst                              int
-	maxRetryDelay                                  time.Duration
+	maxRetryDelay, quietPeriod                     time.Duration
 	qps                                            float64
 }
 
@@ -181,6 +185,7 @@ func logStart(log setupLog, s settings) {
 		"allowUndeclaredPerformers", s.allowUndeclared,
 		"podSecurityLevel", s.level,
 		"allowedServiceAccounts", s.allowedSAs,
+		"rolloutQuietPeriod", s.quietPeriod,
 		"fieldManager", performer.FieldManager,
 	)
 }
@@ -240,6 +245,7 @@ func addController(log setupLog, mgr ctrl.Manager, s settings) {
 		AllowUndeclared: s.allowUndeclared,
 		Namespaces:      s.namespaces,
 		Security:        workload.Allowance{Level: s.level, ServiceAccounts: splitNamespaces(s.allowedSAs)},
+		QuietPeriod:     s.quietPeriod,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{
 		MaxConcurrentReconciles: s.concurrent,

@@ -14,28 +14,29 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
-// quietRollout is how long a rollout may go without a visible step before it is reported. Until
-// the status names the Performer's generation, every reader takes the Performer for not ready on
-// it: kstatus (so Flux's health checks) and Argo CD's health check compare
-// status.observedGeneration with the generation, and the CRD defaults it to -1, which
-// status.ready (the executor's poll of the Performers it makes) matches. A status saying "rolling
-// out" would tell them nothing new, so a rollout that keeps making progress costs one status
-// write, when it is done; one that makes no step for this long is reported as Pending or
-// Upgrading, as the Deployment controller reports a rollout by its steps and its progress
-// deadline; a failure is reported at once. During an upgrade the status still describes the old
-// pod, which keeps serving until the new one is ready.
-const quietRollout = 10 * time.Second
+// DefaultQuietPeriod is how long a rollout may go without a visible step before it is reported
+// (Reconciler.QuietPeriod). Until the status names the Performer's generation, every reader takes
+// the Performer for not ready on it: kstatus (so Flux's health checks) and Argo CD's health check
+// compare status.observedGeneration with the generation, and the CRD defaults it to -1, which
+// status.ready (the executor's poll of the Performers it makes) matches. A status saying
+// "rolling out" would tell them nothing new, so a rollout that keeps making steps costs one
+// status write, when it is done; one that makes no step for this long is reported as Pending or
+// Upgrading, as the Deployment controller's progress deadline counts from the last step; a
+// failure is reported at once. During an upgrade the status still describes the old pod, which
+// keeps serving until the new one is ready. A minute: with a thousand Performers rolling out on
+// a small control plane, one rollout's steps came more than 10 s apart.
+const DefaultQuietPeriod = time.Minute
 
 // holdRollout tells how much longer the status of p, whose rollout of a generation not reported
-// yet makes progress, may wait; zero when it is written now. old is p as the API server holds it
-// and stepped is when the rollout last made a step.
-func holdRollout(old, p *v1alpha1.Performer, stepped, now time.Time) time.Duration {
+// yet makes progress, may wait for quiet to pass since its last step; zero when it is written now.
+// old is p as the API server holds it and stepped is when the rollout last made a step.
+func holdRollout(old, p *v1alpha1.Performer, quiet time.Duration, stepped, now time.Time) time.Duration {
 	rec := conditions.Get(p, meta.ReconcilingCondition)
 	if old.Status.ObservedGeneration == p.Generation || rec == nil || rec.Reason != meta.ProgressingReason || p.Status.Ready {
 		return 0
 	}
 	// Capped: the time may come from the API server's clock.
-	return min(max(quietRollout-now.Sub(stepped), 0), quietRollout)
+	return min(max(quiet-now.Sub(stepped), 0), quiet)
 }
 
 // rolloutStep is what the controller sees of a rollout's progress: the Deployment's counts, and

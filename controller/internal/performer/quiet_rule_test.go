@@ -45,7 +45,7 @@ func TestHoldRolloutFollowsSteps(t *testing.T) {
 		if !started.Equal(t0) {
 			t.Errorf("at %ds: started %v, want the creation %v", step.at, started, t0)
 		}
-		if got := holdRollout(newP, p, stepped, at(step.at)); got != step.wantHold {
+		if got := holdRollout(newP, p, 10*time.Second, stepped, at(step.at)); got != step.wantHold {
 			t.Errorf("at %ds: hold %v, want %v", step.at, got, step.wantHold)
 		}
 	}
@@ -63,7 +63,7 @@ func TestHoldRolloutFollowsSteps(t *testing.T) {
 	if !started.Equal(at(100)) || !stepped.Equal(at(100)) {
 		t.Errorf("upgrade first seen at %v: started %v, stepped %v", at(100), started, stepped)
 	}
-	if got := holdRollout(upgrade, progressing(upgrade), stepped, at(103)); got != 7*time.Second {
+	if got := holdRollout(upgrade, progressing(upgrade), 10*time.Second, stepped, at(103)); got != 7*time.Second {
 		t.Errorf("upgrade hold %v, want 7s", got)
 	}
 
@@ -71,14 +71,17 @@ func TestHoldRolloutFollowsSteps(t *testing.T) {
 	failing := upgrade.DeepCopy()
 	conditions.MarkReconciling(failing, v1alpha1.CrashLoopBackOffReason, "crashing")
 	for name, p := range map[string]*v1alpha1.Performer{"failing": failing, "ready": testPerformer(imgV2, running(imgV2))} {
-		if got := holdRollout(upgrade, p, at(100), at(101)); got != 0 {
+		if got := holdRollout(upgrade, p, 10*time.Second, at(100), at(101)); got != 0 {
 			t.Errorf("%s: hold %v, want none", name, got)
 		}
 	}
 	observed := upgrade.DeepCopy()
 	observed.Status.ObservedGeneration = upgrade.Generation
-	if got := holdRollout(observed, progressing(upgrade), at(100), at(101)); got != 0 {
+	if got := holdRollout(observed, progressing(upgrade), 10*time.Second, at(100), at(101)); got != 0 {
 		t.Errorf("a generation already reported: hold %v, want none", got)
+	}
+	if got := holdRollout(upgrade, progressing(upgrade), 0, at(100), at(100)); got != 0 {
+		t.Errorf("no quiet period: hold %v, want none", got)
 	}
 	r.forget(types.NamespacedName{Namespace: "ns", Name: "p"}, 0)
 	if len(r.at) != 0 {

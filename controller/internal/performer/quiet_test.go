@@ -14,7 +14,9 @@ import (
 	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
-// quietRollout is the controller's: a first rollout done sooner is reported once.
+// quietRollout is the tests' rollout quiet period, shorter than the controller's default so that
+// the tests that wait for Pending and Upgrading see them within their wait: a rollout that makes
+// no step for this long is reported, one done sooner is reported once.
 const quietRollout = 10 * time.Second
 
 // A new Performer whose rollout is done within quietRollout costs one status write and one event:

@@ -54,6 +54,9 @@ type Reconciler struct {
 	// Performer of its AVS to bind to, a workload of its own. Off, it waits (NotDeclared): whoever
 	// may create Performers in a namespace would otherwise run any image with any of its Secrets.
 	AllowUndeclared bool
+	// QuietPeriod is how long a rollout may go without a visible step before its status is
+	// written (quiet.go); zero writes it when the rollout starts.
+	QuietPeriod time.Duration
 
 	// patched remembers the resourceVersion each Performer's last status patch started from.
 	patched patchLog
@@ -220,7 +223,7 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 		// The upgrade began when its generation was first seen, not when its status is written.
 		p.Status.LastUpgrade = &metav1.Time{Time: started.Truncate(time.Second)}
 	}
-	if wait := holdRollout(old, p, stepped, now); wait > 0 {
+	if wait := holdRollout(old, p, r.QuietPeriod, stepped, now); wait > 0 {
 		t.hold, t.requeueAfter = true, wait
 	}
 	if notCached && (t.requeueAfter == 0 || t.requeueAfter > cacheGrace) {

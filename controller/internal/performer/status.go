@@ -32,7 +32,7 @@ type transitions struct {
 	upgradeStarted  string // "from -> to"
 	upgradeFinished string
 	requeueAfter    time.Duration
-	// hold leaves the status unwritten for now (quiet.go): a rollout that has just started.
+	// hold leaves the status unwritten for now (quiet.go): a rollout that keeps making steps.
 	hold bool
 }
 

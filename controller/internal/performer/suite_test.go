@@ -122,6 +122,7 @@ func runManager(e *envtest.Env, log *callLog, namespaces []string, allowUndeclar
 		NeverPullPolicy: corev1.PullIfNotPresent,
 		AllowUndeclared: allowUndeclared,
 		Security:        workload.Allowance{ServiceAccounts: []string{"performer-runner"}},
+		QuietPeriod:     quietRollout,
 	}
 	// A second manager (a restart) runs a controller of the same name.
 	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptr(namespaces != nil)}
