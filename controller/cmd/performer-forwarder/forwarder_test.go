@@ -222,8 +222,6 @@ func TestTargetDownThenUp(t *testing.T) {
 	}
 }
 
-// The client closes its sending side and still reads the whole answer: the FIN is passed on,
-// not turned into a full close.
 // answerAtFIN serves one connection: it reads the request until the client's FIN and writes back
 // answer(request).
 func answerAtFIN(t *testing.T, answer func(req []byte) []byte) net.Listener {
@@ -240,6 +238,8 @@ func answerAtFIN(t *testing.T, answer func(req []byte) []byte) net.Listener {
 	return l
 }
 
+// The client closes its sending side and still reads the whole answer: the FIN is passed on,
+// not turned into a full close.
 func TestHalfClose(t *testing.T) {
 	l := answerAtFIN(t, func(req []byte) []byte { return append([]byte("got "), req...) })
 	_, addr := startForwarder(t, l.Addr().String())

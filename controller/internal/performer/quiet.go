@@ -55,7 +55,7 @@ func stepOf(dep *appsv1.Deployment, pods []corev1.Pod, image string) rolloutStep
 	}
 	for i := range pods {
 		pod := &pods[i]
-		if !pod.DeletionTimestamp.IsZero() || containerImage(&pod.Spec) != image {
+		if !runsImage(pod, image) {
 			s.others++
 			continue
 		}
@@ -63,7 +63,7 @@ func stepOf(dep *appsv1.Deployment, pods []corev1.Pod, image string) rolloutStep
 		if pod.Spec.NodeName != "" {
 			s.scheduled++
 		}
-		if firstReadyPod(pods[i:i+1]) != nil {
+		if podReady(pod) {
 			s.readyPods++
 		}
 	}

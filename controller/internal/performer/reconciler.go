@@ -213,16 +213,13 @@ func (r *Reconciler) reconcile(ctx context.Context, old, p *v1alpha1.Performer) 
 	}
 
 	now := time.Now()
-	t := observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(now.Truncate(time.Second)))
 	started, stepped := now, now
 	if old.Status.ObservedGeneration != p.Generation {
-		// A generation not reported yet: its rollout may go quiet (quiet.go).
+		// A generation not reported yet: its rollout may go quiet (quiet.go), and it began when
+		// the controller first saw it, not when its status is written.
 		started, stepped = r.rollouts.seen(old, p, stepOf(dep, pods.Items, p.Image()), now)
 	}
-	if t.upgradeStarted != "" {
-		// The upgrade began when its generation was first seen, not when its status is written.
-		p.Status.LastUpgrade = &metav1.Time{Time: started.Truncate(time.Second)}
-	}
+	t := observe(p, old, dep, pods.Items, imageChanged, metav1.NewTime(now.Truncate(time.Second)), metav1.NewTime(started.Truncate(time.Second)))
 	if wait := holdRollout(old, p, r.QuietPeriod, stepped, now); wait > 0 {
 		t.hold, t.requeueAfter = true, wait
 	}

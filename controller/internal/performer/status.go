@@ -39,7 +39,8 @@ type transitions struct {
 // observe sets the status from the Deployment and the pods: Ready once the rollout is complete
 // and a pod of the desired image is ready, Stalled when the rollout cannot progress, Reconciling
 // in between.
-func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deployment, pods []corev1.Pod, imageChanged bool, now metav1.Time) transitions {
+// started is when the rollout of p's generation began: an upgrade's lastUpgrade.
+func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deployment, pods []corev1.Pod, imageChanged bool, now, started metav1.Time) transitions {
 	st := &p.Status
 	var t transitions
 	desired := p.Image()
@@ -47,7 +48,7 @@ func observe(p *v1alpha1.Performer, old *v1alpha1.Performer, dep *appsv1.Deploym
 	upgrading := st.CurrentImage != "" && st.CurrentImage != desired
 	// An upgrade starts when a new image is applied, or when a status write was lost after that.
 	if upgrading && (imageChanged || (old.Status.Phase != v1alpha1.PhaseUpgrading && old.Status.Phase != v1alpha1.PhaseFailed)) {
-		st.LastUpgrade = &now
+		st.LastUpgrade = &started
 		t.upgradeStarted = fmt.Sprintf("upgrading from %s to %s", st.CurrentImage, desired)
 	}
 
@@ -260,7 +261,7 @@ func containerImage(spec *corev1.PodSpec) string {
 func podsOfImage(pods []corev1.Pod, image string) []corev1.Pod {
 	var out []corev1.Pod
 	for _, pod := range pods {
-		if pod.DeletionTimestamp.IsZero() && containerImage(&pod.Spec) == image {
+		if runsImage(&pod, image) {
 			out = append(out, pod)
 		}
 	}
@@ -273,15 +274,27 @@ func sortPods(pods []corev1.Pod) {
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 }
 
+// runsImage tells whether pod, not being deleted, runs image in its performer container.
+func runsImage(pod *corev1.Pod, image string) bool {
+	return pod.DeletionTimestamp.IsZero() && containerImage(&pod.Spec) == image
+}
+
 func firstReadyPod(pods []corev1.Pod) *corev1.Pod {
 	for i := range pods {
-		for _, c := range pods[i].Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				return &pods[i]
-			}
+		if podReady(&pods[i]) {
+			return &pods[i]
 		}
 	}
 	return nil
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 func joinErrors(errs []error) string {

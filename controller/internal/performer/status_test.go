@@ -169,7 +169,7 @@ func TestObserve(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			old := tc.p.DeepCopy()
-			tr := observe(tc.p, old, tc.dep, tc.pods, tc.imageChanged, t1)
+			tr := observe(tc.p, old, tc.dep, tc.pods, tc.imageChanged, t1, t1)
 			st := tc.p.Status
 			got := outcome{
 				Phase: st.Phase, Ready: st.Ready, CurrentImage: st.CurrentImage, PodName: st.PodName,
@@ -193,7 +193,7 @@ func TestObserve(t *testing.T) {
 
 			// Observing the same world again from the new status changes nothing.
 			again := tc.p.DeepCopy()
-			observe(again, tc.p.DeepCopy(), tc.dep, tc.pods, false, metav1.NewTime(t1.Add(time.Hour)))
+			observe(again, tc.p.DeepCopy(), tc.dep, tc.pods, false, metav1.NewTime(t1.Add(time.Hour)), metav1.NewTime(t1.Add(time.Hour)))
 			if diff := cmp.Diff(tc.p.Status, again.Status); diff != "" {
 				t.Errorf("a second observation changed the status (-first +second):\n%s", diff)
 			}
@@ -245,7 +245,7 @@ func TestRolloutStepsShareOneStatus(t *testing.T) {
 			var first v1alpha1.PerformerStatus
 			for i, step := range tc.steps {
 				old := tc.p.DeepCopy()
-				observe(tc.p, old, step.dep, step.pods, i == 0, metav1.NewTime(t1.Add(time.Duration(i)*time.Second)))
+				observe(tc.p, old, step.dep, step.pods, i == 0, metav1.NewTime(t1.Add(time.Duration(i)*time.Second)), metav1.NewTime(t1.Add(time.Duration(i)*time.Second)))
 				if i == 0 {
 					first = *tc.p.Status.DeepCopy()
 					continue
