@@ -46,10 +46,11 @@ const (
 	// limit only slows bursts down (make bench).
 	defaultQPS   = -1
 	defaultBurst = 0
-	// The garbage collector's target when GOGC is not set: the heap grows to 1.5× what is live
-	// instead of 2×. At 1000 Performers the peak resident set fell from 90 to 77 MiB, closer to
-	// the container's 64Mi memory request, for about a tenth more CPU (make bench, README: Scale).
-	defaultGCPercent = 50
+	// The garbage collector's target when GOGC is not set: the heap grows to 1.3× what is live
+	// instead of 2×. At 1000 Performers the peak resident set fell from 90 MiB (GOGC=100) to
+	// 77 (50), 70 (50, fewer events) and 67 (30), for more CPU in the controller, which is a
+	// small part of a rollout's (make bench, README: Scale).
+	defaultGCPercent = 30
 )
 
 func init() {
@@ -64,6 +65,7 @@ func main() {
 		metricsAddr      string
 		secureMetrics    bool
 		probeAddr        string
+		pprofAddr        string
 		leaderElect      bool
 		leaderElectionID string
 		leaderElectionNS string
@@ -84,6 +86,8 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS to clients with a bearer token that the API server authenticates and authorizes (get on the non-resource URL /metrics); false serves plain HTTP to anyone who reaches the port.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0",
+		`Address Go's profiling endpoints (/debug/pprof/) bind to, without authentication: bind it to 127.0.0.1 and reach it with kubectl port-forward; "0" disables it.`)
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "performer-controller.hourglass.eigenlayer.io", "Name of the Lease used for leader election.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the namespace the controller runs in.")
@@ -119,7 +123,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 	s := settings{
-		metricsAddr: metricsAddr, secureMetrics: secureMetrics, probeAddr: probeAddr,
+		metricsAddr: metricsAddr, secureMetrics: secureMetrics, probeAddr: probeAddr, pprofAddr: pprofAddr,
 		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
 		namespaces: splitNamespaces(watchNamespaces), allowUndeclared: allowUndeclared, allowedSAs: allowedSAs,
 		concurrent: concurrent, maxRetryDelay: maxRetryDelay, quietPeriod: quietPeriod, qps: qps, burst: burst,
@@ -136,7 +140,7 @@ func main() {
 
 // settings are the controller's flags, read and checked.
 type settings struct {
-	metricsAddr, probeAddr                         string
+	metricsAddr, probeAddr, pprofAddr              string
 	secureMetrics, leaderElect, allowUndeclared    bool
 	leaderElectionID, leaderElectionNS, allowedSAs string
 	namespaces                                     []string
@@ -177,6 +181,7 @@ func logStart(log setupLog, s settings) {
 		"metricsBindAddress", s.metricsAddr,
 		"metricsSecure", s.secureMetrics,
 		"healthProbeBindAddress", s.probeAddr,
+		"pprofBindAddress", s.pprofAddr,
 		"leaderElect", s.leaderElect,
 		"leaderElectionID", s.leaderElectionID,
 		"leaderElectionNamespace", s.leaderElectionNS,
@@ -216,6 +221,7 @@ func newManager(log setupLog, s settings) ctrl.Manager {
 		Scheme:                        scheme,
 		Metrics:                       metrics,
 		HealthProbeBindAddress:        s.probeAddr,
+		PprofBindAddress:              s.pprofAddr,
 		LeaderElection:                s.leaderElect,
 		LeaderElectionID:              s.leaderElectionID,
 		LeaderElectionNamespace:       s.leaderElectionNS,

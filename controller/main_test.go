@@ -33,11 +33,12 @@ func TestBinary(t *testing.T) {
 	env := envtest.Start(t)
 	bin := process.Build(t, "./controller")
 	watched, other := env.Namespace(t), env.Namespace(t)
-	metrics, probes := freePort(t), freePort(t)
+	metrics, probes, pprof := freePort(t), freePort(t), freePort(t)
 	ctl := process.Start(t, bin, nil,
 		"--kubeconfig="+process.Kubeconfig(t, env.KubeConfig),
 		"--metrics-bind-address="+metrics,
 		"--health-probe-bind-address="+probes,
+		"--pprof-bind-address="+pprof,
 		"--leader-elect",
 		"--leader-election-namespace="+watched,
 		"--watch-namespaces= "+watched+" ,",
@@ -48,6 +49,13 @@ func TestBinary(t *testing.T) {
 	until(t, "/readyz to answer 200", func() bool { return httpStatus("http://"+probes+"/readyz") == 200 })
 	if code := httpStatus("http://" + probes + "/healthz"); code != 200 {
 		t.Errorf("/healthz answered %d", code)
+	}
+	// Profiles only where --pprof-bind-address says.
+	if code := httpStatus("http://" + pprof + "/debug/pprof/heap"); code != 200 {
+		t.Errorf("/debug/pprof/heap at --pprof-bind-address answered %d", code)
+	}
+	if code := httpStatus("http://" + probes + "/debug/pprof/heap"); code != 404 {
+		t.Errorf("/debug/pprof/heap at the probe address answered %d, want 404", code)
 	}
 	until(t, "the leader election Lease", func() bool {
 		var l coordinationv1.Lease

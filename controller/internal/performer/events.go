@@ -28,17 +28,22 @@ func (r *Reconciler) emit(old, p *v1alpha1.Performer, t transitions) {
 			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventBound, "Bind", "%s", b.Message)
 		}
 	}
-	// An upgrade done before its first status write is told once, by UpgradeSucceeded.
 	if t.upgradeStarted != "" && t.upgradeFinished == "" {
 		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeStarted, "Upgrade", "%s", t.upgradeStarted)
 	}
-	// Events mark what a reader of kubectl describe or a notification wants to know: ready,
-	// upgraded, or why not. A rollout making progress is no event: the Reconciling condition
-	// says it, and UpgradeStarted marks an upgrade's start.
+	// Events mark what a reader of kubectl describe needs to know: why a Performer is not ready,
+	// and the end of a wait the status told of (Pending, Upgrading, a failure). A rollout done
+	// within the quiet period is told by its one status write and by its Deployment's own
+	// ScalingReplicaSet events; an event of its own would be one more request per Performer in a
+	// burst (make bench). A rollout making progress is no event either: the Reconciling condition
+	// says it, and UpgradeStarted marks the start of an upgrade the status reports.
 	before := conditions.Get(old, meta.ReadyCondition)
 	after := conditions.Get(p, meta.ReadyCondition)
 	changed := after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason)
+	quick := before == nil || (t.upgradeStarted != "" && t.upgradeFinished != "")
 	switch {
+	case after != nil && after.Status == metav1.ConditionTrue && quick:
+		// Told by the status write alone.
 	case t.upgradeFinished != "":
 		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, eventUpgradeFinished, "Upgrade", "%s; %s", t.upgradeFinished, after.Message)
 	case !changed:

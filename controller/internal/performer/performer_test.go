@@ -159,6 +159,13 @@ func TestUpgradeRollsOut(t *testing.T) {
 	ns := env.Namespace(t)
 	p, oldPod := bringUp(t, newPerformer(ns, "up"))
 	readyTime := p.Status.ReadyTime
+	// A first rollout done within the quiet period is told by one status write and no event; on
+	// a busy machine it may have been written as Pending first, and then its end is an event.
+	var wantEvents []string
+	if countWrites(ns, "patch/status Performer/up") > 1 {
+		wantEvents = append(wantEvents, "Normal/Ready")
+	}
+	wantEvents = append(wantEvents, "Normal/UpgradeStarted", "Normal/UpgradeSucceeded")
 
 	p.Spec.Version = "v1.1.0"
 	if err := k.Update(context.Background(), p); err != nil {
@@ -227,7 +234,7 @@ func TestUpgradeRollsOut(t *testing.T) {
 	if note := waitEvent(t, p, corev1.EventTypeNormal, "UpgradeSucceeded"); !strings.Contains(note, "v1.0.0") || !strings.Contains(note, "v1.1.0") {
 		t.Errorf("UpgradeSucceeded note %q does not name both images", note)
 	}
-	if diff := cmp.Diff([]string{"Normal/Ready", "Normal/UpgradeStarted", "Normal/UpgradeSucceeded"}, eventsOf(t, p)); diff != "" {
+	if diff := cmp.Diff(wantEvents, eventsOf(t, p)); diff != "" {
 		t.Errorf("events of the first rollout and the upgrade (-want +got):\n%s", diff)
 	}
 	if d := calls.dryRunsIn(ns); len(d) > 0 {

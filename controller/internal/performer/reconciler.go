@@ -35,7 +35,7 @@ const notOwnedRetry = time.Minute
 // Reconciler turns Performers into a Deployment and a Service each.
 type Reconciler struct {
 	client.Client
-	// Recorder emits a Kubernetes event on every status transition.
+	// Recorder emits the Kubernetes events of the transitions a person needs to know of (emit).
 	Recorder events.EventRecorder
 	// APIReader reads from the API server, past the caches that hold only performer workloads;
 	// SetupWithManager sets the manager's.
