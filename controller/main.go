@@ -48,8 +48,8 @@ const (
 	defaultBurst = 0
 	// The garbage collector's target when GOGC is not set: the heap grows to 1.3× what is live
 	// instead of 2×. At 1000 Performers the peak resident set fell from 90 MiB (GOGC=100) to
-	// 77 (50), 70 (50, fewer events) and 67 (30), for more CPU in the controller, which is a
-	// small part of a rollout's (make bench, README: Scale).
+	// 77 (50), 70 (50, fewer events) and 64–68 (30), for about a quarter more CPU in the
+	// controller, whose CPU is a few percent of a rollout's (make bench, README: Scale).
 	defaultGCPercent = 30
 )
 
