@@ -797,8 +797,10 @@ up() {
   wait_for etcd 30 etcd http_ok "$etcd_port" /health
 
   # HOURGLASS_AUDIT=1 records every request (who, verb, resource, when) in logs/audit.log, for
-  # make bench, which counts each client's reads and writes per Performer.
+  # make bench, which counts each client's reads and writes per Performer. Each start begins a new
+  # log, as it begins a new data dir: the API server appends, and readers scan the log from its start.
   local -a audit=()
+  rm -f "$LOGS/audit.log"
   if [[ ${HOURGLASS_AUDIT:-} == 1 ]]; then
     cat >"$CONF/audit-policy.yaml" <<'POLICY'
 apiVersion: audit.k8s.io/v1

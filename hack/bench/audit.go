@@ -23,11 +23,14 @@ type window struct {
 
 // auditLine is what the bench reads of an audit event.
 type auditLine struct {
-	Verb       string    `json:"verb"`
-	RequestURI string    `json:"requestURI"`
-	UserAgent  string    `json:"userAgent"`
-	Received   time.Time `json:"requestReceivedTimestamp"`
-	ObjectRef  struct {
+	Verb       string `json:"verb"`
+	RequestURI string `json:"requestURI"`
+	UserAgent  string `json:"userAgent"`
+	User       struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	Received  time.Time `json:"requestReceivedTimestamp"`
+	ObjectRef struct {
 		Resource    string `json:"resource"`
 		Subresource string `json:"subresource"`
 	} `json:"objectRef"`
@@ -46,8 +49,23 @@ func (l *auditLine) key() string {
 	return verb + " " + res
 }
 
+// client names the component that sent a request: the controller of kube-controller-manager
+// whose service account it used (generic-garbage-collector, replicaset-controller, ...), else
+// the first word of its user agent (kube-scheduler, kwok, hourglass-controller, ...).
+func (l *auditLine) client() string {
+	if name, ok := strings.CutPrefix(l.User.Username, "system:serviceaccount:kube-system:"); ok {
+		return name
+	}
+	name, _, _ := strings.Cut(l.UserAgent, "/")
+	name, _, _ = strings.Cut(name, " ")
+	if name == "" {
+		return l.User.Username
+	}
+	return name
+}
+
 // readAudit calls f for every event of the audit log from line from on whose user agent starts
-// with agent, and returns the number of lines read.
+// with agent (every event for ""), and returns the number of lines read.
 func readAudit(path, agent string, from int, f func(*auditLine)) (int, error) {
 	file, err := os.Open(path)
 	if err != nil {
@@ -89,6 +107,22 @@ func auditWindows(path, agent string, ws []window) ([]map[string]int, error) {
 		for i, w := range ws {
 			if !l.Received.Before(w.from) && l.Received.Before(w.to) {
 				out[i][l.key()]++
+			}
+		}
+	})
+	return out, err
+}
+
+// auditClients counts every client's requests in each window, by client (auditLine.client).
+func auditClients(path string, ws []window) ([]map[string]int, error) {
+	out := make([]map[string]int, len(ws))
+	for i := range out {
+		out[i] = map[string]int{}
+	}
+	_, err := readAudit(path, "", 0, func(l *auditLine) {
+		for i, w := range ws {
+			if !l.Received.Before(w.from) && l.Received.Before(w.to) {
+				out[i][l.client()]++
 			}
 		}
 	})
@@ -150,15 +184,26 @@ func sum(m map[string]int, keep func(string) bool) int {
 // perPhaseTable prints the requests per Performer by verb and resource, the sides next to each
 // other in each phase: writes, then reads, then dry runs. counts holds per side one map per phase.
 func perPhaseTable(n int, phaseNames, sides []string, counts [][]map[string]int) {
-	keys := map[string]bool{}
-	for _, side := range counts {
-		for _, m := range side {
-			for k := range m {
-				keys[k] = true
-			}
-		}
-	}
-	head, line := "| verb resource |", "|---|"
+	tableHead("verb resource", phaseNames, sides)
+	phaseRows(n, phaseNames, sides, counts, []rowGroup{
+		{"writes", isWrite},
+		{"reads", isRead},
+		{"dry runs", func(k string) bool { return strings.HasPrefix(k, dryRunPrefix) }},
+	})
+	row(n, phaseNames, sides, counts, "**all requests**", func(m map[string]int) int { return sum(m, func(string) bool { return true }) })
+}
+
+// clientTable prints every client's requests per Performer, the sides next to each other in each
+// phase: what each side costs the API server, the requests of the components it sets to work
+// included.
+func clientTable(n int, phaseNames, sides []string, counts [][]map[string]int) {
+	tableHead("client", phaseNames, sides)
+	phaseRows(n, phaseNames, sides, counts, []rowGroup{{"all requests", func(string) bool { return true }}})
+}
+
+// tableHead prints the head of a table with a column per phase and side.
+func tableHead(first string, phaseNames, sides []string) {
+	head, line := "| "+first+" |", "|---|"
 	for _, ph := range phaseNames {
 		for _, side := range sides {
 			head += fmt.Sprintf(" %s: %s |", ph, side)
@@ -167,37 +212,46 @@ func perPhaseTable(n int, phaseNames, sides []string, counts [][]map[string]int)
 	}
 	fmt.Println(head)
 	fmt.Println(line)
-	per := func(v int) string {
-		if v == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.2f", float64(v)/float64(n))
-	}
-	row := func(label string, get func(m map[string]int) int) {
-		r := "| " + label + " |"
-		for i := range phaseNames {
-			for s := range sides {
-				r += " " + per(get(counts[s][i])) + " |"
+}
+
+// rowGroup is a set of rows (the keys keep accepts), followed by their sum.
+type rowGroup struct {
+	label string
+	keep  func(string) bool
+}
+
+// phaseRows prints a row per key of counts and a sum row per group.
+func phaseRows(n int, phaseNames, sides []string, counts [][]map[string]int, groups []rowGroup) {
+	keys := map[string]bool{}
+	for _, side := range counts {
+		for _, m := range side {
+			for k := range m {
+				keys[k] = true
 			}
 		}
-		fmt.Println(r)
 	}
 	sorted := slices.Sorted(maps.Keys(keys))
-	groups := []struct {
-		label string
-		keep  func(string) bool
-	}{
-		{"writes", isWrite},
-		{"reads", isRead},
-		{"dry runs", func(k string) bool { return strings.HasPrefix(k, dryRunPrefix) }},
-	}
 	for _, g := range groups {
 		for _, k := range sorted {
 			if g.keep(k) {
-				row(k, func(m map[string]int) int { return m[k] })
+				row(n, phaseNames, sides, counts, k, func(m map[string]int) int { return m[k] })
 			}
 		}
-		row("**"+g.label+"**", func(m map[string]int) int { return sum(m, g.keep) })
+		row(n, phaseNames, sides, counts, "**"+g.label+"**", func(m map[string]int) int { return sum(m, g.keep) })
 	}
-	row("**all requests**", func(m map[string]int) int { return sum(m, func(string) bool { return true }) })
+}
+
+// row prints one table row: get's count per Performer for every phase and side.
+func row(n int, phaseNames, sides []string, counts [][]map[string]int, label string, get func(m map[string]int) int) {
+	r := "| " + label + " |"
+	for i := range phaseNames {
+		for s := range sides {
+			if v := get(counts[s][i]); v == 0 {
+				r += " – |"
+			} else {
+				r += fmt.Sprintf(" %.2f |", float64(v)/float64(n))
+			}
+		}
+	}
+	fmt.Println(r)
 }

@@ -191,6 +191,24 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		"request until the next phase starts (the controller's image change until all Performers are\n" +
 		"Current again, before the idle minute and the restart):\n\n")
 	perPhaseTable(n, []string{"create", "image change", "delete"}, sides, counts)
+
+	// Every client's requests in the same windows: what each side sets the cluster's own
+	// components to do, the garbage collector above all when Performers are deleted.
+	wins := [][]window{raw.windows}
+	if rawPlain != nil {
+		wins = append(wins, rawPlain.windows)
+	}
+	wins = append(wins, ctl.windows)
+	byClient := make([][]map[string]int, len(wins))
+	for i, ws := range wins {
+		if byClient[i], err = auditClients(audit, ws); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\nRequests per Performer by client (audit log), per phase, in the same windows: each side's\n" +
+		"own requests and those of the cluster's components it sets to work (kube-controller-manager's\n" +
+		"controllers by name, the scheduler, KWOK) and the bench's polls (hourglass-bench-driver):\n\n")
+	clientTable(n, []string{"create", "image change", "delete"}, sides, byClient)
 	return nil
 }
 

@@ -8,7 +8,8 @@
 //   - the controller, as a local process, driven through N Performers.
 //
 // and prints both side by side with ratios, the controller's API writes by verb and resource (from
-// the audit log), its writes while idle, its peak RSS and CPU time and its log volume. Then it times
+// the audit log), every client's requests per phase (the cluster's components included), the
+// controller's writes while idle, its peak RSS and CPU time and its log volume. Then it times
 // the function binary as a whole process against a no-op kyaml function that reads and writes the
 // same ResourceList, and the performer-forwarder's added latency and throughput against a direct
 // connection to the sample performer (forwarder.go).
