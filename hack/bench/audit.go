@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hourglass-gitops/hourglass-gitops/api/v1alpha1"
 )
 
 // The audit log (hack/local-cluster.sh with HOURGLASS_AUDIT=1) holds every request at the Metadata
@@ -33,6 +35,8 @@ type auditLine struct {
 	ObjectRef struct {
 		Resource    string `json:"resource"`
 		Subresource string `json:"subresource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
 	} `json:"objectRef"`
 }
 
@@ -254,4 +258,77 @@ func row(n int, phaseNames, sides []string, counts [][]map[string]int, label str
 		}
 	}
 	fmt.Println(r)
+}
+
+// rolloutPauses finds, for every rollout the controller started in window w of namespace ns, the
+// longest pause between two of its steps the audit log shows: from the controller's apply of the
+// Deployment, through kube-controller-manager's updates of its status and every write to its pods
+// (created, bound, marked Ready, deleted), to the controller's last status write of the Performer.
+// A rollout reported as Pending or Upgrading first had a pause longer than the quiet period.
+func rolloutPauses(path, ns string, w window) ([]time.Duration, error) {
+	applied := map[string]time.Time{}  // Deployment → the controller's first apply
+	reported := map[string]time.Time{} // Deployment → the controller's last status write
+	steps := map[string][]time.Time{}  // Deployment → the cluster's steps
+	_, err := readAudit(path, "", 0, func(l *auditLine) {
+		ref := &l.ObjectRef
+		if ref.Namespace != ns || l.Received.Before(w.from) || !l.Received.Before(w.to) || !isWrite(l.key()) {
+			return
+		}
+		switch {
+		case strings.HasPrefix(l.UserAgent, controllerAgent):
+			if ref.Resource == "deployments" && ref.Subresource == "" {
+				if _, ok := applied[ref.Name]; !ok {
+					applied[ref.Name] = l.Received
+				}
+			}
+			if ref.Resource == "performers" && ref.Subresource == "status" {
+				reported[v1alpha1.WorkloadName(ref.Name)] = l.Received
+			}
+		case strings.HasPrefix(l.UserAgent, "hourglass-bench"):
+		case ref.Resource == "deployments" && ref.Subresource == "status":
+			steps[ref.Name] = append(steps[ref.Name], l.Received)
+		case ref.Resource == "pods":
+			// A pod is named <Deployment>-<ReplicaSet hash>-<suffix>.
+			if i := strings.LastIndexByte(ref.Name, '-'); i > 0 {
+				if j := strings.LastIndexByte(ref.Name[:i], '-'); j > 0 {
+					steps[ref.Name[:j]] = append(steps[ref.Name[:j]], l.Received)
+				}
+			}
+		}
+	})
+	var out []time.Duration
+	for name, start := range applied {
+		end, ok := reported[name]
+		if !ok || end.Before(start) {
+			continue
+		}
+		seq := []time.Time{start, end}
+		for _, t := range steps[name] {
+			if t.After(start) && t.Before(end) {
+				seq = append(seq, t)
+			}
+		}
+		slices.SortFunc(seq, time.Time.Compare)
+		var longest time.Duration
+		for i := 1; i < len(seq); i++ {
+			longest = max(longest, seq[i].Sub(seq[i-1]))
+		}
+		out = append(out, longest)
+	}
+	slices.Sort(out)
+	return out, err
+}
+
+// pauseRow is a table row of the longest pauses of a phase's rollouts (sorted).
+func pauseRow(phase string, pauses []time.Duration) string {
+	if len(pauses) == 0 {
+		return fmt.Sprintf("| %s | 0 | – | – | – | – | – |", phase)
+	}
+	over := func(d time.Duration) string {
+		i, _ := slices.BinarySearch(pauses, d+1)
+		return fmt.Sprintf("%.0f %%", 100*float64(len(pauses)-i)/float64(len(pauses)))
+	}
+	at := func(q float64) string { return secs(pauses[int(q*float64(len(pauses)-1))]) }
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %s | %s |", phase, len(pauses), at(0.5), at(0.9), at(1),
+		over(time.Minute), over(2*time.Minute))
 }

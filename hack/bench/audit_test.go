@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,5 +42,45 @@ func TestAuditClients(t *testing.T) {
 	}
 	if diff := cmp.Diff([]map[string]int{{"patch performers/status": 1}}, ctl); diff != "" {
 		t.Errorf("the controller's requests (-want +got):\n%s", diff)
+	}
+}
+
+// One rollout of Performer p1 as the audit log shows it: the controller applies its Deployment,
+// kube-controller-manager and KWOK make their steps, and the controller writes the status once.
+// The requests of the bench, of another namespace and of another rollout's pods do not count.
+func TestRolloutPauses(t *testing.T) {
+	line := func(sec int, agent, verb, resource, sub, ns, name string) string {
+		at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second)
+		return fmt.Sprintf(`{"verb":%q,"requestURI":"/x","userAgent":%q,"user":{"username":"u"},`+
+			`"objectRef":{"resource":%q,"subresource":%q,"namespace":%q,"name":%q},"requestReceivedTimestamp":%q}`,
+			verb, agent, resource, sub, ns, name, at.Format(time.RFC3339Nano)) + "\n"
+	}
+	const kcm = "kube-controller-manager/v0.0.0 (linux/amd64) kubernetes/$Format/system:serviceaccount:kube-system:deployment-controller"
+	log := line(1, "hourglass-bench-driver", "patch", "performers", "", "ns", "p1") +
+		line(2, controllerAgent, "patch", "deployments", "", "ns", "performer-p1") +
+		line(3, kcm, "update", "deployments", "status", "ns", "performer-p1") +
+		line(4, "kube-scheduler/v0.0.0", "create", "pods", "binding", "ns", "performer-p1-5d4f8-x2k9q") +
+		line(20, "kwok/v0.8.0", "get", "pods", "", "ns", "performer-p1-5d4f8-x2k9q") +
+		line(30, "kwok/v0.8.0", "patch", "pods", "status", "other", "performer-p1-5d4f8-x2k9q") +
+		line(40, "kwok/v0.8.0", "patch", "pods", "status", "ns", "performer-p10-5d4f8-x2k9q") +
+		line(70, "kwok/v0.8.0", "patch", "pods", "status", "ns", "performer-p1-5d4f8-x2k9q") +
+		line(75, kcm, "update", "deployments", "status", "ns", "performer-p1") +
+		line(80, controllerAgent, "patch", "performers", "status", "ns", "p1") +
+		line(95, kcm, "update", "deployments", "status", "ns", "performer-p1")
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := window{"image change", time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 10, 2, 0, 0, time.UTC)}
+	got, err := rolloutPauses(path, "ns", w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The steps: 2 (apply), 3, 4, 70, 75, 80 (status): the longest pause is from 4 to 70.
+	if diff := cmp.Diff([]time.Duration{66 * time.Second}, got); diff != "" {
+		t.Errorf("longest pauses (-want +got):\n%s", diff)
+	}
+	if row, want := pauseRow("image change", got), "| image change | 1 | 66.0 s | 66.0 s | 66.0 s | 100 % | 0 % |"; row != want {
+		t.Errorf("pauseRow = %q, want %q", row, want)
 	}
 }

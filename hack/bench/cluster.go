@@ -42,6 +42,8 @@ const (
 	rawAgent        = "hourglass-bench-raw"
 	driverAgent     = "hourglass-bench-driver" // the bench's own polls, nodes and Performers
 	controllerAgent = "hourglass-controller"
+	// The namespace of the controller's Performers.
+	controllerNamespace = "bench-controller"
 )
 
 // Both sides send requests from this many goroutines (-workers), through a client limited to qps
@@ -163,7 +165,7 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		rawPlain = &ph
 	}
 	fmt.Printf("bench: controller, N=%d\n", n)
-	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), "bench-controller", n, idle, restart)
+	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), controllerNamespace, n, idle, restart)
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -209,6 +211,20 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		"own requests and those of the cluster's components it sets to work (kube-controller-manager's\n" +
 		"controllers by name, the scheduler, KWOK) and the bench's polls (hourglass-bench-driver):\n\n")
 	clientTable(n, []string{"create", "image change", "delete"}, sides, byClient)
+
+	fmt.Printf("\nThe controller's rollouts: the longest pause between two of a rollout's steps (audit log: its\n" +
+		"apply, the Deployment's status updates, its pods' writes, the Performer's last status write).\n" +
+		"A rollout with a pause longer than the quiet period (--rollout-quiet-period, 2m by default) is\n" +
+		"reported as Pending or Upgrading before Ready:\n\n")
+	fmt.Println("| phase | rollouts | median | 90th percentile | longest | over 1m | over 2m |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, w := range ctl.windows[:2] {
+		pauses, err := rolloutPauses(audit, controllerNamespace, w)
+		if err != nil {
+			return err
+		}
+		fmt.Println(pauseRow(w.name, pauses))
+	}
 	return nil
 }
 
