@@ -101,36 +101,38 @@ func auditRequests(path, agent string, from int) (map[string]int, int, error) {
 	return counts, lines, err
 }
 
-// auditWindows counts one agent's requests by verb and resource in each window.
-func auditWindows(path, agent string, ws []window) ([]map[string]int, error) {
-	out := make([]map[string]int, len(ws))
-	for i := range out {
-		out[i] = map[string]int{}
-	}
-	_, err := readAudit(path, agent, 0, func(l *auditLine) {
-		for i, w := range ws {
-			if !l.Received.Before(w.from) && l.Received.Before(w.to) {
-				out[i][l.key()]++
-			}
-		}
-	})
-	return out, err
+// side is one side of the bench for the audit log: the user agent its own requests carry and
+// the windows of its phases.
+type side struct {
+	agent   string
+	windows []window
 }
 
-// auditClients counts every client's requests in each window, by client (auditLine.client).
-func auditClients(path string, ws []window) ([]map[string]int, error) {
-	out := make([]map[string]int, len(ws))
-	for i := range out {
-		out[i] = map[string]int{}
+// auditSides counts, in one pass over the audit log, each side's own requests by verb and
+// resource (own) and every client's requests by client (byClient, auditLine.client) in each of
+// its windows.
+func auditSides(path string, sides []side) (own, byClient [][]map[string]int, err error) {
+	own, byClient = make([][]map[string]int, len(sides)), make([][]map[string]int, len(sides))
+	for s, sd := range sides {
+		for range sd.windows {
+			own[s] = append(own[s], map[string]int{})
+			byClient[s] = append(byClient[s], map[string]int{})
+		}
 	}
-	_, err := readAudit(path, "", 0, func(l *auditLine) {
-		for i, w := range ws {
-			if !l.Received.Before(w.from) && l.Received.Before(w.to) {
-				out[i][l.client()]++
+	_, err = readAudit(path, "", 0, func(l *auditLine) {
+		for s, sd := range sides {
+			for i, w := range sd.windows {
+				if l.Received.Before(w.from) || !l.Received.Before(w.to) {
+					continue
+				}
+				byClient[s][i][l.client()]++
+				if strings.HasPrefix(l.UserAgent, sd.agent) {
+					own[s][i][l.key()]++
+				}
 			}
 		}
 	})
-	return out, err
+	return own, byClient, err
 }
 
 // dryRunPrefix marks the dry-run requests among the audited writes: the API server stores nothing.
@@ -260,62 +262,76 @@ func row(n int, phaseNames, sides []string, counts [][]map[string]int, label str
 	fmt.Println(r)
 }
 
-// rolloutPauses finds, for every rollout the controller started in window w of namespace ns, the
-// longest pause between two of its steps the audit log shows: from the controller's apply of the
-// Deployment, through kube-controller-manager's updates of its status and every write to its pods
-// (created, bound, marked Ready, deleted), to the controller's last status write of the Performer.
-// A rollout reported as Pending or Upgrading first had a pause longer than the quiet period.
-func rolloutPauses(path, ns string, w window) ([]time.Duration, error) {
-	applied := map[string]time.Time{}  // Deployment → the controller's first apply
-	reported := map[string]time.Time{} // Deployment → the controller's last status write
-	steps := map[string][]time.Time{}  // Deployment → the cluster's steps
+// rolloutPauses finds, for every rollout the controller started in each window of namespace
+// ns, the longest pause between two of its steps the audit log shows: from the controller's apply
+// of the Deployment, through kube-controller-manager's updates of its status and every write to
+// its pods (created, bound, marked Ready, deleted), to the controller's last status write of the
+// Performer. A rollout reported as Pending or Upgrading first had a pause longer than the quiet
+// period. The pauses of each window come sorted.
+func rolloutPauses(path, ns string, ws []window) ([][]time.Duration, error) {
+	type rollouts struct {
+		applied  map[string]time.Time   // Deployment → the controller's first apply
+		reported map[string]time.Time   // Deployment → the controller's last status write
+		steps    map[string][]time.Time // Deployment → the cluster's steps
+	}
+	per := make([]rollouts, len(ws))
+	for i := range per {
+		per[i] = rollouts{map[string]time.Time{}, map[string]time.Time{}, map[string][]time.Time{}}
+	}
 	_, err := readAudit(path, "", 0, func(l *auditLine) {
 		ref := &l.ObjectRef
-		if ref.Namespace != ns || l.Received.Before(w.from) || !l.Received.Before(w.to) || !isWrite(l.key()) {
+		if ref.Namespace != ns || !isWrite(l.key()) {
 			return
 		}
+		i := slices.IndexFunc(ws, func(w window) bool { return !l.Received.Before(w.from) && l.Received.Before(w.to) })
+		if i < 0 {
+			return
+		}
+		r := &per[i]
 		switch {
 		case strings.HasPrefix(l.UserAgent, controllerAgent):
 			if ref.Resource == "deployments" && ref.Subresource == "" {
-				if _, ok := applied[ref.Name]; !ok {
-					applied[ref.Name] = l.Received
+				if _, ok := r.applied[ref.Name]; !ok {
+					r.applied[ref.Name] = l.Received
 				}
 			}
 			if ref.Resource == "performers" && ref.Subresource == "status" {
-				reported[v1alpha1.WorkloadName(ref.Name)] = l.Received
+				r.reported[v1alpha1.WorkloadName(ref.Name)] = l.Received
 			}
 		case strings.HasPrefix(l.UserAgent, "hourglass-bench"):
 		case ref.Resource == "deployments" && ref.Subresource == "status":
-			steps[ref.Name] = append(steps[ref.Name], l.Received)
+			r.steps[ref.Name] = append(r.steps[ref.Name], l.Received)
 		case ref.Resource == "pods":
 			// A pod is named <Deployment>-<ReplicaSet hash>-<suffix>.
 			if i := strings.LastIndexByte(ref.Name, '-'); i > 0 {
 				if j := strings.LastIndexByte(ref.Name[:i], '-'); j > 0 {
-					steps[ref.Name[:j]] = append(steps[ref.Name[:j]], l.Received)
+					r.steps[ref.Name[:j]] = append(r.steps[ref.Name[:j]], l.Received)
 				}
 			}
 		}
 	})
-	var out []time.Duration
-	for name, start := range applied {
-		end, ok := reported[name]
-		if !ok || end.Before(start) {
-			continue
-		}
-		seq := []time.Time{start, end}
-		for _, t := range steps[name] {
-			if t.After(start) && t.Before(end) {
-				seq = append(seq, t)
+	out := make([][]time.Duration, len(ws))
+	for i, r := range per {
+		for name, start := range r.applied {
+			end, ok := r.reported[name]
+			if !ok || end.Before(start) {
+				continue
 			}
+			seq := []time.Time{start, end}
+			for _, t := range r.steps[name] {
+				if t.After(start) && t.Before(end) {
+					seq = append(seq, t)
+				}
+			}
+			slices.SortFunc(seq, time.Time.Compare)
+			var longest time.Duration
+			for k := 1; k < len(seq); k++ {
+				longest = max(longest, seq[k].Sub(seq[k-1]))
+			}
+			out[i] = append(out[i], longest)
 		}
-		slices.SortFunc(seq, time.Time.Compare)
-		var longest time.Duration
-		for i := 1; i < len(seq); i++ {
-			longest = max(longest, seq[i].Sub(seq[i-1]))
-		}
-		out = append(out, longest)
+		slices.Sort(out[i])
 	}
-	slices.Sort(out)
 	return out, err
 }
 

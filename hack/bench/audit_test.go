@@ -24,7 +24,9 @@ func TestAuditClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := func(s int) time.Time { return time.Date(2026, 12, 7, 10, 0, s, 0, time.UTC) }
-	got, err := auditClients(path, []window{{"create", at(0), at(5)}, {"delete", at(5), at(8)}})
+	ctl := side{controllerAgent, []window{{"create", at(0), at(5)}, {"delete", at(5), at(8)}}}
+	whole := side{controllerAgent, []window{{"create", at(0), at(9)}}}
+	own, byClient, err := auditSides(path, []side{ctl, whole})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,15 +34,10 @@ func TestAuditClients(t *testing.T) {
 		{"generic-garbage-collector": 1, "hourglass-controller": 1},
 		{"kwok": 1},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, byClient[0]); diff != "" {
 		t.Errorf("requests by client per window (-want +got):\n%s", diff)
 	}
-
-	ctl, err := auditWindows(path, controllerAgent, []window{{"create", at(0), at(9)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]map[string]int{{"patch performers/status": 1}}, ctl); diff != "" {
+	if diff := cmp.Diff([]map[string]int{{"patch performers/status": 1}}, own[1]); diff != "" {
 		t.Errorf("the controller's requests (-want +got):\n%s", diff)
 	}
 }
@@ -71,11 +68,16 @@ func TestRolloutPauses(t *testing.T) {
 	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := window{"image change", time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 10, 2, 0, 0, time.UTC)}
-	got, err := rolloutPauses(path, "ns", w)
+	base := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	ws := []window{{"create", base.Add(-time.Minute), base}, {"image change", base, base.Add(2 * time.Minute)}}
+	pauses, err := rolloutPauses(path, "ns", ws)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(pauses[0]) != 0 {
+		t.Errorf("rollouts in a window without requests: %v", pauses[0])
+	}
+	got := pauses[1]
 	// The steps: 2 (apply), 3, 4, 70, 75, 80 (status): the longest pause is from 4 to 70.
 	if diff := cmp.Diff([]time.Duration{66 * time.Second}, got); diff != "" {
 		t.Errorf("longest pauses (-want +got):\n%s", diff)

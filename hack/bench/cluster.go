@@ -170,47 +170,28 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		return fmt.Errorf("controller: %w", err)
 	}
 	time.Sleep(3 * time.Second) // let the audit log's batch flush
-	sides := []string{"raw"}
-	rawReq, err := auditWindows(audit, rawAgent, raw.windows)
-	if err != nil {
-		return err
-	}
-	counts := [][]map[string]int{rawReq}
+	names, sides := []string{"raw"}, []side{{rawAgent, raw.windows}}
 	if rawPlain != nil {
-		plainReq, err := auditWindows(audit, rawAgent, rawPlain.windows)
-		if err != nil {
-			return err
-		}
-		sides, counts = append(sides, "raw create/patch"), append(counts, plainReq)
+		names, sides = append(names, "raw create/patch"), append(sides, side{rawAgent, rawPlain.windows})
 	}
-	ctlReq, err := auditWindows(audit, controllerAgent, ctl.windows)
+	names, sides = append(names, "controller"), append(sides, side{controllerAgent, ctl.windows})
+	counts, byClient, err := auditSides(audit, sides)
 	if err != nil {
 		return err
 	}
-	sides, counts = append(sides, "controller"), append(counts, ctlReq)
+	phaseNames := []string{"create", "image change", "delete"}
 	report(n, raw, rawPlain, ctl, use)
 	fmt.Printf("\nRequests per Performer by verb and resource (audit log), per phase; each phase from its first\n" +
 		"request until the next phase starts (the controller's image change until all Performers are\n" +
 		"Current again, before the idle minute and the restart):\n\n")
-	perPhaseTable(n, []string{"create", "image change", "delete"}, sides, counts)
+	perPhaseTable(n, phaseNames, names, counts)
 
 	// Every client's requests in the same windows: what each side sets the cluster's own
 	// components to do, the garbage collector above all when Performers are deleted.
-	wins := [][]window{raw.windows}
-	if rawPlain != nil {
-		wins = append(wins, rawPlain.windows)
-	}
-	wins = append(wins, ctl.windows)
-	byClient := make([][]map[string]int, len(wins))
-	for i, ws := range wins {
-		if byClient[i], err = auditClients(audit, ws); err != nil {
-			return err
-		}
-	}
 	fmt.Printf("\nRequests per Performer by client (audit log), per phase, in the same windows: each side's\n" +
 		"own requests and those of the cluster's components it sets to work (kube-controller-manager's\n" +
 		"controllers by name, the scheduler, KWOK) and the bench's polls (hourglass-bench-driver):\n\n")
-	clientTable(n, []string{"create", "image change", "delete"}, sides, byClient)
+	clientTable(n, phaseNames, names, byClient)
 
 	fmt.Printf("\nThe controller's rollouts: the longest pause between two of a rollout's steps (audit log: its\n" +
 		"apply, the Deployment's status updates, its pods' writes, the Performer's last status write).\n" +
@@ -218,12 +199,13 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		"reported as Pending or Upgrading before Ready:\n\n")
 	fmt.Println("| phase | rollouts | median | 90th percentile | longest | over 1m | over 2m |")
 	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, w := range ctl.windows[:2] {
-		pauses, err := rolloutPauses(audit, controllerNamespace, w)
-		if err != nil {
-			return err
-		}
-		fmt.Println(pauseRow(w.name, pauses))
+	rollouts := ctl.windows[:2] // create and image change
+	pauses, err := rolloutPauses(audit, controllerNamespace, rollouts)
+	if err != nil {
+		return err
+	}
+	for i, w := range rollouts {
+		fmt.Println(pauseRow(w.name, pauses[i]))
 	}
 	return nil
 }
