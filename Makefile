@@ -188,7 +188,9 @@ flux-bins: ## Build Flux's source-controller and kustomize-controller once (cach
 	hack/flux-bins.sh
 
 .PHONY: demo
-demo: flux-bins ## Local cluster, Flux and Argo CD syncing the examples from a Git server on loopback, the controller; what each engine reports. With root and containerd, examples/basic runs on a real node and one task goes through it (HOURGLASS_DEMO_NODE=kwok: KWOK only).
+demo: flux-bins ## Local cluster, Flux and Argo CD syncing the examples from a Git server on loopback, the controller; what each engine reports. As root, examples/basic runs on a real node (containerd installed when missing) and one task goes through it (HOURGLASS_DEMO_NODE=kwok: KWOK only).
+	@[ "$$(id -u)" != 0 ] || [ "$${HOURGLASS_DEMO_NODE:-}" = kwok ] || hack/local-cluster.sh node-deps || \
+		echo "demo: the real node's packages could not be installed; KWOK nodes only" >&2
 	go run ./hack/demo
 
 .PHONY: demo-down
@@ -214,7 +216,8 @@ test-argocd: ## The real Argo CD with the plugin of examples/argocd on a local c
 
 .PHONY: test-quickstart
 test-quickstart: ## Run docs/quickstart.md's commands as written against a local cluster of its own, its pods on the real node (root; about a minute once built).
-	hack/control-plane-bins.sh >/dev/null
+	hack/control-plane-bins.sh --node >/dev/null
+	hack/local-cluster.sh node-deps
 	HOURGLASS_E2E=1 go test ./test/quickstart/ -count=1 -v -timeout 15m
 
 .PHONY: test-migrate
@@ -226,6 +229,7 @@ test-migrate: ## Run docs/migrate-from-upstream-operator.md's commands against a
 .PHONY: test-node
 test-node: ## A real node (kubelet, containerd, kube-proxy, CoreDNS) beside the KWOK nodes on a local cluster of its own, examples/basic in real containers there (function image under podman); needs root.
 	hack/control-plane-bins.sh --node >/dev/null
+	hack/local-cluster.sh node-deps
 	HOURGLASS_E2E=1 go test ./test/node/ -count=1 -v -timeout 15m
 
 .PHONY: test-e2e

@@ -8,6 +8,9 @@
 #                                  the same plus a real node (kubelet, containerd, kube-proxy,
 #                                  CoreDNS) beside the KWOK nodes; also HOURGLASS_REAL_NODE=1.
 #                                  Needs root; see docs/real-node.md
+#   hack/local-cluster.sh node-deps
+#                                  install the Debian packages the real node runs where missing
+#                                  (containerd, runc, CNI plugins, iptables, conntrack; root)
 #   hack/local-cluster.sh load-image <OCI layout folder or tar> [repository]
 #                                  import an image into the real node's containerd (repository
 #                                  names it when the layout's ref.name is a bare tag)
@@ -353,11 +356,12 @@ NODE_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_
 
 ctr_() { ctr --address "$NODE_SOCK" -n k8s.io "$@"; }
 
-node_preflight() {
+# node_packages installs the Debian packages the real node runs (root, apt-get) where missing.
+node_packages() {
   [[ $(id -u) == 0 ]] || die "the real node needs root (mounts, network namespaces, iptables, cgroups)"
   local b missing=()
   for b in containerd:containerd ctr:containerd runc:runc iptables:iptables conntrack:conntrack; do
-    command -v "${b%%:*}" >/dev/null || missing+=("${b#*:}")
+    command -v "${b%%:*}" >/dev/null || [[ " ${missing[*]} " == *" ${b#*:} "* ]] || missing+=("${b#*:}")
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
   if ((${#missing[@]})); then
@@ -374,6 +378,10 @@ node_preflight() {
     command -v "$b" >/dev/null || die "the real node needs $b on PATH, still missing after apt-get install"
   done
   [[ -x /usr/lib/cni/bridge ]] || die "the real node needs the CNI plugins in /usr/lib/cni (containernetworking-plugins)"
+}
+
+node_preflight() {
+  node_packages
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || modprobe br_netfilter 2>/dev/null || true
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] ||
     die "the real node needs br_netfilter (modprobe br_netfilter): without it a Service's replies skip its NAT"
@@ -960,10 +968,11 @@ case "${1:-}" in
   up)
     [[ ${2:-} != --real-node ]] || REAL_NODE=1
     up ;;
+  node-deps) node_packages ;;
   load-image) shift; load_image "$@" ;;
   restart) shift; restart "$@" ;;
   down) down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   status) status ;;
-  *) echo "usage: $0 up [--real-node]|down|env|status|load-image <oci>|restart <component> [--kill]   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--real-node]|down|env|status|node-deps|load-image <oci>|restart <component> [--kill]   (state: \${HOURGLASS_CLUSTER_DIR:-.local/cluster})" >&2; exit 2 ;;
 esac
