@@ -23,7 +23,8 @@
 #                                  then wait until it is healthy
 #
 # HOURGLASS_AUDIT=1 turns on the API server's audit log of every request, reads included, at the
-# Metadata level (logs/audit.log).
+# Metadata level (logs/audit.log). HOURGLASS_PROFILING=true serves the API server's CPU and heap
+# profiles (kubectl get --raw '/debug/pprof/profile?seconds=10' > cpu.pb.gz).
 # HOURGLASS_CLUSTER_DIR sets the state folder (default .local/cluster in the repository), so a demo
 # cluster and a test cluster can run side by side: each picks free loopback ports at start.
 # Layout: kubeconfig, pki/, logs/, pids/ (one "<pid> <executable>" file per process), etcd/.
@@ -834,7 +835,7 @@ POLICY
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --authorization-mode=Node,RBAC --allow-privileged=true \
-    --profiling=false --v=0 "${audit[@]}" "${kubelet_client[@]}"
+    --profiling="${HOURGLASS_PROFILING:-false}" --v=0 "${audit[@]}" "${kubelet_client[@]}"
   kubeconfig "$KUBECONFIG_FILE" admin "$server"
   kubeconfig "$CONF/controller-manager.kubeconfig" controller-manager "$server"
   kubeconfig "$CONF/scheduler.kubeconfig" scheduler "$server"

@@ -53,7 +53,17 @@ var (
 	qps     = 1000
 	// plainRaw also times the raw bound as a plain client drives it (-raw-create).
 	plainRaw = true
+	// rawAfter times the applying raw bound again after the controller (-raw-after): the cluster
+	// a side runs on has served the sides before it, so a ratio to the run before alone would
+	// count that drift against the controller.
+	rawAfter = true
 )
+
+// rawRun is one timed run of the raw bound.
+type rawRun struct {
+	name, short string // in the report's table; in the audit tables
+	ph          phases
+}
 
 // settle is the pause after each phase before the next one starts, on both sides: the requests a
 // phase leaves queued (the controller's events) are counted in it and do not slow the next.
@@ -125,6 +135,8 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 	defer func() { _ = clusterScript(context.Background(), root, state, "down") }()
 	kubeconfig := filepath.Join(state, "kubeconfig")
 	audit := filepath.Join(state, "logs", "audit.log")
+	cpu := startCPUSampler(filepath.Join(state, "pids"), 250*time.Millisecond)
+	defer cpu.stop()
 
 	c, err := newClient(kubeconfig, driverAgent)
 	if err != nil {
@@ -150,29 +162,39 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		return fmt.Errorf("adding nodes for %d performers: %w", n, err)
 	}
 
-	fmt.Printf("bench: raw bound, server-side apply, N=%d\n", n)
-	raw, err := rawBound(ctx, c, rc, "bench-raw", n, false)
-	if err != nil {
-		return fmt.Errorf("raw bound: %w", err)
-	}
-	var rawPlain *phases
-	if plainRaw {
-		fmt.Printf("bench: raw bound, create and image patch, N=%d\n", n)
-		ph, err := rawBound(ctx, c, rc, "bench-raw-create", n, true)
+	var raws []rawRun
+	timeRaw := func(name, short, ns string, plain bool) error {
+		fmt.Printf("bench: %s, N=%d\n", name, n)
+		ph, err := rawBound(ctx, c, rc, ns, n, plain)
 		if err != nil {
-			return fmt.Errorf("raw bound (create and patch): %w", err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		rawPlain = &ph
+		raws = append(raws, rawRun{name, short, ph})
+		return nil
+	}
+	if err := timeRaw("raw bound", "raw", "bench-raw", false); err != nil {
+		return err
+	}
+	if plainRaw {
+		if err := timeRaw("raw bound, create/patch", "raw create/patch", "bench-raw-create", true); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("bench: controller, N=%d\n", n)
 	ctl, use, err := controllerRun(ctx, c, ctrlBin, ctrlArgs, kubeconfig, audit, filepath.Join(state, "logs", "bench-controller.log"), controllerNamespace, n, idle, restart)
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
+	if rawAfter {
+		if err := timeRaw("raw bound, after", "raw after", "bench-raw-after", false); err != nil {
+			return err
+		}
+	}
 	time.Sleep(3 * time.Second) // let the audit log's batch flush
-	names, sides := []string{"raw"}, []side{{rawAgent, raw.windows}}
-	if rawPlain != nil {
-		names, sides = append(names, "raw create/patch"), append(sides, side{rawAgent, rawPlain.windows})
+	var names []string
+	var sides []side
+	for _, r := range raws {
+		names, sides = append(names, r.short), append(sides, side{rawAgent, r.ph.windows})
 	}
 	names, sides = append(names, "controller"), append(sides, side{controllerAgent, ctl.windows})
 	counts, byClient, err := auditSides(audit, sides)
@@ -180,7 +202,7 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		return err
 	}
 	phaseNames := []string{"create", "image change", "delete"}
-	report(n, raw, rawPlain, ctl, use)
+	report(n, raws, ctl, use)
 	fmt.Printf("\nRequests per Performer by verb and resource (audit log), per phase; each phase from its first\n" +
 		"request until the next phase starts (the controller's image change until all Performers are\n" +
 		"Current again, before the idle minute and the restart):\n\n")
@@ -192,6 +214,11 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 		"own requests and those of the cluster's components it sets to work (kube-controller-manager's\n" +
 		"controllers by name, the scheduler, KWOK) and the bench's polls (hourglass-bench-driver):\n\n")
 	clientTable(n, phaseNames, names, byClient)
+
+	fmt.Printf("\nCPU time per phase by process, in the same windows (seconds; /proc, sampled every 250 ms;\n" +
+		"the machine's row is every process's, the bench's own included, out of the phase's length\n" +
+		"times the machine's cores):\n\n")
+	cpuTable(phaseNames, names, sides, cpu)
 
 	fmt.Printf("\nThe controller's rollouts: the longest pause between two of a rollout's steps (audit log: its\n" +
 		"apply, the Deployment's status updates, its pods' writes, the Performer's last status write).\n" +
@@ -642,6 +669,14 @@ func startController(ctx context.Context, bin string, args []string, kubeconfig 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	// As the cluster's other processes do: `hack/local-cluster.sh down` stops it should the bench
+	// die first, and the CPU sampler finds it there.
+	if exe, err := filepath.EvalSymlinks(bin); err == nil {
+		if exe, err = filepath.Abs(exe); err == nil {
+			pidFile := filepath.Join(filepath.Dir(kubeconfig), "pids", controllerAgent+".pid")
+			_ = os.WriteFile(pidFile, fmt.Appendf(nil, "%d %s\n", cmd.Process.Pid, exe), 0o644)
+		}
+	}
 	if err := poll(ctx, time.Minute, func() (bool, error) {
 		resp, err := http.Get("http://" + probe + "/readyz")
 		if err != nil {
@@ -844,21 +879,8 @@ func statusKiB(pid int, field string) int64 {
 
 // procUsage reads a running process's peak resident set (VmHWM) and CPU time from /proc.
 func procUsage(pid int) (int64, time.Duration) {
-	peak := statusKiB(pid, "VmHWM:")
-	var cpu time.Duration
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Fields after the command name, which is in parentheses and may hold spaces.
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i > 0 {
-			f := strings.Fields(s[i+1:])
-			if len(f) > 13 {
-				ut, _ := strconv.ParseInt(f[11], 10, 64)
-				st, _ := strconv.ParseInt(f[12], 10, 64)
-				cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ
-			}
-		}
-	}
-	return peak, cpu
+	cpu, _ := procCPU(pid)
+	return statusKiB(pid, "VmHWM:"), cpu
 }
 
 // fileSize is the size of the file at path, 0 if it cannot be read.
@@ -878,9 +900,9 @@ func countLines(path string, from int64) int {
 	return strings.Count(string(b[from:]), "\n")
 }
 
-// report prints the raw bound and the controller's phases side by side, and what the controller
-// cost.
-func report(n int, raw phases, plain *phases, ctl phases, use usage) {
+// report prints the raw bound's runs and the controller's phases side by side, and what the
+// controller cost.
+func report(n int, raws []rawRun, ctl phases, use usage) {
 	fmt.Printf("\n## Controller at N=%d\n\n", n)
 	fmt.Printf("Clocks: each starts just before the first request of its phase is sent (%d workers, client\n"+
 		"limit %d QPS, burst %d) and stops at the first poll (every 200 ms) that finds the condition:\n"+
@@ -889,41 +911,43 @@ func report(n int, raw phases, plain *phases, ctl phases, use usage) {
 		"they exist); gone = no pod, Service or Deployment left in the namespace. Each side pauses %s\n"+
 		"between phases. The raw bound server-side applies the controller's own Deployments and\n"+
 		"Services (create, image change) and deletes them; with -raw-create it is also timed as a plain\n"+
-		"client drives it: POST each object, patch the image alone, delete. The controller is driven by\n"+
-		"creating, patching (spec.image) and deleting Performers.\n\n", workers, qps, 2*qps, settle)
-	head, line := "| N=%d | raw bound | controller | ratio |", "|---|---|---|---|"
-	if plain != nil {
-		head, line = "| N=%d | raw bound | controller | ratio | raw bound, create/patch | ratio to it |", "|---|---|---|---|---|---|"
+		"client drives it: POST each object, patch the image alone, delete; with -raw-after the applying\n"+
+		"raw bound runs again after the controller. The controller is driven by creating, patching\n"+
+		"(spec.image) and deleting Performers. Ratios are the controller's time to each run's.\n\n", workers, qps, 2*qps, settle)
+	head, line := "| N=%d | controller |", "|---|---|"
+	for _, r := range raws {
+		head += " " + r.name + " | ratio |"
+		line += "---|---|"
 	}
 	fmt.Printf(head+"\n"+line+"\n", n)
-	row := func(label string, raw, plainD, ctl time.Duration) {
-		r := fmt.Sprintf("| %s | %s | %s | %s |", label, secs(raw), secs(ctl), ratio(ctl, raw))
-		if plain != nil {
-			r += fmt.Sprintf(" %s | %s |", secs(plainD), ratio(ctl, plainD))
+	row := func(label string, ctl time.Duration, of func(phases) time.Duration) {
+		r := fmt.Sprintf("| %s | %s |", label, secs(ctl))
+		for _, raw := range raws {
+			r += fmt.Sprintf(" %s | %s |", secs(of(raw.ph)), ratio(ctl, of(raw.ph)))
 		}
 		fmt.Println(r)
 	}
-	var pl phases
-	if plain != nil {
-		pl = *plain
+	row("create burst → all pods Ready", ctl.createPods, func(p phases) time.Duration { return p.createPods })
+	row("create burst → all Current (kstatus)", ctl.createCurrent, func(p phases) time.Duration { return p.createCurrent })
+	row("create burst → Performers Current, to the raw bound's pods Ready", ctl.createCurrent, func(p phases) time.Duration { return p.createPods })
+	row("image change → all new pods Ready", ctl.update, func(p phases) time.Duration { return p.update })
+	row("image change → all Current (kstatus)", ctl.updateCurrent, func(p phases) time.Duration { return p.updateCurrent })
+	row("delete → all pods, Services, Deployments gone", ctl.delete, func(p phases) time.Duration { return p.delete })
+	// The controller's own figures, the raw bound's columns left empty.
+	only := func(label, value string) {
+		fmt.Printf("| %s | %s |%s\n", label, value, strings.Repeat(" | |", len(raws)))
 	}
-	row("create burst → all pods Ready", raw.createPods, pl.createPods, ctl.createPods)
-	row("create burst → all Current (kstatus)", raw.createCurrent, pl.createCurrent, ctl.createCurrent)
-	row("create burst → Performers Current, to the raw bound's pods Ready", raw.createPods, pl.createPods, ctl.createCurrent)
-	row("image change → all new pods Ready", raw.update, pl.update, ctl.update)
-	row("image change → all Current (kstatus)", raw.updateCurrent, pl.updateCurrent, ctl.updateCurrent)
-	row("delete → all pods, Services, Deployments gone", raw.delete, pl.delete, ctl.delete)
 	if ctl.restart > 0 {
-		fmt.Printf("| controller restart → every workload checked | – | %s | |\n", secs(ctl.restart))
-		fmt.Printf("| writes from the restart until then | – | %d | |\n", total(use.restartWrites))
-		fmt.Printf("| peak RSS of the restarted controller until then | – | %.1f MiB | |\n", float64(use.restartPeakRSSKiB)/1024)
+		only("controller restart → every workload checked", secs(ctl.restart))
+		only("writes from the restart until then", fmt.Sprint(total(use.restartWrites)))
+		only("peak RSS of the restarted controller until then", fmt.Sprintf("%.1f MiB", float64(use.restartPeakRSSKiB)/1024))
 	}
-	fmt.Printf("| writes per idle minute | – | %.0f | |\n", float64(use.idleWrites)/use.idle.Minutes())
-	fmt.Printf("| peak RSS | – | %.1f MiB | |\n", float64(use.peakRSSKiB)/1024)
-	fmt.Printf("| peak RSS, anonymous (allocated) | – | %.1f MiB | |\n", float64(use.peakAnonKiB)/1024)
-	fmt.Printf("| peak RSS, file-backed (the binary's pages) | – | %.1f MiB | |\n", float64(use.peakFileKiB)/1024)
-	fmt.Printf("| CPU time (whole run) | – | %.1f s | |\n", use.cpu.Seconds())
-	fmt.Printf("| log during the create burst | – | %d lines, %.1f KB | |\n", use.logLines, float64(use.logBytes)/1000)
+	only("writes per idle minute", fmt.Sprintf("%.0f", float64(use.idleWrites)/use.idle.Minutes()))
+	only("peak RSS", fmt.Sprintf("%.1f MiB", float64(use.peakRSSKiB)/1024))
+	only("peak RSS, anonymous (allocated)", fmt.Sprintf("%.1f MiB", float64(use.peakAnonKiB)/1024))
+	only("peak RSS, file-backed (the binary's pages)", fmt.Sprintf("%.1f MiB", float64(use.peakFileKiB)/1024))
+	only("CPU time (whole run)", fmt.Sprintf("%.1f s", use.cpu.Seconds()))
+	only("log during the create burst", fmt.Sprintf("%d lines, %.1f KB", use.logLines, float64(use.logBytes)/1000))
 	fmt.Printf("\nController API writes by verb and resource (audit log), whole run, %d Performers:\n\n", n)
 	fmt.Printf("| verb resource | writes | per Performer |\n|---|---|---|\n")
 	for _, k := range slices.Sorted(maps.Keys(use.writes)) {

@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&workers, "workers", workers, "goroutines each side sends its requests from")
 	flag.IntVar(&qps, "qps", qps, "client-side limit of the bench's own client, requests per second (burst twice that)")
 	flag.BoolVar(&plainRaw, "raw-create", plainRaw, "also time a raw bound that creates the workloads and patches their image alone, as a plain client would")
+	flag.BoolVar(&rawAfter, "raw-after", rawAfter, "time the applying raw bound again after the controller, on the cluster as the controller leaves it")
 	restart := flag.Bool("restart", true, "restart the controller once idle and time how soon it has checked every workload (by its dry runs; false for builds that send none)")
 	flag.Parse()
 
