@@ -17,15 +17,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,7 +69,8 @@ type rawRun struct {
 const settle = 5 * time.Second
 
 // phases are the timings of one side. Every clock starts just before the first request of its
-// phase is sent and stops at the first poll (every 200 ms) that finds the condition met.
+// phase is sent and stops when the bench's watch delivers the change that meets the condition
+// (delete: at the first poll, every 200 ms, that finds everything gone).
 type phases struct {
 	createPods    time.Duration // create burst → all pods Ready
 	createCurrent time.Duration // create burst → all Current by kstatus: the controller's Performers, the raw bound's Deployments
@@ -140,6 +140,9 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 
 	c, err := newClient(kubeconfig, driverAgent)
 	if err != nil {
+		return err
+	}
+	if watchClient, err = newWatchClient(kubeconfig); err != nil {
 		return err
 	}
 	rc, err := newClient(kubeconfig, rawAgent)
@@ -304,6 +307,16 @@ func addNodes(ctx context.Context, c client.Client, n, nodes int) error {
 
 // newClient is a client of the cluster of kubeconfig whose requests carry user agent agent, so
 // that the audit log tells the bench's writes from the controller's.
+// newWatchClient is the client of the bench's watches, with the agent of its other reads.
+func newWatchClient(kubeconfig string) (dynamic.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = driverAgent
+	return dynamic.NewForConfig(cfg)
+}
+
 func newClient(kubeconfig, agent string) (client.Client, error) {
 	ctrllog.SetLogger(logr.Discard())
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -406,7 +419,7 @@ func rawBound(ctx context.Context, c, rc client.Client, ns string, n int, plain 
 		return ph, err
 	}
 	var err error
-	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, createStart, ns, imageV1, n, deploymentsCurrent); err != nil {
+	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, createStart, ns, imageV1, n, deploymentsGVR); err != nil {
 		return ph, err
 	}
 	fmt.Printf("  create → pods Ready    %s\n  create → Current       %s\n", secs(ph.createPods), secs(ph.createCurrent))
@@ -416,7 +429,7 @@ func rawBound(ctx context.Context, c, rc client.Client, ns string, n int, plain 
 	if err := parallel(n, apply(imageV2)); err != nil {
 		return ph, err
 	}
-	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, updateStart, ns, imageV2, n, deploymentsCurrent); err != nil {
+	if ph.update, ph.updateCurrent, err = waitBoth(ctx, updateStart, ns, imageV2, n, deploymentsGVR); err != nil {
 		return ph, err
 	}
 	fmt.Printf("  image → new pods Ready %s\n  image → Current        %s\n", secs(ph.update), secs(ph.updateCurrent))
@@ -550,7 +563,7 @@ func createPerformers(ctx context.Context, c client.Client, ns string, n int, ph
 		return err
 	}
 	var err error
-	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, c, start, ns, imageV1, n, performersCurrent); err != nil {
+	if ph.createPods, ph.createCurrent, err = waitBoth(ctx, start, ns, imageV1, n, performersGVR); err != nil {
 		return err
 	}
 	fmt.Printf("  create → pods Ready          %s\n", secs(ph.createPods))
@@ -574,7 +587,7 @@ func updatePerformers(ctx context.Context, c client.Client, ns string, n int, ph
 		return err
 	}
 	var err error
-	if ph.update, ph.updateCurrent, err = waitBoth(ctx, c, start, ns, imageV2, n, performersCurrent); err != nil {
+	if ph.update, ph.updateCurrent, err = waitBoth(ctx, start, ns, imageV2, n, performersGVR); err != nil {
 		return err
 	}
 	fmt.Printf("  image → new pods Ready       %s\n", secs(ph.update))
@@ -698,84 +711,6 @@ func stopProcess(cmd *exec.Cmd) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
-}
-
-// podsReady tells whether n pods of image, not being deleted, are Ready.
-func podsReady(ctx context.Context, c client.Client, ns, image string, n int) (bool, error) {
-	var pods corev1.PodList
-	if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.AppLabel: v1alpha1.AppName}); err != nil {
-		return false, err
-	}
-	ready := 0
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != image {
-			continue
-		}
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-				ready++
-			}
-		}
-	}
-	return ready >= n, nil
-}
-
-// waitBoth waits until all n pods of image are Ready and until current says every object is
-// Current, and returns the time from start to each: one poll every 200 ms, pods first.
-func waitBoth(ctx context.Context, c client.Client, start time.Time, ns, image string, n int,
-	current func(context.Context, client.Client, string, int) (bool, error)) (pods, cur time.Duration, err error) {
-	err = poll(ctx, 20*time.Minute, func() (bool, error) {
-		if pods == 0 {
-			ok, err := podsReady(ctx, c, ns, image, n)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				pods = time.Since(start)
-			}
-		}
-		if cur == 0 {
-			ok, err := current(ctx, c, ns, n)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				cur = time.Since(start)
-			}
-		}
-		return pods > 0 && cur > 0, nil
-	})
-	return pods, cur, err
-}
-
-// performersCurrent tells whether kstatus, as Flux's health checks compute it, says Current for
-// all n Performers.
-func performersCurrent(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
-	return allCurrent(ctx, c, ns, n, v1alpha1.GroupVersion.String(), v1alpha1.PerformerKind)
-}
-
-// deploymentsCurrent tells whether kstatus says Current for all n Deployments of the raw bound
-// (its Services are Current once they exist).
-func deploymentsCurrent(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
-	return allCurrent(ctx, c, ns, n, "apps/v1", "Deployment")
-}
-
-func allCurrent(ctx context.Context, c client.Client, ns string, n int, apiVersion, kind string) (bool, error) {
-	var list unstructured.UnstructuredList
-	list.SetAPIVersion(apiVersion)
-	list.SetKind(kind + "List")
-	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		return false, err
-	}
-	current := 0
-	for i := range list.Items {
-		res, err := status.Compute(&list.Items[i])
-		if err == nil && res.Status == status.CurrentStatus {
-			current++
-		}
-	}
-	return current >= n, nil
 }
 
 // waitGone waits until no pod, Service or Deployment is left in namespace ns.
@@ -905,7 +840,8 @@ func countLines(path string, from int64) int {
 func report(n int, raws []rawRun, ctl phases, use usage) {
 	fmt.Printf("\n## Controller at N=%d\n\n", n)
 	fmt.Printf("Clocks: each starts just before the first request of its phase is sent (%d workers, client\n"+
-		"limit %d QPS, burst %d) and stops at the first poll (every 200 ms) that finds the condition:\n"+
+		"limit %d QPS, burst %d) and stops when the bench's watch delivers the change that meets the\n"+
+		"condition (delete: the first poll, every 200 ms, that finds everything gone):\n"+
 		"pods Ready = N pods of the phase's image Ready, none being deleted; Current = kstatus Current\n"+
 		"for every Performer (controller) or every Deployment (raw bound; its Services are Current once\n"+
 		"they exist); gone = no pod, Service or Deployment left in the namespace. Each side pauses %s\n"+
