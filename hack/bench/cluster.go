@@ -215,7 +215,8 @@ func clusterBench(ctx context.Context, root, work string, n, nodes int, idle tim
 	// components to do, the garbage collector above all when Performers are deleted.
 	fmt.Printf("\nRequests per Performer by client (audit log), per phase, in the same windows: each side's\n" +
 		"own requests and those of the cluster's components it sets to work (kube-controller-manager's\n" +
-		"controllers by name, the scheduler, KWOK) and the bench's polls (hourglass-bench-driver):\n\n")
+		"controllers by name, the scheduler, KWOK) and the bench's watches, polls and Performer writes\n" +
+		"(hourglass-bench-driver):\n\n")
 	clientTable(n, phaseNames, names, byClient)
 
 	fmt.Printf("\nCPU time per phase by process, in the same windows (seconds; /proc, sampled every 250 ms;\n" +
@@ -305,8 +306,6 @@ func addNodes(ctx context.Context, c client.Client, n, nodes int) error {
 	return nil
 }
 
-// newClient is a client of the cluster of kubeconfig whose requests carry user agent agent, so
-// that the audit log tells the bench's writes from the controller's.
 // newWatchClient is the client of the bench's watches, with the agent of its other reads.
 func newWatchClient(kubeconfig string) (dynamic.Interface, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -317,6 +316,8 @@ func newWatchClient(kubeconfig string) (dynamic.Interface, error) {
 	return dynamic.NewForConfig(cfg)
 }
 
+// newClient is a client of the cluster of kubeconfig whose requests carry user agent agent, so
+// that the audit log tells the bench's writes from the controller's.
 func newClient(kubeconfig, agent string) (client.Client, error) {
 	ctrllog.SetLogger(logr.Discard())
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
