@@ -26,24 +26,22 @@ type cpuSample struct {
 // series of its own under the same name.
 type cpuSeries struct {
 	name    string
-	pid     int
 	samples []cpuSample
 }
 
 // cpuSampler reads, every interval, the CPU time of the local cluster's processes (its pids/
-// folder: "<pid> <executable>" per file), of the processes registered with watch (the controller)
-// and of the whole machine, so that each phase's CPU can be told per process and side afterwards.
+// folder: "<pid> <executable>" per file, the bench's controller among them) and of the whole
+// machine, so that each phase's CPU can be told per process and side afterwards.
 type cpuSampler struct {
 	pidsDir string
 	mu      sync.Mutex
 	series  map[int]*cpuSeries // by pid
-	watched map[int]string
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
 
 func startCPUSampler(pidsDir string, interval time.Duration) *cpuSampler {
-	s := &cpuSampler{pidsDir: pidsDir, series: map[int]*cpuSeries{}, watched: map[int]string{}, done: make(chan struct{})}
+	s := &cpuSampler{pidsDir: pidsDir, series: map[int]*cpuSeries{}, done: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -59,13 +57,6 @@ func startCPUSampler(pidsDir string, interval time.Duration) *cpuSampler {
 		}
 	}()
 	return s
-}
-
-// watch adds a process that is not in the cluster's pids/ folder.
-func (s *cpuSampler) watch(pid int, name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.watched[pid] = name
 }
 
 func (s *cpuSampler) stop() {
@@ -89,14 +80,11 @@ func (s *cpuSampler) sample() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for pid, name := range s.watched {
-		procs[pid] = name
-	}
 	now := time.Now()
 	add := func(pid int, name string, cpu time.Duration) {
 		se := s.series[pid]
 		if se == nil {
-			se = &cpuSeries{name: name, pid: pid}
+			se = &cpuSeries{name: name}
 			s.series[pid] = se
 		}
 		se.samples = append(se.samples, cpuSample{now, cpu})

@@ -10,8 +10,8 @@ import (
 
 func TestCPUWithin(t *testing.T) {
 	at := func(s int) time.Time { return time.Date(2026, 12, 7, 10, 0, s, 0, time.UTC) }
-	series := func(pid int, name string, from int, cpus ...int) *cpuSeries {
-		se := &cpuSeries{name: name, pid: pid}
+	series := func(name string, from int, cpus ...int) *cpuSeries {
+		se := &cpuSeries{name: name}
 		for i, c := range cpus {
 			se.samples = append(se.samples, cpuSample{at(from + i), time.Duration(c) * time.Second})
 		}
@@ -19,12 +19,12 @@ func TestCPUWithin(t *testing.T) {
 	}
 	s := &cpuSampler{series: map[int]*cpuSeries{
 		// Seen from 0 s to 6 s, 1 s of CPU a second.
-		1: series(1, "kube-apiserver", 0, 10, 11, 12, 13, 14, 15, 16),
+		1: series("kube-apiserver", 0, 10, 11, 12, 13, 14, 15, 16),
 		// The controller, stopped at 3 s and started again at 4 s: two processes, one name.
-		2: series(2, "hourglass-controller", 0, 5, 5, 6, 7),
-		3: series(3, "hourglass-controller", 4, 1, 3, 3),
+		2: series("hourglass-controller", 0, 5, 5, 6, 7),
+		3: series("hourglass-controller", 4, 1, 3, 3),
 		// Gone before the window.
-		4: series(4, "kwok", 0, 1, 2),
+		4: series("kwok", 0, 1, 2),
 	}}
 	// The window starts and ends between samples: the last samples at or before each count.
 	got := s.in(window{"image change", at(2).Add(500 * time.Millisecond), at(5).Add(500 * time.Millisecond)})

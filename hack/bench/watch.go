@@ -78,7 +78,7 @@ func (c *counter) when() (time.Time, bool) {
 
 // watchUntil watches resource in namespace ns (selected by labels, if any) until n objects meet
 // the condition, and returns that moment.
-func watchUntil(ctx context.Context, ns string, gvr schema.GroupVersionResource, labels string, n int, meets func(*unstructured.Unstructured) bool) (*counter, func(), error) {
+func watchUntil(ns string, gvr schema.GroupVersionResource, labels string, n int, meets func(*unstructured.Unstructured) bool) (*counter, func(), error) {
 	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(watchClient, 0, ns, func(o *metav1.ListOptions) {
 		o.LabelSelector = labels
 	})
@@ -123,12 +123,12 @@ func isCurrent(u *unstructured.Unstructured) bool {
 func waitBoth(ctx context.Context, start time.Time, ns, image string, n int, current schema.GroupVersionResource) (pods, cur time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
-	podCount, stopPods, err := watchUntil(ctx, ns, podsGVR, v1alpha1.AppLabel+"="+v1alpha1.AppName, n, podReadyWith(image))
+	podCount, stopPods, err := watchUntil(ns, podsGVR, v1alpha1.AppLabel+"="+v1alpha1.AppName, n, podReadyWith(image))
 	if err != nil {
 		return 0, 0, err
 	}
 	defer stopPods()
-	curCount, stopCur, err := watchUntil(ctx, ns, current, "", n, isCurrent)
+	curCount, stopCur, err := watchUntil(ns, current, "", n, isCurrent)
 	if err != nil {
 		return 0, 0, err
 	}
